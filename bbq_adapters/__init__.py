@@ -1,0 +1,74 @@
+"""Dataset adapters: each turns one BBQ-family dataset into the *items table*.
+
+The items table (DESIGN.md) has one row per question, with the columns in :data:`ITEM_COLUMNS`:
+
+``dataset, category, item_id, example_id, question_index, polarity (neg|nonneg),
+context_condition (ambig|disambig), context, question, option0..2, target0..2 (target label,
+"unknown" for the unknown option), unknown_idx, stereotyped_idx, label, excluded,
+exclusion_reason``
+
+Adapters register themselves by name; :func:`load_items` looks one up::
+
+    from bbq_adapters import load_items
+    items = load_items("bbq", source="path/to/BBQ/data", categories=["Age"])
+
+This package imports nothing from ``socialbias`` (DESIGN.md), so it can be reused alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pandas as pd
+
+from .errors import DatasetError
+from .schema import ITEM_COLUMNS, LoadReport
+
+_REGISTRY: dict[str, Callable[..., pd.DataFrame]] = {}
+
+
+def register(name: str) -> Callable[[Callable[..., pd.DataFrame]], Callable[..., pd.DataFrame]]:
+    """Register a loader ``fn(source=None, categories=None, on_error="raise", **kw) -> items`` under ``name``."""
+
+    def decorate(fn: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
+        if name in _REGISTRY and _REGISTRY[name] is not fn:
+            raise ValueError(f"an adapter named {name!r} is already registered")
+        _REGISTRY[name] = fn
+        return fn
+
+    return decorate
+
+
+def available() -> list[str]:
+    """Names of the registered datasets."""
+    return sorted(_REGISTRY)
+
+
+def get_adapter(name: str) -> Callable[..., pd.DataFrame]:
+    """The loader registered under ``name``; a clear error lists the known ones otherwise."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise DatasetError(
+            f"unknown dataset {name!r}: choose one of {', '.join(available())}"
+        ) from None
+
+
+def load_items(dataset: str = "bbq", **kwargs: Any) -> pd.DataFrame:
+    """Load the items table of ``dataset`` (see the adapter's own docstring for its options)."""
+    return get_adapter(dataset)(**kwargs)
+
+
+from . import bbq  # noqa: E402  (registers the "bbq" adapter)
+from .bbq import load_bbq  # noqa: E402
+
+__all__ = [
+    "DatasetError",
+    "ITEM_COLUMNS",
+    "LoadReport",
+    "available",
+    "get_adapter",
+    "load_bbq",
+    "load_items",
+    "register",
+]

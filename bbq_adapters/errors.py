@@ -1,0 +1,5 @@
+"""Errors of the dataset adapters (kept free of any ``socialbias`` import, as DESIGN.md asks)."""
+
+
+class DatasetError(ValueError):
+    """A dataset file or record is unusable. The message names file, line and field, and the fix."""

@@ -1,0 +1,166 @@
+"""``python -m socialbias.eval``: the command line.
+
+Subcommands:
+
+``prompts``  expand a study grid into its prompts table (see what a study will ask, and how much)
+``score``    score recorded responses (a JSONL file, or the paper's released result files)
+
+Exit codes: 0 ok, 2 bad usage or input (one line that names the fix), 1 any other failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+from .errors import USER_ERRORS, InputError
+
+PROG = "python -m socialbias.eval"
+
+
+def parse_instruction_range(text: str) -> list[int]:
+    """``"0-4"`` -> [0, 1, 2, 3, 4]; ``"0,2"`` -> [0, 2]."""
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if "-" in part:
+                lo, hi = part.split("-", 1)
+                out.extend(range(int(lo), int(hi) + 1))
+            elif part:
+                out.append(int(part))
+    except ValueError:
+        raise InputError(f"--instructions {text!r} is not a list of indices: use e.g. 0-4 or 0,2") from None
+    if not out:
+        raise InputError(f"--instructions {text!r} names no instruction: use e.g. 0-4")
+    return sorted(set(out))
+
+
+def split_list(text: str | None) -> list[str] | None:
+    """``"Age,Religion"`` -> ["Age", "Religion"]; None stays None."""
+    if text is None:
+        return None
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    return items or None
+
+
+def resolve_personas(spec: str, categories: Sequence[str] | None):
+    """``--personas``: ``paper``, a CSV path, or a comma-separated list of catalogue names."""
+    from .personas import load_personas
+
+    if spec == "paper":
+        return load_personas("paper", categories)
+    if spec.endswith(".csv") or Path(spec).is_file():
+        return load_personas(spec, categories)
+    return load_personas("paper", categories, names=split_list(spec))
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", default="bbq", help="dataset adapter (default: bbq)")
+    g.add_argument(
+        "--bbq-dir",
+        metavar="DIR",
+        help="local directory of BBQ's {Category}.jsonl files; without it the Hugging Face hub is used",
+    )
+    g.add_argument("--categories", metavar="A,B", help="comma-separated categories (default: all available)")
+
+
+def cmd_prompts(args: argparse.Namespace) -> int:
+    from bbq_adapters import load_items
+
+    from .expand import expand
+    from .personas import load_instructions
+
+    categories = split_list(args.categories)
+    items = load_items(args.dataset, source=args.bbq_dir, categories=categories)
+    if args.limit:
+        items = items.groupby("category", sort=False).head(args.limit)
+    personas = resolve_personas(args.personas, categories)
+    prompts = expand(
+        items,
+        personas,
+        load_instructions(args.instruction_file),
+        runs=parse_instruction_range(args.instructions),
+        template=args.template,
+    )
+    summary = prompts.groupby("category").agg(items=("item_id", "nunique"), personas=("persona", "nunique"))
+    summary["prompts"] = prompts.groupby("category").size()
+    print(summary.to_string())
+    print(f"total prompts: {len(prompts):,} ({prompts['prompt_id'].nunique():,} distinct)")
+    if args.out:
+        write_table(prompts, Path(args.out))
+        print(f"wrote {args.out}")
+    return 0
+
+
+def write_table(table, path: Path) -> None:
+    """Write a table to .parquet, .csv or .jsonl atomically (temp file, then rename)."""
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv", ".jsonl"):
+        raise InputError(f"cannot write {str(path)!r}: use a .parquet, .csv or .jsonl file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as fh:
+        tmp = Path(fh.name)
+    try:
+        if suffix == ".parquet":
+            table.to_parquet(tmp, index=False)
+        else:
+            out = table.copy()
+            if "messages" in out.columns:
+                out["messages"] = [json.dumps(m, ensure_ascii=False) for m in out["messages"]]
+            if suffix == ".csv":
+                out.to_csv(tmp, index=False)
+            else:
+                out.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Persona-conditioned social-bias measurement on BBQ (Shin et al., Findings of ACL 2024).",
+        epilog="Run '%(prog)s COMMAND --help' for the options of a command.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser(
+        "prompts",
+        help="expand a study grid into its prompts table",
+        description="Expand items x personas x instructions into the prompts table, and count it. "
+        "Example: %(prog)s --bbq-dir BBQ/data --categories Age --out prompts.parquet",
+    )
+    _add_data_args(p)
+    p.add_argument("--personas", default="paper", help="'paper' (default), a CSV file, or names: gay,straight")
+    p.add_argument("--instructions", default="0-4", help="instruction indices k, e.g. 0-4 (default) or 0,2")
+    p.add_argument("--instruction-file", default="paper", help="instruction templates ('paper' or a file)")
+    p.add_argument("--template", choices=("split", "merged"), default="split", help="message layout (default split)")
+    p.add_argument("--limit", type=int, default=0, metavar="N", help="first N items per category (0 = all)")
+    p.add_argument("--out", metavar="FILE", help="write the prompts table (.parquet, .csv or .jsonl)")
+    p.set_defaults(func=cmd_prompts)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 2 bad input, 1 failure)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)  # argparse exits with 2 on bad usage
+    try:
+        return int(args.func(args) or 0)
+    except USER_ERRORS as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Personas and persona instructions: the paper's catalogue, and loaders for your own.
+
+The shipped data (``data/personas.csv``, ``data/persona_instructions.txt``) are those of
+Shin, Song, Lee, Jeong, Park, "Ask LLMs Directly, 'What shapes your bias?': Measuring Social
+Bias in Large Language Models", Findings of ACL 2024 (arXiv 2406.04064), from the authors'
+repository ddindidu/BiasedPersona (see ``data/CITATION.md``).
+
+The personas table has one row per persona:
+
+``persona`` (the name put into the instruction, e.g. "Muslim"), ``persona_category`` (the BBQ
+category whose items it is asked, e.g. "Religion"), ``persona_group`` (the catalogue's
+subcategory, e.g. "old" for "elder", or the name where there is none), ``member_of`` (the target
+label of that category the persona belongs to, per the adapter's target rule: "Muslim",
+"old", "lowSES", "Black", "Japanese", ...).
+
+The **default** persona is the model without a persona: name ``""`` (:data:`DEFAULT_PERSONA`),
+an empty system message, asked once per instruction index k so that run k of the default is
+paired with instruction k of every persona (PROTOCOL.md section 1). :func:`socialbias.expand.expand`
+adds it; it is not a row of the catalogue (the catalogue's "Baseline" row is dropped on load).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from bbq_adapters.bbq import NAME_TARGET_CATEGORIES
+
+from ..errors import InputError
+
+#: The default (no-persona) persona's name.
+DEFAULT_PERSONA = ""
+
+#: Personas the paper ran but left out of its reported numbers (PROTOCOL.md section 1). Neither
+#: is a target label of its category in BBQ ("Orthodox" occurs only in stereotyped_groups), so
+#: they have no in-group edge in the perception graph.
+PAPER_DROPPED: dict[str, tuple[str, ...]] = {"Race_ethnicity": ("Alaskan",), "Religion": ("Orthodox",)}
+
+PERSONA_COLUMNS = ("persona", "persona_category", "persona_group", "member_of")
+
+CITATION = (
+    "Shin, J., Song, H., Lee, H., Jeong, S., & Park, J. C. (2024). Ask LLMs Directly, "
+    "'What shapes your bias?': Measuring Social Bias in Large Language Models. "
+    "Findings of ACL 2024. arXiv:2406.04064."
+)
+
+_CATALOGUE_ALIASES = {
+    "category": "Category",
+    "persona_category": "Category",
+    "subcategory": "Subcategory",
+    "persona_group": "Subcategory",
+    "group": "Subcategory",
+    "name": "Name",
+    "persona": "Name",
+}
+
+
+def _data_text(name: str) -> str:
+    return resources.files(__package__).joinpath("data", name).read_text(encoding="utf-8")
+
+
+def _member_of(category: str, group: str, name: str) -> str:
+    """The target label a persona belongs to: its name where targets are names, else its group."""
+    if category in NAME_TARGET_CATEGORIES:
+        return name
+    return group or name
+
+
+def _read_catalogue(text: str, where: str) -> pd.DataFrame:
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None:
+        raise InputError(f"persona file {where!r} is empty: it needs a header row 'Category,Subcategory,Name'")
+    columns = {f: _CATALOGUE_ALIASES.get(f.strip().lower(), f.strip()) for f in reader.fieldnames}
+    missing = [c for c in ("Category", "Name") if c not in columns.values()]
+    if missing:
+        raise InputError(
+            f"persona file {where!r} lacks column(s) {', '.join(missing)} (it has {', '.join(reader.fieldnames)}): "
+            "use a CSV with header 'Category,Subcategory,Name' (Subcategory may be empty)"
+        )
+    rows = []
+    for lineno, raw in enumerate(reader, start=2):
+        rec = {columns[k]: (v or "").strip() for k, v in raw.items() if k is not None}
+        category, name = rec.get("Category", ""), rec.get("Name", "")
+        if not category or not name:
+            raise InputError(f"persona file {where!r}, line {lineno}: Category and Name must not be empty")
+        if category == "Baseline":  # the paper's name for the default persona
+            continue
+        group = rec.get("Subcategory", "")
+        rows.append((name, category, group or name, _member_of(category, group, name)))
+    table = pd.DataFrame(rows, columns=list(PERSONA_COLUMNS))
+    dupes = table[table.duplicated(["persona_category", "persona"])]
+    if len(dupes):
+        first = dupes.iloc[0]
+        raise InputError(
+            f"persona file {where!r}: persona {first.persona!r} appears twice in category {first.persona_category!r}: "
+            "remove the duplicate row"
+        )
+    return table
+
+
+def load_personas(
+    source: str | os.PathLike[str] = "paper",
+    categories: Iterable[str] | None = None,
+    names: Iterable[str] | None = None,
+    *,
+    drop_paper_excluded: bool = False,
+) -> pd.DataFrame:
+    """The personas table (see the module docstring).
+
+    Args:
+        source: ``"paper"`` for the paper's catalogue, or the path of your own CSV with columns
+            ``Category, Subcategory, Name`` (Subcategory may be empty).
+        categories: keep only personas of these BBQ categories.
+        names: keep only these persona names; an unknown name is an error.
+        drop_paper_excluded: drop the personas the paper ran but did not report (Alaskan, Orthodox).
+    """
+    if str(source) == "paper":
+        table = _read_catalogue(_data_text("personas.csv"), "paper catalogue")
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise InputError(f"persona file {str(path)!r} does not exist: give a CSV path, or 'paper'")
+        table = _read_catalogue(path.read_text(encoding="utf-8-sig"), str(path))
+    if categories is not None:
+        cats = list(categories)
+        table = table[table["persona_category"].isin(cats)]
+    if names is not None:
+        wanted = list(names)
+        unknown = sorted(set(wanted) - set(table["persona"]))
+        if unknown:
+            raise InputError(
+                f"unknown persona(s) {', '.join(map(repr, unknown))}: choose from the catalogue "
+                f"({', '.join(sorted(set(table['persona'])))}) or pass your own persona CSV"
+            )
+        table = table[table["persona"].isin(wanted)]
+    if drop_paper_excluded:
+        dropped = [(c, n) for c, ns in PAPER_DROPPED.items() for n in ns]
+        keep = ~pd.Series(list(zip(table["persona_category"], table["persona"])), index=table.index).isin(dropped)
+        table = table[keep]
+    return table.reset_index(drop=True)
+
+
+def _check_template(template: str, where: str) -> str:
+    if "{0}" not in template:
+        raise InputError(f"instruction {where} has no '{{0}}' where the persona name goes: {template!r:.80}")
+    try:
+        template.format("persona")
+    except (IndexError, KeyError, ValueError) as exc:
+        raise InputError(
+            f"instruction {where} is not a valid template ({exc}): use '{{0}}' for the persona and double "
+            "any other brace ('{{' or '}}')"
+        ) from None
+    return template
+
+
+def load_instructions(source: str | os.PathLike[str] = "paper") -> list[str]:
+    """The persona instruction templates, ``{0}`` = persona name; index k = run k.
+
+    ``source`` is ``"paper"`` (the paper's five) or a path: a text file with one template per
+    line (blank lines ignored), or a CSV with a column ``instruction``.
+    """
+    if str(source) == "paper":
+        text, where = _data_text("persona_instructions.txt"), "paper instructions"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise InputError(f"instruction file {str(path)!r} does not exist: give a text file path, or 'paper'")
+        text, where = path.read_text(encoding="utf-8-sig"), str(path)
+        if path.suffix.lower() == ".csv":
+            reader = csv.DictReader(io.StringIO(text))
+            if not reader.fieldnames or "instruction" not in [f.strip().lower() for f in reader.fieldnames]:
+                raise InputError(f"instruction file {where!r} needs a column named 'instruction'")
+            key = next(f for f in reader.fieldnames if f.strip().lower() == "instruction")
+            templates = [(i, (r[key] or "").strip()) for i, r in enumerate(reader, start=2)]
+            out = [_check_template(t, f"{where}, line {i}") for i, t in templates if t]
+            if not out:
+                raise InputError(f"instruction file {where!r} holds no instruction")
+            return out
+    out = [
+        _check_template(line.strip(), f"{where}, line {i}")
+        for i, line in enumerate(text.splitlines(), start=1)
+        if line.strip()
+    ]
+    if not out:
+        raise InputError(f"instruction file {where!r} holds no instruction: one template per line, with {{0}}")
+    return out
+
+
+__all__ = [
+    "CITATION",
+    "DEFAULT_PERSONA",
+    "PAPER_DROPPED",
+    "PERSONA_COLUMNS",
+    "load_instructions",
+    "load_personas",
+]

@@ -1,0 +1,27 @@
+"""Shared test fixtures: paths to ../shared (tests only; the package never reads it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+BBQ_DIR = SHARED / "bbq" / "data"
+PROTOCOL_DIR = SHARED / "protocol"
+PAPER_OUTPUTS = SHARED / "paper_outputs"
+
+
+@pytest.fixture(scope="session")
+def bbq_dir() -> Path:
+    if not BBQ_DIR.is_dir():
+        pytest.fail(f"the BBQ data are expected at {BBQ_DIR} (../shared beside the repository)")
+    return BBQ_DIR
+
+
+@pytest.fixture(scope="session")
+def bbq_items(bbq_dir):
+    from bbq_adapters import load_bbq
+
+    return load_bbq(bbq_dir)
