@@ -1,0 +1,117 @@
+"""Put prompts through a backend into the response store: resumable, deduplicated, with progress.
+
+:func:`answer_prompts` is the loop every run uses:
+
+1. ask the store which prompts this backend's ``key`` has not answered yet (``missing``): a rerun
+   of the same command resumes where the last one stopped;
+2. in deterministic modes (log-probability scoring, greedy decoding) repeated identical prompts
+   (the default persona's five runs, see :mod:`socialbias.expand`) are answered once and the
+   answer is stored for every copy; in sampling modes each copy is its own request;
+3. stream the backend's answers into the store in transactions of ``batch_size``: a Ctrl-C or a
+   killed process loses at most the batch in flight.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pandas as pd
+
+from .backends.base import Backend, Mode, prompts_from_table
+from .store import ResponseStore
+
+
+@dataclass
+class RunStats:
+    """What one call of :func:`answer_prompts` did."""
+
+    prompts: int = 0
+    already_answered: int = 0
+    asked: int = 0
+    stored: int = 0
+    seconds: float = 0.0
+
+    @property
+    def prompts_per_second(self) -> float:
+        return self.asked / self.seconds if self.seconds > 0 else float("nan")
+
+
+def deterministic(mode: Mode, backend: Backend) -> bool:
+    """Whether the same prompt always gets the same answer (then copies are asked once)."""
+    if mode == "logprob":
+        return True
+    decoding = getattr(backend, "decoding", None)
+    return decoding is not None and float(getattr(decoding, "temperature", 1.0)) == 0.0
+
+
+def _representatives(todo: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """One prompt per identical text (same item, system message and template), and its copies.
+
+    Copies differ only in ``sample`` (expand numbers repeats), so they share the item id, the
+    system message and the template; the lowest sample stands for the others.
+    """
+    system = [m[0]["content"] if len(m) and m[0].get("role") == "system" else "" for m in todo["messages"]]
+    keys = pd.DataFrame({"item": todo["item_id"].to_numpy(), "system": system, "template": todo.get("template", "")})
+    first = ~keys.duplicated(keep="first").to_numpy()
+    reps = todo.loc[first]
+    copies: dict[str, list[str]] = {}
+    if not first.all():
+        rep_of = keys.groupby(["item", "system", "template"], sort=False).ngroup().to_numpy()
+        rep_ids = pd.Series(todo["prompt_id"].to_numpy()[first], index=rep_of[first])
+        for pid, group in zip(todo["prompt_id"].to_numpy()[~first], rep_of[~first]):
+            copies.setdefault(rep_ids[group], []).append(pid)
+    return reps, copies
+
+
+def answer_prompts(
+    prompts: pd.DataFrame,
+    backend: Backend,
+    store: ResponseStore,
+    mode: Mode = "logprob",
+    *,
+    batch_size: int = 256,
+    progress: bool = True,
+    description: str = "answering",
+) -> RunStats:
+    """Answer every prompt of ``prompts`` that ``store`` lacks for ``backend.key`` (see module doc)."""
+    started = time.perf_counter()
+    unique = prompts.drop_duplicates("prompt_id")
+    todo = store.missing(unique, backend.key)
+    stats = RunStats(prompts=len(unique), already_answered=len(unique) - len(todo))
+    if todo.empty:
+        return stats
+    copies: dict[str, list[str]] = {}
+    if deterministic(mode, backend) and "item_id" in todo.columns:
+        todo, copies = _representatives(todo)
+    stats.asked = len(todo)
+
+    bar = _progress(stats.asked, description, enabled=progress)
+    try:
+        with store.writer(batch_size=batch_size) as writer:
+            for answer in backend.answer(prompts_from_table(todo), mode):
+                writer.add(answer)
+                for pid in copies.get(answer.prompt_id, ()):
+                    writer.add(replace(answer, prompt_id=pid))
+                if bar is not None:
+                    bar.update(1)
+            writer.flush()
+            stats.stored = writer.inserted
+    finally:
+        if bar is not None:
+            bar.close()
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def _progress(total: int, description: str, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=description, unit="prompt", file=sys.stderr, dynamic_ncols=True, smoothing=0.05)
+
+
+__all__ = ["RunStats", "answer_prompts", "deterministic"]
