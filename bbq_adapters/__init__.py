@@ -60,7 +60,7 @@ def load_items(dataset: str = "bbq", **kwargs: Any) -> pd.DataFrame:
 
 
 from . import bbq  # noqa: E402  (registers the "bbq" adapter)
-from .bbq import load_bbq  # noqa: E402
+from .bbq import items_from_records, load_bbq  # noqa: E402
 
 __all__ = [
     "DatasetError",
@@ -68,6 +68,7 @@ __all__ = [
     "LoadReport",
     "available",
     "get_adapter",
+    "items_from_records",
     "load_bbq",
     "load_items",
     "register",

@@ -365,30 +365,65 @@ def load_bbq(
             (c, f"hub:{HUB_REPO}/{c}@{revision[:7]}", _hub_records(c, revision)) for c in (cats or CATEGORIES)
         ]
 
+    return _items_table(sources, report, on_error=on_error, include_excluded=include_excluded, target_by=target_by)
+
+
+def items_from_records(
+    records: Iterable[Any],
+    where: str = "records",
+    *,
+    on_error: Literal["raise", "skip"] = "raise",
+    include_excluded: bool = True,
+    target_by: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """The items table of BBQ records already in memory (e.g. embedded in recorded results).
+
+    Same validation, targets and defect flags as :func:`load_bbq`; categories may be mixed.
+    """
+    report = LoadReport(dataset=DATASET)
+    return _items_table(
+        [(None, where, enumerate(records, start=1))],
+        report,
+        on_error=on_error,
+        include_excluded=include_excluded,
+        target_by=target_by,
+    )
+
+
+def _items_table(
+    sources: list[tuple[str | None, str, Iterable[tuple[int, Any]]]],
+    report: LoadReport,
+    *,
+    on_error: str,
+    include_excluded: bool,
+    target_by: dict[str, str] | None,
+) -> pd.DataFrame:
+    """Validate records from ``(expected category or None, where, (line, record) pairs)`` sources."""
     rows: list[dict[str, Any]] = []
     for category, where, records in sources:
         report.sources.append(where)
-        seen: dict[int, int] = {}
+        seen: dict[tuple[str, int], int] = {}
         for lineno, rec in records:
             report.n_records += 1
             try:
                 if isinstance(rec, _BadLine):
                     raise _RecordError("<line>", rec.message)
                 row = parse_record(rec, target_by)
-                if row["category"] != category:
+                if category is not None and row["category"] != category:
                     raise _RecordError(
                         "category", f"category {row['category']!r} does not match the file's category {category!r}"
                     )
-                if row["example_id"] in seen:
+                key = (row["category"], row["example_id"])
+                if key in seen:
                     raise _RecordError(
-                        "example_id", f"duplicate example_id {row['example_id']} (first on line {seen[row['example_id']]})"
+                        "example_id", f"duplicate example_id {row['example_id']} (first on line {seen[key]})"
                     )
             except _RecordError as err:
                 if on_error == "raise":
                     raise DatasetError(f"{where}:{lineno}: field {err.field}: {err}") from None
                 report.skipped.append({"source": where, "line": lineno, "field": err.field, "error": str(err)})
                 continue
-            seen[row["example_id"]] = lineno
+            seen[key] = lineno
             _flag_defects(row, rec, report)
             if row["stereotyped_idx"] == -1:
                 report.ambiguous_stereotype += 1

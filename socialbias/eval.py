@@ -98,6 +98,49 @@ def cmd_prompts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    import warnings
+
+    from .scoring import score_responses
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scored = score_responses(
+            args.path,
+            fmt=args.format,
+            bbq_dir=args.bbq_dir,
+            dataset=args.dataset,
+            parser=args.parser,
+            out=args.out,
+            model=args.model,
+            personas=args.personas,
+            strict=args.strict,
+            w=args.w,
+            v=args.v,
+            n_boot=args.n_boot,
+            ci=args.ci,
+            seed=args.seed,
+            include_excluded=args.include_excluded,
+        )
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    o = scored.outcome
+    print(
+        f"read {o.lines:,} responses: scored {o.scored:,}; dropped {o.malformed} malformed, "
+        f"{o.unknown_category} unknown category, {o.unknown_example_id} unknown example id, {o.duplicates} duplicates"
+    )
+    for message in o.errors[:5]:
+        print(f"  {message}", file=sys.stderr)
+    if o.unknown_personas:
+        print(f"personas not in the catalogue (scored, no in-group): {', '.join(sorted(o.unknown_personas))}")
+    if not args.quiet:
+        cols = ["model", "category", "context_condition", "TB", "BAmt", "PB", "PB_floor", "s_dis", "s_amb_paper", "acc", "invalid_rate", "type"]
+        summary = scored.results.summary
+        print(summary[[c for c in cols if c in summary.columns]].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    print(f"wrote {scored.out}/summary.csv, target_bias.csv, persona_bias.csv, graphs/ and score.json")
+    return 0
+
+
 def write_table(table, path: Path) -> None:
     """Write a table to .parquet, .csv or .jsonl atomically (temp file, then rename)."""
     suffix = path.suffix.lower()
@@ -145,6 +188,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=0, metavar="N", help="first N items per category (0 = all)")
     p.add_argument("--out", metavar="FILE", help="write the prompts table (.parquet, .csv or .jsonl)")
     p.set_defaults(func=cmd_prompts)
+
+    p = sub.add_parser(
+        "score",
+        help="score recorded responses (JSONL, or the paper's result files)",
+        description="Score responses obtained elsewhere. JSONL: one object per line, "
+        '{"model": str (optional), "category": str, "example_id": int, "persona": str ("" = default), '
+        '"instruction": int, "response": str} or "choice": 0|1|2|null instead of "response". '
+        "--format paper reads the result files released with Shin et al. (2024). "
+        "Example: %(prog)s responses.jsonl --bbq-dir BBQ/data --out runs/scored",
+    )
+    p.add_argument("path", help="a .jsonl file of responses, or (--format paper) a folder of refined_p_*.json files")
+    p.add_argument("--format", choices=("jsonl", "paper"), default="jsonl", help="input format (default jsonl)")
+    _add_data_args(p)
+    p.add_argument(
+        "--parser",
+        choices=("strict", "paper", "recorded"),
+        default="strict",
+        help="how text becomes a choice: strict (default; leading letter, (X), or exactly one option text), "
+        "paper (the paper's rule, false positives included), recorded (the file's own choice)",
+    )
+    p.add_argument("--out", metavar="DIR", default="runs/score", help="output directory (default runs/score)")
+    p.add_argument("--model", help="model name for lines without one (paper format: overrides the folder name)")
+    p.add_argument("--personas", default="paper", help="persona catalogue: 'paper' (default) or a CSV file")
+    p.add_argument("--strict", action="store_true", help="a malformed line is an error instead of being counted")
+    m = p.add_argument_group("metrics")
+    m.add_argument("--w", type=float, default=2.0, help="reward/penalty w of the perception counters (default 2)")
+    m.add_argument("--v", type=float, default=1.0, help="counter-reward/penalty v (default 1)")
+    m.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples over items (default 1000; 0 = no CIs)")
+    m.add_argument("--ci", type=float, default=0.95, help="confidence level (default 0.95)")
+    m.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    m.add_argument("--include-excluded", action="store_true", help="also score BBQ items with known label defects")
+    p.add_argument("--quiet", action="store_true", help="do not print the summary table")
+    p.set_defaults(func=cmd_score)
     return parser
 
 

@@ -1,0 +1,86 @@
+"""Vectorised grouped reductions over the columns of a (replicates x cells) array.
+
+Every metric in this package is a mean over some cells (over targets, over runs, over
+personas). Replicates of the bootstrap are rows, cells are columns, and a reduction is a
+product with a sparse 0/1 indicator matrix, so one call reduces all replicates at once.
+NaN cells (undefined values) are skipped, never counted as 0; a group with no defined
+member is NaN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """Assignment of ``len(codes)`` input columns to ``n_groups`` groups (code -1: none)."""
+
+    codes: np.ndarray
+    n_groups: int
+    matrix: sp.csr_array = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        codes = np.asarray(self.codes, dtype=np.int64)
+        keep = np.flatnonzero(codes >= 0)
+        m = sp.csr_array(
+            (np.ones(keep.size), (keep, codes[keep])), shape=(codes.size, self.n_groups)
+        )
+        object.__setattr__(self, "codes", codes)
+        object.__setattr__(self, "matrix", m)
+
+    def sum(self, x: np.ndarray) -> np.ndarray:
+        """Plain sum of each group's columns (no NaN handling): (b, m) -> (b, n_groups)."""
+        return np.asarray(x @ self.matrix)
+
+    def count(self, x: np.ndarray) -> np.ndarray:
+        """Number of defined (non-NaN) members per group."""
+        return self.sum((~np.isnan(x)).astype(np.float64))
+
+    def mean(self, x: np.ndarray) -> np.ndarray:
+        """NaN-skipping mean of each group's columns; NaN where no member is defined."""
+        valid = ~np.isnan(x)
+        num = self.sum(np.where(valid, x, 0.0))
+        den = self.sum(valid.astype(np.float64))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+    def std(self, x: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray:
+        """NaN-skipping population standard deviation (ddof=0) of each group's columns."""
+        if mean is None:
+            mean = self.mean(x)
+        sel = self.codes >= 0
+        dev = np.full(x.shape, np.nan)
+        dev[:, sel] = x[:, sel] - mean[:, self.codes[sel]]
+        return np.sqrt(self.mean(dev * dev))
+
+
+def nan_percentile(reps: np.ndarray, q: float | np.ndarray) -> np.ndarray:
+    """Linear-interpolated percentile(s) ``q`` in [0, 1] along axis 0, skipping NaN.
+
+    Same definition as ``numpy.nanquantile(method="linear")`` but fully vectorised (numpy's
+    falls back to a Python loop per column when NaN is present). Columns with no defined
+    replicate give NaN.
+    """
+    reps = np.asarray(reps, dtype=np.float64)
+    q = np.atleast_1d(np.asarray(q, dtype=np.float64))
+    srt = np.sort(reps, axis=0)  # NaN sort last
+    n_valid = (~np.isnan(reps)).sum(axis=0)
+    out = np.full((q.size, reps.shape[1]), np.nan)
+    ok = n_valid > 0
+    if not ok.any():
+        return out
+    cols = np.flatnonzero(ok)
+    nv = n_valid[cols]
+    for i, qi in enumerate(q):
+        pos = qi * (nv - 1)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, nv - 1)
+        frac = pos - lo
+        a = srt[lo, cols]
+        b = srt[hi, cols]
+        out[i, cols] = a + (b - a) * frac
+    return out

@@ -1,0 +1,127 @@
+"""``MetricResults``: the tables :func:`metrics.score_answers` returns, and their CSV files.
+
+Tables (long format; ``persona`` "" is the default persona; ``*_sd`` = population sd over
+runs; ``*_lo``/``*_hi`` = percentile bootstrap interval over items of the mean over runs):
+
+- ``summary``: one row per (model, category, context_condition). First columns, in order,
+  :data:`SUMMARY_HEAD`; then ``*_lo``/``*_hi`` for TB, BAmt, PB, PB_floor, s_dis, s_amb,
+  s_amb_paper, acc, invalid_rate; ``type_confidence``, ``PB_exceeds_floor``, ``n_excluded``;
+  then extras (sds of the BBQ numbers, the context's raw ``bias_score``, ``PB_excess`` =
+  PB - PB_floor with its interval, the type thresholds ``TB_threshold``, ``BAmt_random``,
+  ``BAmt_threshold``, and counts ``n_items``, ``n_default_responses``, ``n_personas``,
+  ``n_runs``). s_dis is on the disambiguated row, s_amb and s_amb_paper on the ambiguous row
+  (NaN on the other row: not applicable), as in the paper's table; ``type`` is one of
+  :data:`metrics.TYPES` (<NA> without a default persona) and ``type_confidence`` its
+  bootstrap stability (:mod:`metrics.model_types`). TB, BAmt, acc, invalid_rate and the BBQ
+  scores are the default persona's;
+  ``n_responses`` counts all responses of the stratum. ``PB_exceeds_floor``: the lower
+  bound of the bootstrap interval of PB - PB_floor (paired within replicates, so the floor's
+  own uncertainty counts) is above 0; with a floor of exactly 0 (log-probability scoring)
+  this is "PB_lo > PB_floor". <NA> when undefined (fewer than 2 runs, or no bootstrap).
+- ``target_bias``: (model, category, context_condition, persona, target): TB, TB_sd, BAmt,
+  BAmt_sd, n (responses involving the target, summed over runs), TB_lo, TB_hi, BAmt_lo,
+  BAmt_hi, n_runs.
+- ``persona_bias``: (..., persona): PB (NaN for the default), TB = TB(p->T), BAmt =
+  BAmt(p->T), each with _sd/_lo/_hi; member_of; n_responses.
+- ``bbq_scores``: (..., persona): n_responses; acc, invalid_rate, bias_score, s_dis, s_amb,
+  s_amb_paper, each with _sd/_lo/_hi (see :mod:`metrics.bbq_scores`).
+- ``ingroup``: (..., persona, member_of): ingroup (+_sd/_lo/_hi), TB_in, TB_out.
+- ``shifts``: (..., persona, target): shift = TB(p->t) - TB(default->t) (+_sd/_lo/_hi),
+  TB, TB_default, n.
+- ``per_run``: (model, category, context_condition, run, persona, target): n, S, A, TB, BAmt.
+- ``per_run_persona``: (..., run, persona): n_responses, TB, BAmt, PB, BBQ numbers, ingroup.
+
+CSV files are written with full float precision (shortest round-trip repr) and read back
+exactly; the same results always give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from metrics.errors import MetricsInputError
+from metrics.model_types import TypeThresholds
+
+#: The summary's first columns, exactly in this order.
+SUMMARY_HEAD: tuple[str, ...] = (
+    "model", "category", "context_condition", "TB", "TB_sd", "BAmt", "BAmt_sd", "PB", "PB_sd",
+    "PB_floor", "s_dis", "s_amb", "s_amb_paper", "acc", "invalid_rate", "n_responses", "type",
+)
+#: Tables saved by :meth:`MetricResults.save`, as ``<name>.csv``.
+TABLES: tuple[str, ...] = ("summary", "target_bias", "persona_bias", "bbq_scores", "ingroup",
+                           "shifts", "per_run", "per_run_persona")
+#: Label columns: read back as strings ("" stays "", e.g. the default persona).
+_LABELS = ("model", "category", "context_condition", "persona", "target", "member_of")
+_CONFIG = "config.json"
+
+
+@dataclass
+class MetricResults:
+    """All metric tables of one scoring (see the module documentation for the columns)."""
+
+    summary: pd.DataFrame
+    target_bias: pd.DataFrame
+    persona_bias: pd.DataFrame
+    bbq_scores: pd.DataFrame
+    ingroup: pd.DataFrame
+    shifts: pd.DataFrame
+    per_run: pd.DataFrame
+    per_run_persona: pd.DataFrame
+    thresholds: TypeThresholds = field(default_factory=TypeThresholds)
+    config: dict = field(default_factory=dict)
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write every table as CSV plus ``config.json`` (thresholds, w, v, seed, ...).
+
+        Each file is written to a temporary name and renamed, so an interrupted save leaves
+        no half-written file. Returns the directory.
+        """
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        payload = {name: getattr(self, name).to_csv(index=False, lineterminator="\n")
+                   for name in TABLES}
+        payload[_CONFIG] = json.dumps({"thresholds": self.thresholds.to_dict(), **self.config},
+                                      indent=2, sort_keys=True) + "\n"
+        for name, text in payload.items():
+            target = out / (name if name == _CONFIG else f"{name}.csv")
+            fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{target.name}.")
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+            os.replace(tmp, target)
+        return out
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> "MetricResults":
+        """Read back what :meth:`save` wrote."""
+        d = Path(directory)
+        missing = [n for n in TABLES if not (d / f"{n}.csv").exists()] + \
+            ([_CONFIG] if not (d / _CONFIG).exists() else [])
+        if missing:
+            raise MetricsInputError(f"{d}: missing {missing}. Fix: point at a directory written "
+                                    "by MetricResults.save().")
+        config = json.loads((d / _CONFIG).read_text(encoding="utf-8"))
+        thresholds = TypeThresholds(**config.pop("thresholds"))
+        tables = {name: _read_table(d / f"{name}.csv") for name in TABLES}
+        return cls(**tables, thresholds=thresholds, config=config)
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    header = pd.read_csv(path, nrows=0).columns
+    labels = [c for c in header if c in _LABELS]
+    df = pd.read_csv(
+        path,
+        dtype={c: str for c in labels},
+        keep_default_na=False,
+        na_values={c: [""] for c in header if c not in labels},
+    )
+    if "type" in df.columns:
+        df["type"] = df["type"].astype("string")
+    if "PB_exceeds_floor" in df.columns:
+        df["PB_exceeds_floor"] = df["PB_exceeds_floor"].astype("boolean")
+    return df

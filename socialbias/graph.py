@@ -1,0 +1,232 @@
+"""The directed perception graph: personas -> targets (networkx).
+
+One graph shows one (model, category, context condition): how each persona -- the default
+model included -- perceives each target group.
+
+- Persona nodes: id ``"persona:<name>"`` (the default persona, "" in the tables, is
+  ``"persona:default"``), attributes ``kind="persona"``, ``label``, ``is_default``,
+  ``member_of`` (the target label of the persona's own group, "" if none),
+  ``persona_category`` when known, and -- when a ``persona_bias`` table is given -- ``PB``,
+  ``PB_sd``, ``PB_lo``, ``PB_hi`` and the persona's ``TB`` = TB(p->T), ``BAmt`` = BAmt(p->T).
+- Target nodes: id ``"target:<label>"``, attributes ``kind="target"``, ``label``, ``group``
+  (the BBQ category).
+- Perception edges persona -> target, ``kind="perception"``: ``TB``, ``TB_sd``, ``TB_lo``,
+  ``TB_hi``, ``BAmt``, ``BAmt_sd``, ``BAmt_lo``, ``BAmt_hi``, ``n``, and ``in_group`` (the
+  target is the persona's own group).
+- Membership edges target -> persona, ``kind="has_member"``, for every persona whose group
+  is a target node (a DiGraph holds one edge per ordered pair, and the persona -> own-group
+  pair already carries a perception edge; hence the reverse direction).
+
+Undefined numbers (NaN) are kept as NaN in the graph; :func:`write_graphml` leaves them out
+(GraphML has no NaN-safe missing value: an absent attribute means undefined) and
+:func:`graph_to_json` writes them as JSON ``null``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from socialbias.errors import InputError
+
+DEFAULT_NODE_NAME = "default"
+_EDGE_FLOATS = ("TB", "TB_sd", "TB_lo", "TB_hi", "BAmt", "BAmt_sd", "BAmt_lo", "BAmt_hi")
+_PERSONA_FLOATS = ("PB", "PB_sd", "PB_lo", "PB_hi", "TB", "BAmt")
+_KEYS = ("model", "category", "context_condition")
+
+
+def persona_node(name: str) -> str:
+    """Node id of a persona ("" = the default persona)."""
+    return f"persona:{name or DEFAULT_NODE_NAME}"
+
+
+def target_node(label: str) -> str:
+    """Node id of a target group."""
+    return f"target:{label}"
+
+
+def _select(table: pd.DataFrame, name: str, filters: dict[str, str | None]) -> pd.DataFrame:
+    missing = [c for c in _KEYS if c not in table.columns]
+    if missing:
+        raise InputError(f"{name} lacks columns {missing}. Fix: pass a table from "
+                         "metrics.score_answers (e.g. results.target_bias).")
+    for col, value in filters.items():
+        if value is not None:
+            table = table[table[col] == value]
+    return table
+
+
+def build_graph(
+    target_bias_table: pd.DataFrame,
+    personas: pd.DataFrame | None = None,
+    model: str | None = None,
+    category: str | None = None,
+    context: str | None = None,
+    *,
+    persona_bias: pd.DataFrame | None = None,
+) -> nx.DiGraph:
+    """Build the perception graph of one (model, category, context) of a target-bias table.
+
+    ``target_bias_table`` is :attr:`metrics.MetricResults.target_bias` (columns ``model,
+    category, context_condition, persona, target, TB, ...``). ``model``, ``category`` and
+    ``context`` select the slice; each may be omitted when the table holds one value.
+    ``personas`` (optional; columns ``persona, member_of`` and optionally
+    ``persona_category``) marks group membership; without it the ``member_of`` column of
+    ``persona_bias`` is used when given. ``persona_bias`` (optional,
+    :attr:`metrics.MetricResults.persona_bias`) adds PB and TB(p->T) to persona nodes.
+    Raises :class:`socialbias.errors.InputError` when the selection is empty or ambiguous.
+    """
+    filters = {"model": model, "category": category, "context_condition": context}
+    tb = _select(target_bias_table, "target_bias_table", filters)
+    if tb.empty:
+        raise InputError(f"target_bias_table has no rows for {filters}. Fix: choose a model, "
+                         "category and context present in the table.")
+    keys = tb[list(_KEYS)].drop_duplicates()
+    if len(keys) > 1:
+        options = sorted(map(tuple, keys.to_numpy().tolist()))[:6]
+        raise InputError(f"target_bias_table holds several (model, category, context) slices, "
+                         f"e.g. {options}. Fix: pass model=, category= and context= to pick one.")
+    m, cat, ctx = keys.iloc[0]
+    G = nx.DiGraph(model=str(m), category=str(cat), context_condition=str(ctx))
+
+    pb = None
+    if persona_bias is not None:
+        pb = _select(persona_bias, "persona_bias", {"model": m, "category": cat,
+                                                    "context_condition": ctx})
+    members = _members(personas, pb, str(cat))
+
+    for name in sorted(set(tb["persona"].astype(str))):
+        info = members.get(name, {})
+        G.add_node(persona_node(name), kind="persona", label=name or DEFAULT_NODE_NAME,
+                   is_default=name == "", member_of=info.get("member_of", ""),
+                   **({"persona_category": info["persona_category"]}
+                      if "persona_category" in info else {}))
+    for label in sorted(set(tb["target"].astype(str))):
+        G.add_node(target_node(label), kind="target", label=label, group=str(cat))
+    if pb is not None:
+        for row in pb.itertuples(index=False):
+            node = persona_node(str(row.persona))
+            if node in G:
+                G.nodes[node].update({c: _float(getattr(row, c)) for c in _PERSONA_FLOATS
+                                      if c in pb.columns})
+
+    cols = {c: tb[c].to_numpy() for c in _EDGE_FLOATS if c in tb.columns}
+    personas_col = tb["persona"].astype(str).to_numpy()
+    targets_col = tb["target"].astype(str).to_numpy()
+    n_col = tb["n"].to_numpy() if "n" in tb.columns else np.full(len(tb), np.nan)
+    for i in range(len(tb)):  # one edge per table row: a graph is small (personas x targets)
+        p, t = personas_col[i], targets_col[i]
+        attrs: dict[str, Any] = {c: _float(v[i]) for c, v in cols.items()}
+        G.add_edge(persona_node(p), target_node(t), kind="perception",
+                   n=_int(n_col[i]), in_group=G.nodes[persona_node(p)]["member_of"] == t, **attrs)
+    for node, data in list(G.nodes(data=True)):
+        if data["kind"] == "persona" and data["member_of"] and target_node(data["member_of"]) in G:
+            G.add_edge(target_node(data["member_of"]), node, kind="has_member")
+    return G
+
+
+def _members(personas: pd.DataFrame | None, pb: pd.DataFrame | None, category: str) -> dict[str, dict]:
+    """persona name -> {member_of[, persona_category]} for this category."""
+    out: dict[str, dict] = {}
+    if personas is not None:
+        if not {"persona", "member_of"} <= set(personas.columns):
+            raise InputError("personas table lacks columns persona, member_of. Fix: pass a table "
+                             "with columns persona, member_of[, persona_category].")
+        pt = personas
+        if "persona_category" in pt.columns:
+            pt = pt[pt["persona_category"].astype(str) == category]
+        for row in pt.itertuples(index=False):
+            info = {"member_of": "" if pd.isna(row.member_of) else str(row.member_of)}
+            if "persona_category" in pt.columns:
+                info["persona_category"] = str(row.persona_category)
+            out[str(row.persona)] = info
+    elif pb is not None and "member_of" in pb.columns:
+        for name, member in zip(pb["persona"].astype(str), pb["member_of"]):
+            out[name] = {"member_of": "" if pd.isna(member) else str(member)}
+    return out
+
+
+def _float(x: Any) -> float:
+    return float("nan") if x is None or pd.isna(x) else float(x)
+
+
+def _int(x: Any) -> int | float:
+    return float("nan") if x is None or pd.isna(x) else int(x)
+
+
+def _defined(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars -> Python scalars (GraphML and JSON writers need builtins)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _scalar_copy(G: nx.DiGraph, omit_undefined: bool) -> nx.DiGraph:
+    """Copy of G with builtin attribute values; undefined ones (NaN/None) left out, or None."""
+
+    def clean(d: dict) -> dict:
+        out = {}
+        for k, x in d.items():
+            x = _plain(x)
+            if _defined(x):
+                out[k] = x
+            elif not omit_undefined:
+                out[k] = None
+        return out
+
+    H = nx.DiGraph(**clean(G.graph))
+    H.add_nodes_from((n, clean(d)) for n, d in G.nodes(data=True))
+    H.add_edges_from((u, v, clean(d)) for u, v, d in G.edges(data=True))
+    return H
+
+
+def write_graphml(G: nx.DiGraph, path: str | os.PathLike) -> Path:
+    """Write G as GraphML; NaN/None attributes are left out (absent = undefined)."""
+    H = _scalar_copy(G, omit_undefined=True)
+    path = Path(path)
+    nx.write_graphml(H, path)
+    return path
+
+
+def read_graphml(path: str | os.PathLike) -> nx.DiGraph:
+    """Read a graph written by :func:`write_graphml` (absent numbers stay absent)."""
+    return nx.DiGraph(nx.read_graphml(path, node_type=str))
+
+
+def graph_to_json(G: nx.DiGraph) -> dict:
+    """Node-link representation of G, JSON-serialisable (NaN -> null)."""
+    H = _scalar_copy(G, omit_undefined=False)
+    return nx.node_link_data(H, edges="edges")
+
+
+def write_json(G: nx.DiGraph, path: str | os.PathLike) -> Path:
+    """Write :func:`graph_to_json` of G to ``path`` (strict JSON, no NaN tokens)."""
+    path = Path(path)
+    path.write_text(json.dumps(graph_to_json(G), indent=1, allow_nan=False, sort_keys=True) + "\n",
+                    encoding="utf-8")
+    return path
+
+
+def graph_from_json(data: dict) -> nx.DiGraph:
+    """Inverse of :func:`graph_to_json` (null numbers come back as NaN)."""
+    G = nx.node_link_graph(data, directed=True, multigraph=False, edges="edges")
+    for container in (G.graph, *(d for _, d in G.nodes(data=True)),
+                      *(d for _, _, d in G.edges(data=True))):
+        for k, x in container.items():
+            if x is None:
+                container[k] = float("nan")
+    return G
+
+
+def read_json(path: str | os.PathLike) -> nx.DiGraph:
+    """Read a graph written by :func:`write_json`."""
+    return graph_from_json(json.loads(Path(path).read_text(encoding="utf-8")))

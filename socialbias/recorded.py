@@ -1,0 +1,308 @@
+"""Recorded responses: answers obtained elsewhere, read back for scoring.
+
+Two formats:
+
+``jsonl`` (ours): one JSON object per line,
+    ``{"model": str (optional), "category": str, "example_id": int, "persona": str ("" or absent =
+    default), "instruction": int, "response": str}``, or ``"choice": 0|1|2|null`` instead of
+    ``"response"`` (null = no valid answer).
+
+``paper``: the result files released with Shin et al. (2024) (repository ddindidu/BiasedPersona,
+    ``results/refined/{model}/{persona category}/refined_p_{persona}_inst_{k}_target_{category}_{date}_{time}.json``,
+    optionally gzipped): a JSON list of BBQ records, each with
+    ``"response": {"origin": raw text, "refined": 0|1|2 or 9 = none}``; persona ``Baseline`` is the
+    default model. The model name is the folder two levels above the file.
+
+Reading never executes anything from the file (plain JSON). Every line that cannot be used is
+counted in :class:`ReadOutcome` with its reason; ``strict=True`` makes the first one an error.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .answers import NONE, get_parser
+from .errors import InputError
+from .personas import DEFAULT_PERSONA
+
+#: Columns of the recorded-responses table (one row per response, before items are joined).
+RECORDED_COLUMNS = ("model", "category", "example_id", "persona", "instruction", "response", "choice", "line")
+
+#: Columns of the answers table that ``metrics.score_answers`` takes.
+ANSWER_COLUMNS = (
+    "model",
+    "category",
+    "context_condition",
+    "item_id",
+    "polarity",
+    "persona",
+    "persona_member_of",
+    "run",
+    "choice",
+    "parse",
+    "label",
+    "unknown_idx",
+    "stereotyped_idx",
+    "target0",
+    "target1",
+    "target2",
+    "excluded",
+)
+
+_PAPER_NAME = re.compile(r"^refined_p_(?P<persona>.+)_inst_(?P<k>\d+)_target_(?P<category>.+?)_\d{6}_\d{6}\.json(\.gz)?$")
+_MAX_ERRORS_KEPT = 20
+
+
+@dataclass
+class ReadOutcome:
+    """What happened to every input line: kept, or dropped and why (reported in the run record)."""
+
+    lines: int = 0
+    scored: int = 0
+    malformed: int = 0
+    unknown_category: int = 0
+    unknown_example_id: int = 0
+    duplicates: int = 0
+    unknown_personas: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def drop(self, kind: str, message: str) -> None:
+        setattr(self, kind, getattr(self, kind) + 1)
+        if len(self.errors) < _MAX_ERRORS_KEPT:
+            self.errors.append(message)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _check_line(obj: Any) -> dict[str, Any]:
+    """Validate one JSONL object; returns the row or raises ValueError with the reason."""
+    if not isinstance(obj, dict):
+        raise ValueError(f"a line must be a JSON object, got {type(obj).__name__}")
+    category = obj.get("category")
+    if not isinstance(category, str) or not category:
+        raise ValueError("field 'category' must be a non-empty string")
+    if not _is_int(obj.get("example_id")):
+        raise ValueError("field 'example_id' must be an integer")
+    persona = obj.get("persona", DEFAULT_PERSONA)
+    if persona is None:
+        persona = DEFAULT_PERSONA
+    if not isinstance(persona, str):
+        raise ValueError("field 'persona' must be a string ('' or absent for the default persona)")
+    k = obj.get("instruction")
+    if not _is_int(k) or k < 0:
+        raise ValueError("field 'instruction' must be an integer >= 0")
+    model = obj.get("model", None)
+    if model is not None and not isinstance(model, str):
+        raise ValueError("field 'model' must be a string")
+    has_text, has_choice = "response" in obj, "choice" in obj
+    if has_text == has_choice:
+        raise ValueError("give exactly one of 'response' (text) or 'choice' (0, 1, 2 or null)")
+    response, choice = None, None
+    if has_text:
+        if not isinstance(obj["response"], str):
+            raise ValueError("field 'response' must be a string")
+        response = obj["response"]
+    else:
+        c = obj["choice"]
+        if c is not None and not (_is_int(c) and c in (0, 1, 2)):
+            raise ValueError("field 'choice' must be 0, 1, 2 or null")
+        choice = NONE if c is None else c
+    return {
+        "model": model,
+        "category": category,
+        "example_id": obj["example_id"],
+        "persona": persona.strip(),
+        "instruction": k,
+        "response": response,
+        "choice": choice,
+    }
+
+
+def read_jsonl(path: str | os.PathLike[str], *, strict: bool = False, model: str | None = None) -> tuple[pd.DataFrame, ReadOutcome]:
+    """Read a responses JSONL file into the recorded-responses table.
+
+    Malformed lines are counted (and the first few quoted) in the outcome; ``strict=True`` makes
+    the first one an ``InputError`` naming file and line. ``model`` fills lines without one.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"responses file {str(path)!r} does not exist: give the path of a .jsonl file")
+    outcome = ReadOutcome()
+    rows = []
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            outcome.lines += 1
+            try:
+                try:
+                    obj = json.loads(raw)
+                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                    raise ValueError(f"not valid JSON ({exc})") from None
+                row = _check_line(obj)
+            except ValueError as exc:
+                message = f"{path}:{lineno}: {exc}"
+                if strict:
+                    raise InputError(f"{message} (fix the line, or drop --strict to skip and count bad lines)") from None
+                outcome.drop("malformed", message)
+                continue
+            row["line"] = lineno
+            rows.append(row)
+    if outcome.lines == 0:
+        raise InputError(f"responses file {str(path)!r} is empty: one JSON object per line expected")
+    table = pd.DataFrame(rows, columns=list(RECORDED_COLUMNS))
+    table["model"] = table["model"].fillna(model or "recorded")
+    return table, outcome
+
+
+def read_paper_results(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, list[dict[str, Any]], ReadOutcome]:
+    """Read the paper's result files under ``path`` (a folder, searched recursively, or one file).
+
+    Returns the recorded-responses table (``choice`` = the paper's own ``refined`` choice,
+    ``response`` = the raw text), the BBQ records embedded in the files (deduplicated), and the
+    outcome.
+    """
+    root = Path(path)
+    if root.is_file():
+        files = [root]
+    elif root.is_dir():
+        files = sorted(p for p in root.rglob("refined_p_*") if _PAPER_NAME.match(p.name))
+    else:
+        raise InputError(f"paper results {str(root)!r} do not exist: give a folder of refined_p_*.json files")
+    if not files:
+        raise InputError(
+            f"no paper result files (refined_p_{{persona}}_inst_{{k}}_target_{{category}}_*.json) under {str(root)!r}"
+        )
+    outcome = ReadOutcome()
+    rows: list[dict[str, Any]] = []
+    records: dict[tuple[str, int], dict[str, Any]] = {}
+    for f in files:
+        m = _PAPER_NAME.match(f.name)
+        if m is None:
+            raise InputError(f"{f}: not a paper result file name (refined_p_{{persona}}_inst_{{k}}_target_{{category}}_...)")
+        persona = DEFAULT_PERSONA if m["persona"] == "Baseline" else m["persona"]
+        model_name = f.resolve().parent.parent.name
+        try:
+            with (gzip.open(f, "rb") if f.suffix == ".gz" else open(f, "rb")) as fh:
+                data = json.load(fh)
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError, EOFError) as exc:
+            raise InputError(f"{f}: not a readable JSON result file ({exc}); re-download it") from None
+        if not isinstance(data, list):
+            raise InputError(f"{f}: expected a JSON list of records, got {type(data).__name__}")
+        for i, rec in enumerate(data, start=1):
+            outcome.lines += 1
+            resp = rec.get("response") if isinstance(rec, dict) else None
+            if not (isinstance(resp, dict) and "refined" in resp and _is_int(rec.get("example_id"))):
+                outcome.drop("malformed", f"{f}: record {i}: no example_id or response.refined")
+                continue
+            refined = resp["refined"]
+            choice = refined if refined in (0, 1, 2) else NONE
+            rows.append(
+                {
+                    "model": model_name,
+                    "category": m["category"],
+                    "example_id": rec["example_id"],
+                    "persona": persona,
+                    "instruction": int(m["k"]),
+                    "response": resp.get("origin") if isinstance(resp.get("origin"), str) else "",
+                    "choice": choice,
+                    "line": i,
+                }
+            )
+            key = (m["category"], rec["example_id"])
+            if key not in records:
+                records[key] = {k: v for k, v in rec.items() if k != "response"}
+    return pd.DataFrame(rows, columns=list(RECORDED_COLUMNS)), list(records.values()), outcome
+
+
+def to_answers(
+    recorded: pd.DataFrame,
+    items: pd.DataFrame,
+    personas: pd.DataFrame | None,
+    parser: str = "strict",
+    outcome: ReadOutcome | None = None,
+) -> tuple[pd.DataFrame, ReadOutcome]:
+    """Join recorded responses with their items into the answers table metrics take.
+
+    ``parser``: ``strict`` or ``paper`` parse the ``response`` text; ``recorded`` keeps the
+    recorded ``choice`` (rows that carry a choice instead of text always keep it). Rows whose
+    category or example id is not in ``items`` are dropped and counted; personas that are not
+    in ``personas`` are kept (with a warning, counted): they are scored, without an in-group.
+    """
+    outcome = outcome or ReadOutcome()
+    table = recorded.copy()
+    categories = set(items["category"])
+    bad_cat = ~table["category"].isin(categories)
+    for _, r in table[bad_cat].head(_MAX_ERRORS_KEPT).iterrows():
+        outcome.errors.append(f"line {r['line']}: category {r['category']!r} is not in the BBQ data loaded")
+    outcome.unknown_category += int(bad_cat.sum())
+    table = table[~bad_cat]
+
+    merged = table.merge(items, on=["category", "example_id"], how="left", indicator=True, suffixes=("", "_item"))
+    missing = merged["_merge"] == "left_only"
+    for _, r in merged[missing].head(_MAX_ERRORS_KEPT).iterrows():
+        outcome.errors.append(f"line {r['line']}: example_id {r['example_id']} is not in BBQ {r['category']}")
+    outcome.unknown_example_id += int(missing.sum())
+    merged = merged[~missing].drop(columns="_merge")
+
+    key = ["model", "category", "example_id", "persona", "instruction"]
+    dup = merged.duplicated(key, keep="first")
+    outcome.duplicates += int(dup.sum())
+    merged = merged[~dup]
+
+    # Choices: rows that carry only a choice keep it; text is parsed, unless the recorded choice
+    # is asked for (``parser="recorded"``, for files such as the paper's that hold both).
+    choice = merged["choice"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    how = np.where(np.isnan(choice), "", "recorded").astype(object)
+    has_text = merged["response"].notna().to_numpy()
+    if parser == "recorded":
+        if np.isnan(choice).any():
+            raise InputError("--parser recorded needs a recorded choice on every line: use --parser strict or paper")
+    else:
+        fn = get_parser(parser)
+        sel = np.flatnonzero(has_text)
+        opts = merged[["option0", "option1", "option2"]].to_numpy()[sel]
+        parsed = [fn(t, o) for t, o in zip(merged["response"].to_numpy()[sel], opts)]
+        choice[sel] = [c for c, _ in parsed]
+        how[sel] = [h for _, h in parsed]
+    merged["choice"] = choice.astype(np.int8)
+    merged["parse"] = how
+
+    members = {}
+    if personas is not None and len(personas):
+        members = {(c, p): m for c, p, m in zip(personas["persona_category"], personas["persona"], personas["member_of"])}
+    known = merged["persona"].eq(DEFAULT_PERSONA) | pd.Series(
+        [(c, p) in members for c, p in zip(merged["category"], merged["persona"])], index=merged.index
+    )
+    unknown = merged.loc[~known, "persona"].value_counts()
+    for name, n in unknown.items():
+        outcome.unknown_personas[name] = outcome.unknown_personas.get(name, 0) + int(n)
+    if len(unknown):
+        warnings.warn(
+            f"persona(s) not in the catalogue, scored without an in-group: {', '.join(map(repr, unknown.index[:10]))}",
+            stacklevel=2,
+        )
+    merged["persona_member_of"] = [members.get((c, p), "") for c, p in zip(merged["category"], merged["persona"])]
+    merged["run"] = merged["instruction"].astype(np.int16)
+    outcome.scored += len(merged)
+    answers = merged[list(ANSWER_COLUMNS)].reset_index(drop=True)
+    return answers, outcome
+
+
+__all__ = ["ANSWER_COLUMNS", "RECORDED_COLUMNS", "ReadOutcome", "read_jsonl", "read_paper_results", "to_answers"]

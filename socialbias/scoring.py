@@ -1,0 +1,201 @@
+"""Score recorded responses: read, join with BBQ items, compute every metric, write the results.
+
+This is what ``python -m socialbias.eval score`` runs, as one Python function::
+
+    from socialbias.scoring import score_responses
+    scored = score_responses("responses.jsonl", bbq_dir="BBQ/data", out="runs/scored")
+    scored.results.summary
+
+The output directory holds ``summary.csv`` (one row per model, category and context condition),
+the long tables ``target_bias.csv``, ``persona_bias.csv``, ``ingroup.csv``, ``shifts.csv``, the
+perception graphs (``graphs/*.graphml`` and ``graphs/*.json``, one per model, category and
+context) and ``score.json`` (what was read, what was dropped and why, the settings, versions).
+Files are written to a temporary folder first and moved into place at the end, so an error
+never leaves a half-written result behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from . import __version__
+from .errors import InputError
+from .recorded import ReadOutcome, read_jsonl, read_paper_results, to_answers
+
+Format = Literal["jsonl", "paper"]
+
+
+@dataclass
+class ScoredResponses:
+    """The outcome of :func:`score_responses`: metric results, the answers scored, the bookkeeping."""
+
+    results: Any  # metrics.MetricResults
+    answers: pd.DataFrame
+    outcome: ReadOutcome
+    record: dict[str, Any] = field(default_factory=dict)
+    out: Path | None = None
+
+
+def _safe_name(*parts: str) -> str:
+    return "__".join(re.sub(r"[^A-Za-z0-9._-]+", "-", p).strip("-") or "default" for p in parts)
+
+
+def write_graphs(results: Any, personas: pd.DataFrame | None, directory: Path) -> list[str]:
+    """One perception graph per (model, category, context): GraphML and node-link JSON."""
+    from .graph import build_graph, write_graphml, write_json
+
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    tb = results.target_bias
+    for (model, category, context), _ in tb.groupby(["model", "category", "context_condition"], sort=True):
+        graph = build_graph(tb, personas, model=model, category=category, context=context)
+        stem = _safe_name(model, category, context)
+        write_graphml(graph, directory / f"{stem}.graphml")
+        write_json(graph, directory / f"{stem}.json")
+        written.append(stem)
+    return written
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+    import scipy
+
+    return {
+        "socialbias": __version__,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "pandas": pd.__version__,
+        "scipy": scipy.__version__,
+    }
+
+
+def score_responses(
+    path: str | os.PathLike[str],
+    *,
+    fmt: Format = "jsonl",
+    bbq_dir: str | os.PathLike[str] | None = None,
+    dataset: str = "bbq",
+    parser: str = "strict",
+    out: str | os.PathLike[str] | None = None,
+    model: str | None = None,
+    personas: str | os.PathLike[str] = "paper",
+    strict: bool = False,
+    w: float = 2.0,
+    v: float = 1.0,
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    seed: int = 0,
+    include_excluded: bool = False,
+) -> ScoredResponses:
+    """Score a file of recorded responses (see :mod:`socialbias.recorded` for the formats).
+
+    Items are looked up in the BBQ data of ``bbq_dir`` (or the hub when None); the paper's
+    result files carry their BBQ records, which are used when no ``bbq_dir`` is given.
+    ``parser`` is ``strict`` (default), ``paper``, or ``recorded`` (the file's own choice).
+    """
+    import metrics
+    from bbq_adapters import items_from_records, load_items
+
+    from .personas import load_personas
+
+    if fmt not in ("jsonl", "paper"):
+        raise InputError(f"unknown format {fmt!r}: use 'jsonl' or 'paper'")
+    if parser not in ("strict", "paper", "recorded"):
+        raise InputError(f"unknown parser {parser!r}: use 'strict' (default), 'paper' or 'recorded'")
+    if fmt == "jsonl":
+        recorded, outcome = read_jsonl(path, strict=strict, model=model)
+        items = _load_items_for(dataset, bbq_dir, sorted(set(recorded["category"])), load_items)
+    else:
+        recorded, records, outcome = read_paper_results(path)
+        if model:
+            recorded["model"] = model
+        if bbq_dir is None:
+            items = items_from_records(records, f"paper results {path}")
+        else:
+            items = _load_items_for(dataset, bbq_dir, sorted(set(recorded["category"])), load_items)
+    persona_table = load_personas(personas)
+    answers, outcome = to_answers(recorded, items, persona_table, parser, outcome)
+    if answers.empty:
+        raise InputError(
+            f"no response in {str(path)!r} could be scored ({outcome.malformed} malformed, "
+            f"{outcome.unknown_category} unknown category, {outcome.unknown_example_id} unknown example id): "
+            "check the categories and example ids against the BBQ data"
+        )
+    results = metrics.score_answers(
+        answers, w=w, v=v, n_boot=n_boot, ci=ci, seed=seed, include_excluded=include_excluded
+    )
+    record = {
+        "command": "score",
+        "input": str(path),
+        "format": fmt,
+        "parser": parser,
+        "dataset": dataset,
+        "bbq_dir": None if bbq_dir is None else str(bbq_dir),
+        "personas": str(personas),
+        "settings": {"w": w, "v": v, "n_boot": n_boot, "ci": ci, "seed": seed, "include_excluded": include_excluded},
+        "outcome": outcome.as_dict(),
+        "items": items.attrs.get("load_report", {}),
+        "invalid_answers": int((answers["choice"] == -1).sum()),
+        "versions": _versions(),
+    }
+    scored = ScoredResponses(results, answers, outcome, record)
+    if out is not None:
+        scored.out = save_scored(scored, persona_table, Path(out))
+    return scored
+
+
+def _load_items_for(dataset: str, bbq_dir, wanted: list[str], load_items) -> pd.DataFrame:
+    """Load the categories the responses name; categories the data lack are counted later."""
+    from bbq_adapters import DatasetError
+
+    try:
+        return load_items(dataset, source=bbq_dir, categories=wanted)
+    except DatasetError as exc:
+        if "unknown or missing" not in str(exc) and "unknown BBQ category" not in str(exc):
+            raise
+    # Some named categories do not exist: load the ones that do, the others are dropped and counted.
+    if bbq_dir is not None:
+        present = {p.stem for p in Path(bbq_dir).glob("*.jsonl")}
+    else:
+        from bbq_adapters.bbq import CATEGORIES
+
+        present = set(CATEGORIES)
+    keep = [c for c in wanted if c in present]
+    if not keep:
+        raise InputError(
+            f"none of the categories in the responses ({', '.join(wanted)}) is in the BBQ data: "
+            "check --bbq-dir and the 'category' field"
+        )
+    return load_items(dataset, source=bbq_dir, categories=keep)
+
+
+def save_scored(scored: ScoredResponses, personas: pd.DataFrame | None, out: Path) -> Path:
+    """Write the results into ``out`` atomically (all files, or none on error)."""
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".scoring-", dir=out))
+    try:
+        scored.results.save(staging)
+        graphs = write_graphs(scored.results, personas, staging / "graphs")
+        scored.record["graphs"] = graphs
+        (staging / "score.json").write_text(json.dumps(scored.record, indent=2, sort_keys=True, default=str) + "\n")
+        for entry in staging.iterdir():
+            target = out / entry.name
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(entry, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+__all__ = ["ScoredResponses", "score_responses", "save_scored", "write_graphs"]

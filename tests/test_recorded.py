@@ -1,0 +1,94 @@
+"""Recorded responses: the JSONL reader, the paper's result files, the join with items."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bbq_adapters import items_from_records, load_bbq
+from socialbias.errors import InputError
+from socialbias.personas import load_personas
+from socialbias.recorded import ANSWER_COLUMNS, read_jsonl, read_paper_results, to_answers
+
+
+@pytest.fixture(scope="module")
+def so_items(bbq_dir):
+    return load_bbq(bbq_dir, ["Sexual_orientation", "Age"])
+
+
+def _write(tmp_path, lines):
+    path = tmp_path / "responses.jsonl"
+    path.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n")
+    return path
+
+
+def test_jsonl_reader_counts_every_outcome(tmp_path, so_items):
+    lines = [
+        {"model": "m", "category": "Sexual_orientation", "example_id": 0, "persona": "gay", "instruction": 0, "response": "(B)"},
+        {"category": "Sexual_orientation", "example_id": 0, "instruction": 0, "choice": 2},  # default, no model
+        {"category": "Sexual_orientation", "example_id": 1, "persona": "", "instruction": 1, "choice": None},
+        {"category": "Age", "example_id": 0, "persona": "wizard", "instruction": 0, "response": "A"},
+        "{not json",
+        {"category": "Sexual_orientation", "example_id": "7", "instruction": 0, "choice": 1},  # bad type
+        {"category": "Sexual_orientation", "example_id": 7, "instruction": 0, "choice": 1, "response": "A"},  # both
+        {"category": "Sexual_orientation", "example_id": 7, "instruction": 0, "choice": 5},
+        {"category": "Klingon", "example_id": 0, "instruction": 0, "choice": 1},
+        {"category": "Age", "example_id": 999999, "instruction": 0, "choice": 1},
+        {"model": "m", "category": "Sexual_orientation", "example_id": 0, "persona": "gay", "instruction": 0, "response": "(A)"},
+    ]
+    table, outcome = read_jsonl(_write(tmp_path, lines), model="fallback")
+    assert outcome.lines == 11 and outcome.malformed == 4
+    assert any(":5: not valid JSON" in e for e in outcome.errors)
+    assert any(":6: field 'example_id' must be an integer" in e for e in outcome.errors)
+    assert any(":7: give exactly one of" in e for e in outcome.errors)
+    assert set(table.model) == {"m", "fallback"}
+    with pytest.warns(UserWarning, match="'wizard'"):
+        answers, outcome = to_answers(table, so_items, load_personas(), "strict", outcome)
+    assert list(answers.columns) == list(ANSWER_COLUMNS)
+    assert outcome.unknown_category == 1 and outcome.unknown_example_id == 1 and outcome.duplicates == 1
+    assert outcome.unknown_personas == {"wizard": 1}
+    assert outcome.scored == len(answers) == 4
+    first = answers[(answers.persona == "gay")].iloc[0]
+    assert first.choice == 1 and first.parse == "strict:letter" and first.persona_member_of == "gay"
+    assert answers[answers.persona == "wizard"].iloc[0].persona_member_of == ""
+    none_row = answers[(answers.item_id == "bbq/Sexual_orientation/1")].iloc[0]
+    assert none_row.choice == -1 and none_row.parse == "recorded" and none_row.run == 1
+
+
+def test_jsonl_strict_and_empty(tmp_path):
+    path = _write(tmp_path, [{"category": "Age", "example_id": 0, "instruction": 0, "choice": 1}, "[1, 2"])
+    with pytest.raises(InputError, match=r"responses.jsonl:2: not valid JSON.*drop --strict"):
+        read_jsonl(path, strict=True)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n\n")
+    with pytest.raises(InputError, match="is empty"):
+        read_jsonl(empty)
+    with pytest.raises(InputError, match="does not exist"):
+        read_jsonl(tmp_path / "nope.jsonl")
+
+
+def test_paper_results_reader():
+    from tests.conftest import PAPER_OUTPUTS
+
+    recorded, records, outcome = read_paper_results(PAPER_OUTPUTS)
+    assert len(recorded) == 25920 and outcome.malformed == 0
+    assert set(recorded.model) == {"Llama-2-7b-chat-hf"}
+    assert set(recorded.persona) == {"", "gay", "lesbian", "straight", "bisexual", "pansexual"}
+    assert sorted(recorded.instruction.unique()) == [0, 1, 2, 3, 4]
+    items = items_from_records(records, "paper")
+    assert len(items) == 864
+    answers, _ = to_answers(recorded, items, load_personas(), "recorded")
+    assert len(answers) == 25920 and (answers.parse == "recorded").all()
+    reparsed, _ = to_answers(recorded, items, load_personas(), "paper")
+    assert (reparsed.choice.to_numpy() == answers.choice.to_numpy()).all()
+
+
+def test_paper_reader_errors(tmp_path):
+    with pytest.raises(InputError, match="no paper result files"):
+        read_paper_results(tmp_path)
+    bad = tmp_path / "m" / "Baseline" / "refined_p_Baseline_inst_0_target_Age_240101_000000.json"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("[{")
+    with pytest.raises(InputError, match="not a readable JSON result file"):
+        read_paper_results(tmp_path)
