@@ -20,7 +20,17 @@ class StoreError(SocialBiasError):
     """The response store cannot be opened or written safely (corrupt file, newer schema, lock)."""
 
 
+class BackendError(SocialBiasError):
+    """An inference engine or server refused the run for good (bad API key, unknown model, bad
+    request) or stayed unreachable after every retry. The message names the HTTP status (when
+    there is one), the server's message and the fix; ``status`` holds the HTTP status or None."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 #: Exceptions that mean "the user's input is bad" (CLI exit code 2), wherever they come from.
 USER_ERRORS: tuple[type[Exception], ...] = (SocialBiasError, DatasetError)
 
-__all__ = ["SocialBiasError", "InputError", "StoreError", "DatasetError", "USER_ERRORS"]
+__all__ = ["SocialBiasError", "InputError", "StoreError", "BackendError", "DatasetError", "USER_ERRORS"]

@@ -22,7 +22,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Literal, Protocol, Sequence, runtime_checkable
 
-from ..errors import InputError
 from ..store import Answer
 
 Mode = Literal["logprob", "generate"]
@@ -76,23 +75,20 @@ def model_key(backend: str, model: str, **settings: Any) -> str:
 _OPTIONS_BLOCK = re.compile(r"^\(A\): (.*)\n\(B\): (.*)\n\(C\): (.*)$", re.MULTILINE)
 
 
-def prompt_options(prompt: Prompt) -> tuple[str, str, str]:
+def prompt_options(prompt: Prompt) -> tuple[str, ...]:
     """The three option texts of a prompt, read back from its ``(A): ...`` user message.
 
     Text parsers need the options (``strict`` and ``paper`` match option texts); a backend has
     only the messages, so the options are recovered from the block that
-    :data:`socialbias.expand.OPTIONS_TEMPLATE` wrote. Raises :class:`InputError` when the
-    messages have no such block.
+    :data:`socialbias.expand.OPTIONS_TEMPLATE` wrote (split or merged prompts). Returns ``()``
+    when the messages hold no such block: the parsers then read letters only.
     """
     for m in prompt.messages:
         if m.get("role") == "user":
-            found = _OPTIONS_BLOCK.search(m.get("content", ""))
+            found = _OPTIONS_BLOCK.search(m.get("content") or "")
             if found:
                 return found.group(1), found.group(2), found.group(3)
-    raise InputError(
-        f"prompt {prompt.prompt_id} has no '(A): ...\\n(B): ...\\n(C): ...' options block, which text parsing "
-        "needs: build the prompts with socialbias.expand, or use logprob mode"
-    )
+    return ()
 
 
 def prompts_from_table(table) -> list[Prompt]:

@@ -1,0 +1,658 @@
+"""The transformers backend: a local causal language model answers the prompts.
+
+:class:`HFBackend` loads a model from a hub id, a local directory or a local GGUF file and
+answers prompts in one of two modes (chosen when the backend is made, because the mode is part
+of its model key):
+
+``logprob``
+    one forward pass per prompt, logits of the last position only; the answer is the next-token
+    distribution over the option letters (:func:`letter_probabilities`). Every single token of
+    the vocabulary that reads as the bare letter (``"A"``, ``" A"``, ``"▁A"``, ``"\\nA"``, ...:
+    :func:`letter_tokens`) counts as that letter; the variants' probabilities are summed, then
+    the three letters are renormalised so ``p0 + p1 + p2 = 1``; ``choice`` is the argmax (the
+    first on a tie) and ``parse`` is ``"logprob"``. How much probability the letters had
+    before renormalising (the *letter mass*) tells whether the model answers with a letter at
+    all; it is summarised by :meth:`HFBackend.letter_mass` and in :meth:`HFBackend.describe`,
+    and a low mean is logged as a warning.
+``generate``
+    greedy (``temperature == 0``) or sampled text (:class:`~socialbias.backends.base.Decoding`),
+    then the ``strict`` or ``paper`` parser (:mod:`socialbias.answers`) on the continuation;
+    ``parse`` is e.g. ``"strict:letter"``. Sampling draws Gumbel noise from a generator seeded by
+    ``(seed, prompt_id, step)``, so a prompt's sample does not depend on which other prompts
+    share its batch: a resumed run gives the answers an uninterrupted one would have given.
+
+Batching. Prompts are taken in windows (``window``), rendered (:mod:`.render`), tokenized,
+sorted longest first and cut into batches whose *padded* size (rows x longest prompt, plus the
+new tokens in generate mode) stays within ``max_batch_tokens``. Batches are left-padded with an
+attention mask and explicit position ids, so each answer is the same (up to float rounding)
+whatever the batch it was in. Answers are yielded as each batch completes. Deterministic modes
+(logprob, greedy) compute identical prompt texts once per window: the default persona's five
+runs are one prompt (see :mod:`socialbias.expand`, ``sample``).
+
+torch and transformers are imported only when a backend is made, never when this module is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import math
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..answers import LETTERS, get_parser
+from ..errors import InputError
+from .base import MODES, Answer, Decoding, Mode, Prompt, model_key, prompt_options
+from .render import ChatRenderer, TemplateInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+logger = logging.getLogger(__name__)
+
+#: Default padded-token budget of one batch, by device type.
+DEFAULT_MAX_BATCH_TOKENS = {"cpu": 16384, "cuda": 65536}
+#: Version of the logprob scoring rule (letter variants summed, renormalised over A/B/C); part
+#: of the model key, so a change of the rule never mixes with stored answers of the old one.
+LETTER_SCORING = "letters-sum/1"
+#: Version of the per-prompt seeded sampler; part of the model key of sampled runs.
+SAMPLER = "gumbel-per-prompt/1"
+#: Below this mean letter mass, logprob answers are flagged: the model rarely answers with a letter.
+LOW_LETTER_MASS = 0.5
+
+_DTYPES = {
+    "bfloat16": "bfloat16", "bf16": "bfloat16",
+    "float16": "float16", "fp16": "float16", "half": "float16",
+    "float32": "float32", "fp32": "float32", "float": "float32",
+    "auto": "auto",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# option letters
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LetterTokens:
+    """The vocabulary's single tokens for each option letter: ``ids[i]`` and ``tokens[i]`` for
+    letter ``LETTERS[i]``."""
+
+    ids: tuple[tuple[int, ...], ...]
+    tokens: tuple[tuple[str, ...], ...]
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {letter: list(toks) for letter, toks in zip(LETTERS, self.tokens)}
+
+
+def letter_tokens(tokenizer: Any) -> LetterTokens:
+    """Find every single token that decodes to a bare option letter, blanks around it allowed.
+
+    Tokenizers spell a letter at the start of an answer differently: ``"A"`` after a chat
+    template's newline, ``" A"`` (byte-level ``"ĠA"``, SentencePiece ``"▁A"``) after
+    ``"Answer:"``; some have ``"\\nA"``. All of them are the same answer. Lower-case letters and
+    forms like ``"(A"`` are not counted. Special tokens are skipped. Raises :class:`InputError`
+    when a letter has no single token (score such a model in generate mode).
+    """
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    found: list[list[tuple[int, str]]] = [[] for _ in LETTERS]
+    for token, tid in tokenizer.get_vocab().items():
+        if tid in special or len(token) > 16 or not any(letter in token for letter in LETTERS):
+            continue
+        text = tokenizer.decode([tid]).strip()
+        if text in LETTERS:
+            found[LETTERS.index(text)].append((tid, token))
+    missing = [letter for letter, f in zip(LETTERS, found) if not f]
+    if missing:
+        raise InputError(
+            f"the tokenizer of {getattr(tokenizer, 'name_or_path', '?')} has no single token for option "
+            f"letter(s) {', '.join(missing)}: logprob mode cannot score it; use --mode generate"
+        )
+    found = [sorted(f) for f in found]
+    return LetterTokens(tuple(tuple(t for t, _ in f) for f in found), tuple(tuple(s for _, s in f) for f in found))
+
+
+def letter_probabilities(logits: torch.Tensor, letters: LetterTokens) -> tuple[torch.Tensor, torch.Tensor]:
+    """Option probabilities and letter mass from next-token logits (``rows x vocab``).
+
+    Per letter, the log of the summed probability of its variants (a log-sum-exp, so nothing
+    underflows); then a softmax over the three letters. Returns ``(probs rows x 3, mass rows)``
+    in float64, where ``mass`` is the total probability of all letter tokens before the
+    renormalisation.
+    """
+    import torch
+
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    per_letter = torch.stack(
+        [torch.logsumexp(logp[:, torch.tensor(ids, device=logp.device)], dim=-1) for ids in letters.ids], dim=-1
+    ).double()
+    return torch.softmax(per_letter, dim=-1), torch.logsumexp(per_letter, dim=-1).exp()
+
+
+# --------------------------------------------------------------------------------------------
+# batching
+# --------------------------------------------------------------------------------------------
+
+
+def plan_batches(lengths: Sequence[int], max_batch_tokens: int, extra_tokens: int = 0) -> list[list[int]]:
+    """Cut sequences into batches by a padded-token budget; returns lists of indices.
+
+    Sequences are sorted longest first (ties by index, so the plan is deterministic), and a
+    batch grows while ``rows x (its longest length + extra_tokens)`` stays within
+    ``max_batch_tokens``; a sequence longer than the budget gets a batch of its own. Longest
+    first also means an out-of-memory error shows in the first batch, not after hours.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    width = 0
+    for i in order:
+        w = max(width, lengths[i] + extra_tokens)
+        if current and (len(current) + 1) * w > max_batch_tokens:
+            batches.append(current)
+            current, w = [], lengths[i] + extra_tokens
+        current.append(i)
+        width = w
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _windows(prompts: Iterable[Prompt], size: int) -> Iterator[list[Prompt]]:
+    window: list[Prompt] = []
+    for p in prompts:
+        window.append(p)
+        if len(window) >= size:
+            yield window
+            window = []
+    if window:
+        yield window
+
+
+def _seed_of(*parts: Any) -> int:
+    """A 63-bit seed from its parts (stable across processes, unlike ``hash``)."""
+    return int.from_bytes(hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()[:8], "big") >> 1
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return (lines[0] if lines else type(e).__name__)[:300].rstrip(".:; ")
+
+
+# --------------------------------------------------------------------------------------------
+# the backend
+# --------------------------------------------------------------------------------------------
+
+
+class HFBackend:
+    """A transformers causal language model as a :class:`~socialbias.backends.base.Backend`.
+
+    Args:
+        model: a hub id (``"org/name"``), a local model directory, or a local ``.gguf`` file.
+        mode: ``"logprob"`` or ``"generate"`` (see the module docstring); part of :attr:`key`.
+        revision: hub revision (branch, tag or commit).
+        dtype: ``"bfloat16"``, ``"float16"``, ``"float32"`` (or ``bf16``/``fp16``/``fp32``), ``"auto"``
+            (the checkpoint's), or None: bfloat16 on CUDA (float16 where bf16 is unsupported),
+            float32 on CPU.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...; None: CUDA when available.
+        template: how messages become text: ``"auto"``, ``"chat"``, ``"plain"`` or a Jinja file
+            (:mod:`socialbias.backends.render`).
+        gguf_file: the GGUF file name inside the directory ``model`` (or give the file as ``model``).
+        decoding: generate mode's settings (temperature 0 = greedy); ignored in logprob mode.
+        parser: generate mode's text parser, ``"strict"`` or ``"paper"``.
+        max_batch_tokens: padded tokens per batch; None: 65536 on CUDA, 16384 on CPU.
+        window: prompts sorted and batched together (bounds memory and the wait for the first answers).
+        attn_implementation: passed to ``from_pretrained``; ``"sdpa"`` falls back to the default
+            when the architecture has no SDPA attention.
+        model_kwargs: more ``from_pretrained`` arguments (e.g. ``trust_remote_code``,
+            ``quantization_config``); recorded in the key since they may change the answers.
+
+    Raises :class:`InputError` (one line: the model, the reason, the fix) when the model cannot
+    be loaded.
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        mode: Mode = "logprob",
+        revision: str | None = None,
+        dtype: str | Any | None = None,
+        device: str | None = None,
+        template: str = "auto",
+        gguf_file: str | None = None,
+        decoding: Decoding | None = None,
+        parser: str = "strict",
+        max_batch_tokens: int | None = None,
+        window: int = 4096,
+        attn_implementation: str | None = "sdpa",
+        model_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise InputError(f"unknown mode {mode!r}: use 'logprob' or 'generate'")
+        self.mode: Mode = mode
+        self.decoding = _check_decoding(decoding or Decoding())
+        self.parser = parser
+        self._parse = get_parser(parser)
+        if window < 1:
+            raise InputError(f"window={window!r}: expected a positive number of prompts")
+        self.window = int(window)
+        self.revision = revision
+        self.model_kwargs = dict(model_kwargs or {})
+
+        try:
+            import torch  # noqa: F401
+            import transformers  # noqa: F401
+        except ImportError as e:
+            raise InputError(f"the hf backend needs torch and transformers ({_first_line(e)}): "
+                             "pip install 'socialbias[hf]'") from None
+
+        self.device = _resolve_device(device)
+        if max_batch_tokens is None:
+            max_batch_tokens = DEFAULT_MAX_BATCH_TOKENS["cuda" if self.device.type == "cuda" else "cpu"]
+        if max_batch_tokens < 1:
+            raise InputError(f"max_batch_tokens={max_batch_tokens!r}: expected a positive number of tokens")
+        self.max_batch_tokens = int(max_batch_tokens)
+
+        self.model_name, source, self.gguf_file = _locate(model, gguf_file)
+        self.tokenizer, self.model = _load(
+            self.model_name, source, revision=revision, gguf_file=self.gguf_file,
+            dtype=_resolve_dtype(dtype, self.device), device=self.device,
+            attn_implementation=attn_implementation, model_kwargs=self.model_kwargs,
+        )
+        self.dtype = str(self.model.dtype).removeprefix("torch.")
+        self.renderer = ChatRenderer(self.tokenizer, template)
+        self.template_info: TemplateInfo = self.renderer.info
+        self.letters: LetterTokens | None = letter_tokens(self.tokenizer) if mode == "logprob" else None
+
+        tok = self.tokenizer
+        eos = getattr(self.model.generation_config, "eos_token_id", None)
+        if eos is None:
+            eos = tok.eos_token_id
+        self._eos_ids: list[int] = [e for e in (eos if isinstance(eos, (list, tuple)) else [eos]) if e is not None]
+        self._pad_id: int = next(i for i in (tok.pad_token_id, *self._eos_ids, 0) if i is not None)
+        self._max_len = getattr(self.model.config, "max_position_embeddings", None)
+        self._keep_kwarg = _logits_to_keep_kwarg(self.model)
+        self._mass_n, self._mass_sum, self._mass_min, self._mass_low = 0, 0.0, math.inf, 0
+        self.key = model_key("hf", self.model_name, **self._key_settings())
+
+    # -- identity -------------------------------------------------------------------------------
+
+    def _key_settings(self) -> dict[str, Any]:
+        settings: dict[str, Any] = {
+            "mode": self.mode, "revision": self.revision, "dtype": self.dtype, "gguf_file": self.gguf_file,
+            "template": self.template_info.key, "model_kwargs": self.model_kwargs or None,
+        }
+        if self.mode == "logprob":
+            settings["scoring"] = LETTER_SCORING
+        else:
+            settings["decoding"] = self._decoding_settings()
+            settings["parser"] = self.parser
+        return settings
+
+    def _decoding_settings(self) -> dict[str, Any]:
+        """The decoding settings that change generated text (greedy ignores seed and top_p)."""
+        d = self.decoding
+        if d.temperature == 0:
+            return {"temperature": 0.0, "max_tokens": d.max_tokens}
+        return {"temperature": d.temperature, "top_p": d.top_p, "max_tokens": d.max_tokens, "seed": d.seed,
+                "sampler": SAMPLER}
+
+    def letter_mass(self) -> dict[str, float]:
+        """Summary of the letter mass of the logprob answers so far: ``n``, ``mean``, ``min`` and
+        ``low`` (the share of answers with mass below :data:`LOW_LETTER_MASS`)."""
+        n = self._mass_n
+        return {"n": n, "mean": self._mass_sum / n if n else math.nan,
+                "min": self._mass_min if n else math.nan, "low": self._mass_low / n if n else math.nan}
+
+    def describe(self) -> dict[str, Any]:
+        """What a run record needs to say about this backend (model, engine versions, settings)."""
+        import tokenizers
+        import torch
+        import transformers
+
+        out: dict[str, Any] = {
+            "backend": "hf", "key": self.key, "model": self.model_name, "revision": self.revision,
+            "commit": getattr(self.model.config, "_commit_hash", None), "gguf_file": self.gguf_file,
+            "dtype": self.dtype, "device": str(self.device),
+            "attn_implementation": getattr(self.model.config, "_attn_implementation", None),
+            "mode": self.mode, "template": self.template_info.as_dict(), "max_batch_tokens": self.max_batch_tokens,
+            "model_kwargs": {k: repr(v) for k, v in self.model_kwargs.items()},
+            "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
+                         "tokenizers": tokenizers.__version__},
+        }
+        if self.mode == "logprob":
+            out.update(scoring=LETTER_SCORING, letter_tokens=self.letters.as_dict(), letter_mass=self.letter_mass())
+        else:
+            out.update(decoding=self._decoding_settings(), parser=self.parser)
+        return out
+
+    # -- answering ------------------------------------------------------------------------------
+
+    def answer(self, prompts: Iterable[Prompt], mode: Mode | None = None) -> Iterator[Answer]:
+        """Answer every prompt once, streaming answers as batches complete (in batch order, not
+        input order). ``mode`` must be the backend's own (or None): the mode is part of :attr:`key`."""
+        if mode is not None and mode != self.mode:
+            raise InputError(
+                f"this backend was made for mode {self.mode!r} (its model key says so); "
+                f"make another one with HFBackend(..., mode={mode!r})")
+        return self._answer(prompts)
+
+    def _answer(self, prompts: Iterable[Prompt]) -> Iterator[Answer]:
+        deterministic = self.mode == "logprob" or self.decoding.temperature == 0
+        for window in _windows(prompts, self.window):
+            # One entry per distinct text (deterministic modes) or per prompt (sampling).
+            texts: list[str] = []
+            owners: list[list[Prompt]] = []
+            index: dict[str, int] = {}
+            for p in window:
+                text = self.renderer.render(p.messages, p.prompt_id)
+                at = index.get(text) if deterministic else None
+                if at is None:
+                    index[text] = len(texts)
+                    texts.append(text)
+                    owners.append([p])
+                else:
+                    owners[at].append(p)
+            ids = self._encode(texts, owners)
+            extra = self.decoding.max_tokens if self.mode == "generate" else 0
+            for batch in plan_batches([len(x) for x in ids], self.max_batch_tokens, extra):
+                start = time.perf_counter()
+                if self.mode == "logprob":
+                    results = self._score([ids[i] for i in batch])
+                else:
+                    results = self._generate([ids[i] for i in batch], [owners[i][0].prompt_id for i in batch])
+                answered = [(owners[i], r) for i, r in zip(batch, results)]
+                latency = (time.perf_counter() - start) / sum(len(o) for o, _ in answered)
+                for group, result in answered:
+                    for p in group:
+                        yield self._make_answer(p, result, latency)
+        self._check_mass()
+
+    def _make_answer(self, prompt: Prompt, result: Any, latency: float) -> Answer:
+        if self.mode == "logprob":
+            probs = result
+            choice = max(range(3), key=probs.__getitem__)
+            return Answer(prompt.prompt_id, self.key, choice, *probs, text="", parse="logprob", latency=latency)
+        choice, how = self._parse(result, prompt_options(prompt))
+        return Answer(prompt.prompt_id, self.key, choice, text=result, parse=how, latency=latency)
+
+    def _encode(self, texts: list[str], owners: list[list[Prompt]]) -> list[list[int]]:
+        """Token ids of rendered texts. Special tokens (BOS) are added unless the text already
+        starts with BOS (chat templates usually write it); a trailing EOS that a tokenizer adds
+        by itself is dropped, since the model must continue the prompt."""
+        tok = self.tokenizer
+        bos = tok.bos_token
+        eos_id = tok.eos_token_id
+        out: list[list[int]] = [[] for _ in texts]
+        for add_special in (True, False):
+            sel = [i for i, t in enumerate(texts) if (not (bos and t.startswith(bos))) == add_special]
+            if not sel:
+                continue
+            enc = tok([texts[i] for i in sel], add_special_tokens=add_special)["input_ids"]
+            for i, ids in zip(sel, enc):
+                if add_special and ids and eos_id is not None and ids[-1] == eos_id and len(ids) > 1:
+                    ids = ids[:-1]
+                out[i] = list(ids)
+        for i, ids in enumerate(out):
+            if not ids:
+                raise InputError(f"prompt {owners[i][0].prompt_id} renders to no tokens: check its messages")
+            limit = self._max_len
+            if limit and len(ids) + (self.decoding.max_tokens if self.mode == "generate" else 0) > limit:
+                raise InputError(
+                    f"prompt {owners[i][0].prompt_id} has {len(ids)} tokens, more than {self.model_name} "
+                    f"takes ({limit}): shorten the persona instruction or use a model with a longer context")
+        return out
+
+    def _pad(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Left-padded input ids and attention mask on the model's device."""
+        import torch
+
+        width = max(len(s) for s in seqs)
+        input_ids = torch.full((len(seqs), width), self._pad_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for row, s in enumerate(seqs):
+            input_ids[row, width - len(s):] = torch.tensor(s, dtype=torch.long)
+            mask[row, width - len(s):] = 1
+        return input_ids.to(self.device), mask.to(self.device)
+
+    def _score(self, seqs: list[list[int]]) -> list[tuple[float, float, float]]:
+        """Option probabilities of a batch: one forward pass, last position only."""
+        import torch
+
+        input_ids, mask = self._pad(seqs)
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        kwargs = {self._keep_kwarg: 1} if self._keep_kwarg else {}
+        with torch.inference_mode():
+            logits = self.model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids,
+                                use_cache=False, **kwargs).logits[:, -1, :]
+            probs, mass = letter_probabilities(logits, self.letters)
+        masses = mass.tolist()
+        self._mass_n += len(masses)
+        self._mass_sum += sum(masses)
+        self._mass_min = min(self._mass_min, *masses)
+        self._mass_low += sum(m < LOW_LETTER_MASS for m in masses)
+        return [tuple(row) for row in probs.tolist()]
+
+    def _generate(self, seqs: list[list[int]], prompt_ids: list[str]) -> list[str]:
+        """Generated continuations of a batch (greedy, or per-prompt seeded sampling)."""
+        import torch
+        from transformers import GenerationConfig, LogitsProcessorList
+
+        input_ids, mask = self._pad(seqs)
+        d = self.decoding
+        config = GenerationConfig(
+            max_new_tokens=d.max_tokens, do_sample=False, num_beams=1, pad_token_id=self._pad_id,
+            eos_token_id=self._eos_ids or None,
+        )
+        processors = LogitsProcessorList()
+        if d.temperature > 0:
+            processors.append(_seeded_sampler(d, prompt_ids, input_ids.shape[1]))
+        with torch.inference_mode():
+            out = self.model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config,
+                                      logits_processor=processors)
+        texts = []
+        for row in out[:, input_ids.shape[1]:].tolist():
+            cut = next((j for j, t in enumerate(row) if t in self._eos_ids), len(row))
+            texts.append(self.tokenizer.decode(row[:cut], skip_special_tokens=True))
+        return texts
+
+    def _check_mass(self) -> None:
+        summary = self.letter_mass()
+        if self.mode == "logprob" and summary["n"] and summary["mean"] < LOW_LETTER_MASS:
+            logger.warning(
+                "%s puts on average only %.1f%% of its next-token probability on the option letters "
+                "(template %s): it rarely answers with a letter, so logprob choices are weak; check the "
+                "template (--template chat or plain) or use --mode generate",
+                self.model_name, 100 * summary["mean"], self.template_info.name)
+
+
+# --------------------------------------------------------------------------------------------
+# loading helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _check_decoding(d: Decoding) -> Decoding:
+    if not (isinstance(d.temperature, (int, float)) and d.temperature >= 0):
+        raise InputError(f"temperature={d.temperature!r}: expected a number >= 0 (0 = greedy)")
+    if not (isinstance(d.top_p, (int, float)) and 0 < d.top_p <= 1):
+        raise InputError(f"top_p={d.top_p!r}: expected a number in (0, 1]")
+    if not (isinstance(d.max_tokens, int) and d.max_tokens >= 1):
+        raise InputError(f"max_tokens={d.max_tokens!r}: expected a positive integer")
+    if d.extra:
+        raise InputError(
+            f"the hf backend does not support decoding setting(s) {', '.join(sorted(d.extra))}: "
+            "it takes temperature, top_p, max_tokens and seed")
+    return d
+
+
+def _resolve_device(device: str | None) -> torch.device:
+    import torch
+
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise InputError(f"device {device!r} is not a torch device ({_first_line(e)}): use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {device!r} asked for, but torch sees no CUDA GPU: use --device cpu")
+    return dev
+
+
+def _resolve_dtype(dtype: Any, device: torch.device) -> Any:
+    """A torch dtype (or ``"auto"``) from a name; None gives the device's default."""
+    import torch
+
+    if dtype is None:
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    name = _DTYPES.get(str(dtype).lower().removeprefix("torch."))
+    if name is None:
+        raise InputError(f"dtype {dtype!r} is not supported: use bfloat16, float16, float32 or auto")
+    return name if name == "auto" else getattr(torch, name)
+
+
+def _looks_like_path(model: str) -> bool:
+    return model.startswith(("/", "./", "../", "~")) or model.endswith(".gguf") or model.count("/") > 1
+
+
+def _locate(model: str | Path, gguf_file: str | None) -> tuple[str, str, str | None]:
+    """``(name for the key, what from_pretrained loads, gguf file name)`` of a model argument.
+
+    Local models are named by their absolute path (stable whatever the working directory);
+    hub ids as given. A ``.gguf`` file given as ``model`` is split into its directory and name.
+    """
+    text = str(model)
+    path = Path(text).expanduser()
+    if path.exists():
+        path = path.resolve()
+        if path.is_file():
+            if path.suffix.lower() != ".gguf" or gguf_file:
+                raise InputError(
+                    f"model {text!r} is a file but not a .gguf file: give a model directory, a hub id or a .gguf file")
+            return str(path), str(path.parent), path.name
+        if gguf_file and not (path / gguf_file).is_file():
+            raise InputError(f"GGUF file {gguf_file!r} not found in {str(path)!r}: check the file name")
+        return (str(path / gguf_file) if gguf_file else str(path)), str(path), gguf_file
+    if isinstance(model, Path) or _looks_like_path(text):
+        raise InputError(
+            f"model {text!r} does not exist: give a hub id (org/name), a local model directory or a .gguf file")
+    return text, text, gguf_file
+
+
+def _load(name: str, source: str, *, revision: str | None, gguf_file: str | None, dtype: Any,
+          device: torch.device, attn_implementation: str | None, model_kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    """Load tokenizer and model; any failure becomes one :class:`InputError` line."""
+    import transformers
+    from packaging.version import Version
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+    common: dict[str, Any] = {"revision": revision}
+    if gguf_file:
+        common["gguf_file"] = gguf_file
+    for k in ("trust_remote_code", "token", "cache_dir", "local_files_only"):
+        if k in model_kwargs:
+            common[k] = model_kwargs[k]
+    # transformers 4.56 renamed torch_dtype to dtype.
+    dtype_arg = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
+    kwargs: dict[str, Any] = {**model_kwargs, **common, dtype_arg: dtype}
+    if device.type == "cuda" and "device_map" not in kwargs and importlib.util.find_spec("accelerate"):
+        kwargs["device_map"] = str(device)  # load straight to the GPU, not through CPU memory
+    what = f"{name}{f' (revision {revision})' if revision else ''}"
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **common)
+        try:
+            model = AutoModelForCausalLM.from_pretrained(source, attn_implementation=attn_implementation, **kwargs)
+        except (ValueError, ImportError) as e:
+            reason = str(e).lower()
+            if attn_implementation is None or ("attn" not in reason and "attention" not in reason):
+                raise
+            logger.warning("%s: attention %r unavailable (%s); using the default", what, attn_implementation,
+                           _first_line(e))
+            model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    except InputError:
+        raise
+    except Exception as e:  # OSError (missing/offline), ValueError (not a causal LM), ImportError (gguf), ...
+        raise InputError(f"cannot load model {what}: {_first_line(e)}; {_load_fix(e, gguf_file)}") from None
+    if "device_map" not in kwargs:
+        model.to(device)
+    model.eval()
+    # Decoding is set explicitly per call: drop the checkpoint's sampling defaults (temperature,
+    # top_p, repetition_penalty, ...) so that generate mode does exactly what the key records.
+    original = model.generation_config
+    model.generation_config = GenerationConfig(
+        bos_token_id=original.bos_token_id, eos_token_id=original.eos_token_id, pad_token_id=original.pad_token_id,
+    )
+    return tokenizer, model
+
+
+def _load_fix(e: Exception, gguf_file: str | None) -> str:
+    text = str(e).lower()
+    if isinstance(e, ImportError) and "gguf" in text or gguf_file and "gguf" in text and "install" in text:
+        return "install the GGUF reader: pip install gguf"
+    if isinstance(e, ImportError):
+        return "install the missing package named above"
+    if gguf_file:
+        return "check that it is a complete GGUF model of an architecture transformers reads (needs: pip install gguf)"
+    if isinstance(e, OSError):
+        return ("check the hub id and --revision, or download the model first (hub access may be off: "
+                "HF_HUB_OFFLINE), or give a local model directory")
+    return "check that it is a causal language model that transformers can load (or pass trust_remote_code)"
+
+
+def _logits_to_keep_kwarg(model: Any) -> str | None:
+    """The forward argument that limits logits to the last positions, if the model has one."""
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    return next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None)
+
+
+def _seeded_sampler(decoding: Decoding, prompt_ids: Sequence[str], prompt_width: int) -> Any:
+    """A logits processor that turns greedy search into per-prompt seeded sampling.
+
+    Temperature and top-p are applied, then Gumbel noise drawn from a CPU generator seeded by
+    ``(seed, prompt_id, step)`` is added; the argmax (greedy search) is then a sample from the
+    top-p distribution (the Gumbel-max trick), reproducible and independent of the batch.
+    """
+    import torch
+    from transformers import LogitsProcessor, TemperatureLogitsWarper, TopPLogitsWarper
+
+    warpers = [TemperatureLogitsWarper(decoding.temperature)]
+    if decoding.top_p < 1:
+        warpers.append(TopPLogitsWarper(decoding.top_p))
+
+    class SeededGumbel(LogitsProcessor):
+        def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+            step = input_ids.shape[1] - prompt_width
+            scores = scores.float()
+            for w in warpers:
+                scores = w(input_ids, scores)
+            noise = torch.empty(scores.shape, dtype=torch.float32)
+            for row, pid in enumerate(prompt_ids):
+                gen = torch.Generator().manual_seed(_seed_of(decoding.seed, pid, step))
+                noise[row].uniform_(1e-10, 1.0, generator=gen)
+            gumbel = -torch.log(-torch.log(noise))
+            return scores + gumbel.to(scores.device)
+
+    return SeededGumbel()
+
+
+__all__ = [
+    "DEFAULT_MAX_BATCH_TOKENS",
+    "HFBackend",
+    "LETTER_SCORING",
+    "LOW_LETTER_MASS",
+    "LetterTokens",
+    "letter_probabilities",
+    "letter_tokens",
+    "plan_batches",
+]
