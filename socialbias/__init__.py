@@ -12,3 +12,37 @@ backend that needs them.
 """
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "evaluate": ("socialbias.pipeline", "evaluate"),
+    "load_run": ("socialbias.pipeline", "load_run"),
+    "RunConfig": ("socialbias.pipeline", "RunConfig"),
+    "Results": ("socialbias.pipeline", "Results"),
+    "load_bbq": ("bbq_adapters", "load_bbq"),
+    "load_items": ("bbq_adapters", "load_items"),
+    "load_personas": ("socialbias.personas", "load_personas"),
+    "load_instructions": ("socialbias.personas", "load_instructions"),
+    "expand": ("socialbias.expand", "expand"),
+    "ResponseStore": ("socialbias.store", "ResponseStore"),
+    "answer_prompts": ("socialbias.runner", "answer_prompts"),
+    "score_responses": ("socialbias.scoring", "score_responses"),
+    "build_graph": ("socialbias.graph", "build_graph"),
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    """Import the public API on first use, so ``import socialbias`` stays fast."""
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'socialbias' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

