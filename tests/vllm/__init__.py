@@ -1,0 +1,1 @@
+"""Scripts that run under the separate vLLM interpreter (driven by tests/test_backend_vllm.py)."""
