@@ -277,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--tensor-parallel-size", type=int, default=None, help="vllm: GPUs per model (default 1)")
     a.add_argument("--max-model-len", type=int, default=None, help="vllm: context length")
     a.add_argument("--gpu-memory-utilization", type=float, default=None, help="vllm: share of GPU memory (default 0.9)")
+    a.add_argument("--lora", action="append", default=None, metavar="NAME=PATH",
+                   help="vllm: a LoRA adapter to measure beside the base model (repeat for several)")
     m = p.add_argument_group("metrics")
     m.add_argument("--n-boot", type=int, default=None, help="bootstrap resamples (default 1000)")
     m.add_argument("--ci", type=float, default=None, help="confidence level (default 0.95)")

@@ -74,6 +74,7 @@ class RunConfig:
     tensor_parallel_size: int = 1
     max_model_len: int | None = None
     gpu_memory_utilization: float = 0.9
+    lora: list[str] | None = None
     w: float = 2.0
     v: float = 1.0
     n_boot: int = 1000
@@ -219,6 +220,7 @@ def make_backend(config: RunConfig, prompts: pd.DataFrame, items: pd.DataFrame, 
             config.model, mode=config.mode, revision=config.revision, dtype=config.dtype, template=config.template,
             tensor_parallel_size=config.tensor_parallel_size, max_model_len=config.max_model_len,
             gpu_memory_utilization=config.gpu_memory_utilization, decoding=decoding, parser=config.parser,
+            lora=_parse_lora(config.lora),
         )
     if config.backend == "openai":
         from .backends.openai import OpenAIBackend
@@ -230,6 +232,19 @@ def make_backend(config: RunConfig, prompts: pd.DataFrame, items: pd.DataFrame, 
     from .backends.replay import ReplayBackend
 
     return ReplayBackend(config.responses, prompts, items, parser=config.parser, model=config.model, personas=personas)
+
+
+def _parse_lora(specs: Sequence[str] | None) -> dict[str, str] | None:
+    """``["name=path", ...]`` -> ``{name: path}``."""
+    if not specs:
+        return None
+    out = {}
+    for spec in specs:
+        name, sep, path = str(spec).partition("=")
+        if not sep or not name or not path:
+            raise InputError(f"--lora {spec!r}: write NAME=PATH (a PEFT LoRA adapter directory)")
+        out[name] = path
+    return out
 
 
 def answers_from_store(prompts: pd.DataFrame, responses: pd.DataFrame, items: pd.DataFrame, model: str) -> pd.DataFrame:
@@ -272,13 +287,15 @@ def run_study(config: RunConfig) -> "Results":
 
     with ResponseStore.open(out, lock=True) as store:
         backend = make_backend(config, prompts, items, personas)
+        # A vLLM engine with LoRA adapters answers as the base model and as each adapter.
+        variants = backend.variants() if hasattr(backend, "variants") else [backend]
         record = {
             "run_format": RUN_FORMAT,
             "command": "run",
             "config": config.public(),
             "model_key": backend.key,
             "model": _model_name(config, backend),
-            "backend": scrub(backend.describe()) if hasattr(backend, "describe") else {"key": backend.key},
+            "backend": _describe(backend),
             "items": items.attrs.get("load_report", {}),
             "counts": {"items": len(items), "prompts": len(prompts), "distinct_prompts": int(prompts["prompt_id"].nunique())},
             "versions": versions(),
@@ -286,16 +303,26 @@ def run_study(config: RunConfig) -> "Results":
         write_json_atomic(out / "run.json", scrub(record))
         items.to_parquet(out / "items.parquet", index=False)
         prompts.drop(columns=["messages"]).to_parquet(out / "prompts.parquet", index=False)
-        stats = answer_prompts(prompts, backend, store, config.mode, progress=not config.quiet)
-        responses = store.responses(backend.key)
-        record["answering"] = dataclasses.asdict(stats) | {"prompts_per_second": stats.prompts_per_second}
-        record["backend"] = scrub(backend.describe()) if hasattr(backend, "describe") else record["backend"]
+        frames, record["variants"] = [], []
+        for variant in variants:
+            name = _model_name(config, variant)
+            stats = answer_prompts(prompts, variant, store, config.mode, progress=not config.quiet,
+                                   description=f"answering ({name})")
+            responses = store.responses(variant.key)
+            frames.append(answers_from_store(prompts, responses, items, name))
+            answered = prompts["prompt_id"].isin(responses["prompt_id"])
+            record["variants"].append({
+                "model": name, "model_key": variant.key, "backend": _describe(variant),
+                "answering": dataclasses.asdict(stats) | {"prompts_per_second": stats.prompts_per_second},
+                "unanswered_prompts": int((~answered).sum()),
+            })
+        first = record["variants"][0]
+        record["answering"], record["backend"] = first["answering"], first["backend"]
+        record["counts"]["unanswered_prompts"] = first["unanswered_prompts"]
         record["versions"] = versions()
-        answered = prompts["prompt_id"].isin(responses["prompt_id"])
-        record["counts"]["unanswered_prompts"] = int((~answered).sum())
         write_json_atomic(out / "run.json", scrub(record))
 
-    answers = answers_from_store(prompts, responses, items, record["model"])
+    answers = pd.concat(frames, ignore_index=True)
     if answers.empty:
         raise InputError(f"no prompt of the study has an answer in {out}: nothing to score")
     results = metrics.score_answers(answers, w=config.w, v=config.v, n_boot=config.n_boot, ci=config.ci,
@@ -323,8 +350,15 @@ def evaluate(model: str | None = None, backend: str = "hf", categories: Sequence
 
 
 def _model_name(config: RunConfig, backend: Any) -> str:
-    name = getattr(backend, "model_name", None) or config.model or "model"
-    return Path(str(name)).name if os.sep in str(name) else str(name)
+    """A readable model name for tables: the model id (a path's last part), plus ``+adapter``."""
+    name = str(getattr(backend, "model_name", None) or config.model or "model")
+    name = Path(name).name if os.sep in name else name
+    adapter = getattr(backend, "adapter", None)
+    return f"{name}+{adapter}" if adapter else name
+
+
+def _describe(backend: Any) -> dict[str, Any]:
+    return scrub(backend.describe()) if hasattr(backend, "describe") else {"key": backend.key}
 
 
 class Results:

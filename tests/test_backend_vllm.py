@@ -440,3 +440,27 @@ def test_openai_backend_against_vllm_server(worker, stored, table, tiny_model_di
     print(f"vLLM server, allowed_token_ids + top_logprobs=20: probability 1 on one letter for {certain}/{len(allowed)}, "
           f"same choice as offline for {agree}/{len(allowed)}")
     assert certain >= len(allowed) - len(seen)
+
+
+def test_cli_run_measures_base_and_lora_adapter_in_one_study(worker, spec, tiny_model_dir, tmp_path):
+    """``eval run --backend vllm --lora NAME=PATH``: one engine, two models in one summary."""
+    lora_dir = Path(spec["out"]) / "lora-rnd"
+    assert (lora_dir / "adapter_config.json").is_file()
+    out = tmp_path / "study"
+    args = ["-m", "socialbias.eval", "run", "--backend", "vllm", "--model", str(tiny_model_dir), "--dtype", "float32",
+            "--lora", f"rnd={lora_dir}", "--bbq-dir", str(BBQ_DIR), "--categories", "Religion", "--personas",
+            "Muslim,Jewish", "--instructions", "0-1", "--limit", "8", "--n-boot", "20", "--quiet", "--out", str(out)]
+    proc = subprocess.run([str(vllm_python()), *args], cwd=REPO, env=vllm_env(), capture_output=True, text=True,
+                          timeout=WORKER_TIMEOUT_S)
+    assert proc.returncode == 0, _tail(proc.stderr)
+    record = json.loads((out / "run.json").read_text())
+    names = [v["model"] for v in record["variants"]]
+    keys = [v["model_key"] for v in record["variants"]]
+    assert names == [Path(tiny_model_dir).name, f"{Path(tiny_model_dir).name}+rnd"] and len(set(keys)) == 2
+    assert all(v["unanswered_prompts"] == 0 for v in record["variants"])
+    import pandas as pd
+
+    summary = pd.read_csv(out / "results" / "summary.csv")
+    assert sorted(set(summary.model)) == sorted(names)
+    with ResponseStore.open(out) as store:
+        assert store.count(keys[0]) == store.count(keys[1]) == 8 * 3 * 2
