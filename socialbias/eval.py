@@ -2,8 +2,11 @@
 
 Subcommands:
 
-``prompts``  expand a study grid into its prompts table (see what a study will ask, and how much)
+``run``      a whole study: expand, answer (resuming), score, report
 ``score``    score recorded responses (a JSONL file, or the paper's released result files)
+``report``   re-render the figures and report of a run or score directory
+``compare``  several runs side by side
+``prompts``  expand a study grid into its prompts table (see what a study will ask, and how much)
 
 Exit codes: 0 ok, 2 bad usage or input (one line that names the fix), 1 any other failure.
 """
@@ -121,6 +124,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             ci=args.ci,
             seed=args.seed,
             include_excluded=args.include_excluded,
+            report=not args.no_report,
         )
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
@@ -198,6 +202,32 @@ def print_summary(summary, quiet: bool = False) -> None:
         return
     cols = ["model", "category", "context_condition", "TB", "BAmt", "PB", "PB_floor", "s_dis", "s_amb_paper", "acc", "invalid_rate", "type"]
     print(summary[[c for c in cols if c in summary.columns]].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .pipeline import load_run
+
+    results = load_run(args.dir)
+    path = results.report(args.dir, figures=args.figures)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .pipeline import load_run
+    from .report import write_comparison
+
+    summaries = {}
+    for directory in args.dirs:
+        name = Path(directory).name
+        if name in summaries:
+            name = str(directory)
+        summaries[name] = load_run(directory).summary
+    path = write_comparison(summaries, args.out)
+    combined = __import__("pandas").concat(summaries.values(), ignore_index=True)
+    print_summary(combined)
+    print(f"wrote {path}")
+    return 0
 
 
 def write_table(table, path: Path) -> None:
@@ -334,7 +364,29 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     m.add_argument("--include-excluded", action="store_true", help="also score BBQ items with known label defects")
     p.add_argument("--quiet", action="store_true", help="do not print the summary table")
+    p.add_argument("--no-report", action="store_true", help="skip the figures and report.html (faster)")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser(
+        "report",
+        help="re-render the figures and report of a run or score directory",
+        description="Re-render figures/, report.html and report.md from the tables saved in DIR (no model, "
+        "no BBQ files needed). Example: %(prog)s runs/llama31",
+    )
+    p.add_argument("dir", help="a directory written by 'run' or 'score'")
+    p.add_argument("--figures", choices=("all", "summary"), default="all",
+                   help="all (default) or summary (the TB-BAmt plane and PB bars only: faster for many strata)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "compare",
+        help="several runs side by side: one table, the TB-BAmt plane with all models, PB bars",
+        description="Compare the results of several run or score directories (models, adapters, settings). "
+        "Example: %(prog)s runs/llama31 runs/qwen25 --out runs/compare",
+    )
+    p.add_argument("dirs", nargs="+", help="run or score directories")
+    p.add_argument("--out", default="runs/compare", metavar="DIR", help="output directory (default runs/compare)")
+    p.set_defaults(func=cmd_compare)
     return parser
 
 

@@ -19,7 +19,6 @@ import dataclasses
 import json
 import os
 import platform
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -30,13 +29,11 @@ import pandas as pd
 
 from . import __version__
 from .errors import InputError
+from .redact import redact as scrub
 
 #: Format of run.json; a run directory of another major format is refused, not misread.
 RUN_FORMAT = 1
 BACKENDS = ("hf", "vllm", "openai", "replay")
-#: Names of record entries that hold secrets (api_key, hf_token, ...); ``model_key`` or
-#: ``api_key_env`` (where a key comes from) are not secrets.
-SECRET_NAME = re.compile(r"(api_?key|token|secret|password|passwd|authorization|credentials?)$", re.IGNORECASE)
 
 
 @dataclass
@@ -162,15 +159,6 @@ def versions() -> dict[str, str]:
         if module is not None:
             out[name] = getattr(module, "__version__", "?")
     return out
-
-
-def scrub(record: Any) -> Any:
-    """Drop every entry whose name looks like a secret (:data:`SECRET_NAME`), recursively."""
-    if isinstance(record, dict):
-        return {k: scrub(v) for k, v in record.items() if not SECRET_NAME.search(str(k))}
-    if isinstance(record, list):
-        return [scrub(v) for v in record]
-    return record
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -328,7 +316,7 @@ def run_study(config: RunConfig) -> "Results":
     results = metrics.score_answers(answers, w=config.w, v=config.v, n_boot=config.n_boot, ci=config.ci,
                                     seed=config.bootstrap_seed, include_excluded=config.include_excluded)
     study = Results(results, out, record, personas)
-    study.save(out)
+    study.save(out, report=config.report)
     return study
 
 
@@ -390,8 +378,43 @@ class Results:
 
         return build_graph(self.target_bias, self.personas, model=model, category=category, context=context)
 
-    def save(self, directory: str | os.PathLike[str]) -> Path:
-        """Write the metric tables, graphs, run record and (if available) the report into ``directory``."""
+    # Figures (socialbias.report): each returns a matplotlib Figure; save with report.save_figure.
+    def plot_tb_heatmap(self, model=None, category=None, context=None, **kw):
+        from .report import plot_tb_heatmap
+
+        return plot_tb_heatmap(self.metrics, model, category, context, **kw)
+
+    def plot_tb_bamt_plane(self, **kw):
+        from .report import plot_tb_bamt_plane
+
+        return plot_tb_bamt_plane(self.summary, **kw)
+
+    def plot_persona_bias(self, model=None, category=None, context=None, **kw):
+        from .report import plot_persona_bias
+
+        return plot_persona_bias(self.metrics, model, category, context, **kw)
+
+    def plot_separated_tb(self, model=None, category=None, context=None, **kw):
+        from .report import plot_separated_tb
+
+        return plot_separated_tb(self.metrics, model, category, context, **kw)
+
+    def plot_graph(self, model=None, category=None, context=None, **kw):
+        from .report import plot_perception_graph
+
+        return plot_perception_graph(self.graph(model, category, context), **kw)
+
+    def report(self, directory: str | os.PathLike[str] | None = None, **kw) -> Path:
+        """Write figures, report.html and report.md (into the run directory by default)."""
+        from .report import write_report
+
+        target = Path(directory) if directory is not None else self.directory
+        if target is None:
+            raise InputError("these results were never saved: pass a directory to report()")
+        return write_report(self.metrics, target, record=self.record or None, **kw)
+
+    def save(self, directory: str | os.PathLike[str], *, report: bool = True) -> Path:
+        """Write the metric tables, graphs, run record and the report into ``directory``."""
         from .scoring import write_graphs
 
         directory = Path(directory)
@@ -409,6 +432,8 @@ class Results:
         if self.record and not (directory / "run.json").exists():
             write_json_atomic(directory / "run.json", scrub(self.record))
         self.directory = directory
+        if report:
+            self.report(directory)
         return directory
 
     def __repr__(self) -> str:
@@ -417,14 +442,25 @@ class Results:
 
 
 def load_run(directory: str | os.PathLike[str]) -> Results:
-    """Read a run directory back (metric tables and run record; no pickle, no code executed)."""
+    """Read a run directory (``eval run``) or a scored directory (``eval score``) back.
+
+    Only CSV and JSON are read: no pickle, no code executed."""
     import metrics
 
     directory = Path(directory)
-    record = check_run_dir(directory) or {}
-    results_dir = directory / "results"
-    if not (results_dir / "summary.csv").is_file():
-        raise InputError(f"{directory} has no results/summary.csv: is it a socialbias run directory?")
+    if not directory.is_dir():
+        raise InputError(f"run directory {str(directory)!r} does not exist")
+    if (directory / "results" / "summary.csv").is_file():
+        record = check_run_dir(directory) or {}
+        results_dir = directory / "results"
+    elif (directory / "summary.csv").is_file() and (directory / "score.json").is_file():  # eval score output
+        results_dir = directory
+        try:
+            record = json.loads((directory / "score.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"{directory / 'score.json'} is not readable ({exc})") from None
+    else:
+        raise InputError(f"{directory} holds no socialbias results (results/summary.csv or summary.csv + score.json)")
     personas = None
     config = record.get("config", {})
     if config:

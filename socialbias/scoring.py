@@ -9,7 +9,7 @@ This is what ``python -m socialbias.eval score`` runs, as one Python function::
 The output directory holds ``summary.csv`` (one row per model, category and context condition),
 the long tables ``target_bias.csv``, ``persona_bias.csv``, ``ingroup.csv``, ``shifts.csv``, the
 perception graphs (``graphs/*.graphml`` and ``graphs/*.json``, one per model, category and
-context) and ``score.json`` (what was read, what was dropped and why, the settings, versions).
+context), the report (``report.html``, ``report.md``, ``figures/``) and ``score.json`` (what was read, what was dropped and why, the settings, versions).
 Files are written to a temporary folder first and moved into place at the end, so an error
 never leaves a half-written result behind.
 """
@@ -96,6 +96,7 @@ def score_responses(
     ci: float = 0.95,
     seed: int = 0,
     include_excluded: bool = False,
+    report: bool = True,
 ) -> ScoredResponses:
     """Score a file of recorded responses (see :mod:`socialbias.recorded` for the formats).
 
@@ -150,7 +151,7 @@ def score_responses(
     }
     scored = ScoredResponses(results, answers, outcome, record)
     if out is not None:
-        scored.out = save_scored(scored, persona_table, Path(out))
+        scored.out = save_scored(scored, persona_table, Path(out), report=report)
     return scored
 
 
@@ -179,7 +180,7 @@ def _load_items_for(dataset: str, bbq_dir, wanted: list[str], load_items) -> pd.
     return load_items(dataset, source=bbq_dir, categories=keep)
 
 
-def save_scored(scored: ScoredResponses, personas: pd.DataFrame | None, out: Path) -> Path:
+def save_scored(scored: ScoredResponses, personas: pd.DataFrame | None, out: Path, *, report: bool = True) -> Path:
     """Write the results into ``out`` atomically (all files, or none on error)."""
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".scoring-", dir=out))
@@ -188,6 +189,10 @@ def save_scored(scored: ScoredResponses, personas: pd.DataFrame | None, out: Pat
         graphs = write_graphs(scored.results, personas, staging / "graphs")
         scored.record["graphs"] = graphs
         (staging / "score.json").write_text(json.dumps(scored.record, indent=2, sort_keys=True, default=str) + "\n")
+        if report:
+            from .report import write_report
+
+            write_report(scored.results, staging, record=scored.record)
         for entry in staging.iterdir():
             target = out / entry.name
             if target.is_dir():

@@ -96,3 +96,30 @@ def test_prompts_command_writes_the_grid(tmp_path):
     table = pd.read_parquet(out)
     assert len(table) == 10 * 3 * 2 and set(table.persona) == {"", "Muslim", "Jewish"}
     assert sorted(table.instruction.unique()) == [0, 2]
+
+
+def test_report_and_compare_commands(tmp_path):
+    """Score the paper sample with both parsers, re-render one report, compare the two."""
+    runs = {}
+    for parser in ("paper", "strict"):
+        out = tmp_path / f"llama2-{parser}"
+        code = main(["score", "--format", "paper", str(PAPER_OUTPUTS), "--parser", parser, "--out", str(out),
+                     "--n-boot", "50", "--quiet"])
+        assert code == 0
+        assert (out / "report.html").is_file() and list((out / "figures").glob("*.png"))
+        runs[parser] = out
+    html_before = (runs["paper"] / "report.html").read_text()
+    (runs["paper"] / "report.html").unlink()
+    assert main(["report", str(runs["paper"]), "--figures", "summary"]) == 0
+    html_after = (runs["paper"] / "report.html").read_text()
+    assert "0.059" in html_after and "Sexual" in html_after and len(html_after) < len(html_before)
+    out = tmp_path / "compare"
+    assert main(["compare", str(runs["paper"]), str(runs["strict"]), "--out", str(out)]) == 0
+    combined = pd.read_csv(out / "summary.csv")
+    assert sorted(set(combined.run)) == ["llama2-paper", "llama2-strict"] and len(combined) == 4
+    # The strict parser reads far fewer answers: its invalid rate is much higher.
+    rates = combined.groupby("run").invalid_rate.mean()
+    assert rates["llama2-strict"] > rates["llama2-paper"] + 0.2
+    page = (out / "compare.html").read_text()
+    assert page.count("data:image/png;base64,") == 2 and 'src="http' not in page
+    assert main(["compare", str(tmp_path / "nope"), "--out", str(tmp_path / "c2")]) == 2

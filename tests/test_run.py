@@ -29,6 +29,7 @@ def test_run_end_to_end_and_resume(tmp_path, tiny_model_dir, capsys):
                  "results/target_bias.csv"):
         assert (out / name).exists(), name
     assert list((out / "results" / "graphs").glob("*.graphml"))
+    assert (out / "report.html").is_file() and list((out / "figures").glob("*.pdf"))
     with ResponseStore.open(out) as store:
         assert store.count() == 72
     results = load_run(out)
