@@ -138,7 +138,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     if o.unknown_personas:
         print(f"personas not in the catalogue (scored, no in-group): {', '.join(sorted(o.unknown_personas))}")
     print_summary(scored.results.summary, quiet=args.quiet)
-    print(f"wrote {scored.out}/summary.csv, target_bias.csv, persona_bias.csv, graphs/ and score.json")
+    print(f"wrote {scored.out}/: summary.csv, target_bias.csv, persona_bias.csv, graphs/, score.json"
+          + ("" if args.no_report else ", figures/, report.html"))
     return 0
 
 

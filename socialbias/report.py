@@ -248,10 +248,11 @@ def _persona_order(personas: Iterable[str]) -> list[str]:
 
 
 def _stratum_title(model: str, category: str, context: str, with_model: bool = True) -> str:
-    parts = [_category_label(category), _context_label(context)]
-    if with_model:
-        parts.append(model)
-    return " \u00b7 ".join(parts)
+    head = " \u00b7 ".join([_category_label(category), _context_label(context)])
+    if not with_model:
+        return head
+    # Long model names go on a line of their own so narrow panels never clip the title.
+    return f"{head}\n{model}" if len(head) + len(model) > 40 else f"{head} \u00b7 {model}"
 
 
 def _intervals(ax, pos, lo, hi, *, horizontal: bool, color, lw: float = 0.8, zorder: float = 3,
