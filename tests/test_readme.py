@@ -8,6 +8,7 @@ from tests.conftest import REPO
 
 
 def _readme_commands() -> list[str]:
+    """The quickstart's two commands: its ```bash blocks (further examples use ```shell)."""
     text = (REPO / "README.md").read_text()
     quick = text.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```bash\n(.+?)\n```", quick)
