@@ -20,8 +20,9 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Literal, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Collection, Iterable, Iterator, Literal, Protocol, Sequence, runtime_checkable
 
+from ..errors import InputError
 from ..store import Answer
 
 Mode = Literal["logprob", "generate"]
@@ -97,4 +98,124 @@ def prompts_from_table(table) -> list[Prompt]:
     return [Prompt(p, m, int(s)) for p, m, s in zip(table["prompt_id"], table["messages"], samples)]
 
 
-__all__ = ["Answer", "Backend", "Decoding", "MODES", "Mode", "Prompt", "model_key", "prompt_options", "prompts_from_table"]
+# --------------------------------------------------------------------------------------------
+# helpers shared by the backends (plain Python: nothing heavy is imported here)
+# --------------------------------------------------------------------------------------------
+
+
+def check_mode(mode: Any) -> Mode:
+    """``mode`` itself if it is one of :data:`MODES`; otherwise an :class:`InputError` naming them."""
+    if mode not in MODES:
+        raise InputError(f"unknown mode {mode!r}: use 'logprob' or 'generate'")
+    return mode
+
+
+def check_decoding(decoding: Decoding, *, backend: str, extras: Collection[str] = ()) -> Decoding:
+    """``decoding`` itself if a backend can use it; otherwise an :class:`InputError` (one line).
+
+    Checks ``temperature >= 0`` (0 = greedy), ``0 < top_p <= 1`` and ``max_tokens >= 1``, and that
+    every key of ``decoding.extra`` is one of ``extras``, the extra settings ``backend`` (its
+    name, for the message) passes on to its engine.
+    """
+    d = decoding
+    if not (isinstance(d.temperature, (int, float)) and d.temperature >= 0):
+        raise InputError(f"temperature={d.temperature!r}: expected a number >= 0 (0 = greedy)")
+    if not (isinstance(d.top_p, (int, float)) and 0 < d.top_p <= 1):
+        raise InputError(f"top_p={d.top_p!r}: expected a number in (0, 1]")
+    if not (isinstance(d.max_tokens, int) and d.max_tokens >= 1):
+        raise InputError(f"max_tokens={d.max_tokens!r}: expected a positive integer")
+    unknown = sorted(set(d.extra) - set(extras))
+    if unknown:
+        takes = (f"temperature, top_p, max_tokens, seed and {', '.join(sorted(extras))}" if extras
+                 else "temperature, top_p, max_tokens and seed")
+        raise InputError(
+            f"the {backend} backend does not support decoding setting(s) {', '.join(unknown)}: it takes {takes}")
+    return d
+
+
+def chunked(prompts: Iterable[Prompt], size: int) -> Iterator[list[Prompt]]:
+    """The prompts in lists of ``size`` (the last one may be shorter), read lazily: a backend
+    sorts, batches and answers one list before it reads the next."""
+    chunk: list[Prompt] = []
+    for p in prompts:
+        chunk.append(p)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def group_by_text(prompts: Iterable[Prompt], render: Callable[[Prompt], str], *,
+                  deterministic: bool) -> tuple[list[str], list[list[Prompt]]]:
+    """The texts to compute and, for each, the prompts that get its answer: ``(texts, owners)``.
+
+    ``render`` turns a prompt into its text. In a deterministic mode (logprob, greedy) prompts
+    that render to the same text share one entry, computed once (the default persona's runs
+    are one prompt); otherwise every prompt has its own (sampled answers differ). Entries are
+    in order of first appearance.
+    """
+    texts: list[str] = []
+    owners: list[list[Prompt]] = []
+    index: dict[str, int] = {}
+    for p in prompts:
+        text = render(p)
+        at = index.get(text) if deterministic else None
+        if at is None:
+            index[text] = len(texts)
+            texts.append(text)
+            owners.append([p])
+        else:
+            owners[at].append(p)
+    return texts, owners
+
+
+def encode_texts(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
+    """Token ids of rendered prompt texts, by the one rule every local backend follows.
+
+    Special tokens (BOS) are added unless the text already starts with BOS (chat templates
+    usually write it); a trailing EOS that the tokenizer adds by itself is dropped, since the
+    model must continue the prompt. ``tokenizer`` is a transformers tokenizer (called on a list
+    of texts, returning ``input_ids``).
+    """
+    bos = getattr(tokenizer, "bos_token", None)
+    eos_id = getattr(tokenizer, "eos_token_id", None)
+    out: list[list[int]] = [[] for _ in texts]
+    for add_special in (True, False):
+        sel = [i for i, t in enumerate(texts) if (not (bos and t.startswith(bos))) == add_special]
+        if not sel:
+            continue
+        enc = tokenizer([texts[i] for i in sel], add_special_tokens=add_special)["input_ids"]
+        for i, ids in zip(sel, enc):
+            if add_special and ids and eos_id is not None and ids[-1] == eos_id and len(ids) > 1:
+                ids = ids[:-1]
+            out[i] = list(ids)
+    return out
+
+
+def seed_of(*parts: Any) -> int:
+    """A 63-bit seed from its parts (stable across processes, unlike ``hash``): the first 8 bytes
+    of the SHA-256 of their ``str`` forms joined by ``\\x1f``, shifted right by one bit."""
+    return int.from_bytes(hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()[:8], "big") >> 1
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-blank line of an exception's message (its type name when the message is
+    blank), cut to 300 characters and stripped of trailing ``.:;`` and blanks: the reason part
+    of a one-line error."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:300].rstrip(".:; ")
+
+
+def looks_like_path(model: str) -> bool:
+    """Whether a model argument (that does not exist locally) was meant as a local path rather
+    than a hub id: it starts with ``/``, ``./``, ``../`` or ``~``, or has more than one ``/``
+    (a hub id is ``org/name``)."""
+    return model.startswith(("/", "./", "../", "~")) or model.count("/") > 1
+
+
+__all__ = [
+    "Answer", "Backend", "Decoding", "MODES", "Mode", "Prompt", "check_decoding", "check_mode", "chunked",
+    "encode_texts", "first_line", "group_by_text", "looks_like_path", "model_key", "prompt_options",
+    "prompts_from_table", "seed_of",
+]

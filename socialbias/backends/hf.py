@@ -34,7 +34,6 @@ torch and transformers are imported only when a backend is made, never when this
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import math
@@ -46,7 +45,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..answers import LETTERS, get_parser
 from ..errors import InputError
-from .base import MODES, Answer, Decoding, Mode, Prompt, model_key, prompt_options
+from .base import (Answer, Decoding, Mode, Prompt, check_decoding, check_mode, chunked, encode_texts, first_line,
+                   group_by_text, looks_like_path, model_key, prompt_options, seed_of)
 from .render import ChatRenderer, TemplateInfo
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -162,27 +162,6 @@ def plan_batches(lengths: Sequence[int], max_batch_tokens: int, extra_tokens: in
     return batches
 
 
-def _windows(prompts: Iterable[Prompt], size: int) -> Iterator[list[Prompt]]:
-    window: list[Prompt] = []
-    for p in prompts:
-        window.append(p)
-        if len(window) >= size:
-            yield window
-            window = []
-    if window:
-        yield window
-
-
-def _seed_of(*parts: Any) -> int:
-    """A 63-bit seed from its parts (stable across processes, unlike ``hash``)."""
-    return int.from_bytes(hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()[:8], "big") >> 1
-
-
-def _first_line(e: BaseException) -> str:
-    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    return (lines[0] if lines else type(e).__name__)[:300].rstrip(".:; ")
-
-
 # --------------------------------------------------------------------------------------------
 # the backend
 # --------------------------------------------------------------------------------------------
@@ -232,10 +211,8 @@ class HFBackend:
         attn_implementation: str | None = "sdpa",
         model_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        if mode not in MODES:
-            raise InputError(f"unknown mode {mode!r}: use 'logprob' or 'generate'")
-        self.mode: Mode = mode
-        self.decoding = _check_decoding(decoding or Decoding())
+        self.mode: Mode = check_mode(mode)
+        self.decoding = check_decoding(decoding or Decoding(), backend="hf")
         self.parser = parser
         self._parse = get_parser(parser)
         if window < 1:
@@ -248,7 +225,7 @@ class HFBackend:
             import torch  # noqa: F401
             import transformers  # noqa: F401
         except ImportError as e:
-            raise InputError(f"the hf backend needs torch and transformers ({_first_line(e)}): "
+            raise InputError(f"the hf backend needs torch and transformers ({first_line(e)}): "
                              "pip install 'socialbias[hf]'") from None
 
         self.device = _resolve_device(device)
@@ -344,20 +321,8 @@ class HFBackend:
 
     def _answer(self, prompts: Iterable[Prompt]) -> Iterator[Answer]:
         deterministic = self.mode == "logprob" or self.decoding.temperature == 0
-        for window in _windows(prompts, self.window):
-            # One entry per distinct text (deterministic modes) or per prompt (sampling).
-            texts: list[str] = []
-            owners: list[list[Prompt]] = []
-            index: dict[str, int] = {}
-            for p in window:
-                text = self.renderer.render(p.messages, p.prompt_id)
-                at = index.get(text) if deterministic else None
-                if at is None:
-                    index[text] = len(texts)
-                    texts.append(text)
-                    owners.append([p])
-                else:
-                    owners[at].append(p)
+        for window in chunked(prompts, self.window):
+            texts, owners = group_by_text(window, self._render, deterministic=deterministic)
             ids = self._encode(texts, owners)
             extra = self.decoding.max_tokens if self.mode == "generate" else 0
             for batch in plan_batches([len(x) for x in ids], self.max_batch_tokens, extra):
@@ -373,6 +338,9 @@ class HFBackend:
                         yield self._make_answer(p, result, latency)
         self._check_mass()
 
+    def _render(self, prompt: Prompt) -> str:
+        return self.renderer.render(prompt.messages, prompt.prompt_id)
+
     def _make_answer(self, prompt: Prompt, result: Any, latency: float) -> Answer:
         if self.mode == "logprob":
             probs = result
@@ -382,22 +350,9 @@ class HFBackend:
         return Answer(prompt.prompt_id, self.key, choice, text=result, parse=how, latency=latency)
 
     def _encode(self, texts: list[str], owners: list[list[Prompt]]) -> list[list[int]]:
-        """Token ids of rendered texts. Special tokens (BOS) are added unless the text already
-        starts with BOS (chat templates usually write it); a trailing EOS that a tokenizer adds
-        by itself is dropped, since the model must continue the prompt."""
-        tok = self.tokenizer
-        bos = tok.bos_token
-        eos_id = tok.eos_token_id
-        out: list[list[int]] = [[] for _ in texts]
-        for add_special in (True, False):
-            sel = [i for i, t in enumerate(texts) if (not (bos and t.startswith(bos))) == add_special]
-            if not sel:
-                continue
-            enc = tok([texts[i] for i in sel], add_special_tokens=add_special)["input_ids"]
-            for i, ids in zip(sel, enc):
-                if add_special and ids and eos_id is not None and ids[-1] == eos_id and len(ids) > 1:
-                    ids = ids[:-1]
-                out[i] = list(ids)
+        """Token ids of rendered texts (:func:`~socialbias.backends.base.encode_texts`: BOS unless the
+        template wrote it, no trailing EOS), each checked to be non-empty and to fit the context."""
+        out = encode_texts(self.tokenizer, texts)
         for i, ids in enumerate(out):
             if not ids:
                 raise InputError(f"prompt {owners[i][0].prompt_id} renders to no tokens: check its messages")
@@ -476,20 +431,6 @@ class HFBackend:
 # --------------------------------------------------------------------------------------------
 
 
-def _check_decoding(d: Decoding) -> Decoding:
-    if not (isinstance(d.temperature, (int, float)) and d.temperature >= 0):
-        raise InputError(f"temperature={d.temperature!r}: expected a number >= 0 (0 = greedy)")
-    if not (isinstance(d.top_p, (int, float)) and 0 < d.top_p <= 1):
-        raise InputError(f"top_p={d.top_p!r}: expected a number in (0, 1]")
-    if not (isinstance(d.max_tokens, int) and d.max_tokens >= 1):
-        raise InputError(f"max_tokens={d.max_tokens!r}: expected a positive integer")
-    if d.extra:
-        raise InputError(
-            f"the hf backend does not support decoding setting(s) {', '.join(sorted(d.extra))}: "
-            "it takes temperature, top_p, max_tokens and seed")
-    return d
-
-
 def _resolve_device(device: str | None) -> torch.device:
     import torch
 
@@ -498,7 +439,7 @@ def _resolve_device(device: str | None) -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as e:
-        raise InputError(f"device {device!r} is not a torch device ({_first_line(e)}): use cpu, cuda or cuda:N") from None
+        raise InputError(f"device {device!r} is not a torch device ({first_line(e)}): use cpu, cuda or cuda:N") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device {device!r} asked for, but torch sees no CUDA GPU: use --device cpu")
     return dev
@@ -520,10 +461,6 @@ def _resolve_dtype(dtype: Any, device: torch.device) -> Any:
     return name if name == "auto" else getattr(torch, name)
 
 
-def _looks_like_path(model: str) -> bool:
-    return model.startswith(("/", "./", "../", "~")) or model.endswith(".gguf") or model.count("/") > 1
-
-
 def _locate(model: str | Path, gguf_file: str | None) -> tuple[str, str, str | None]:
     """``(name for the key, what from_pretrained loads, gguf file name)`` of a model argument.
 
@@ -542,7 +479,7 @@ def _locate(model: str | Path, gguf_file: str | None) -> tuple[str, str, str | N
         if gguf_file and not (path / gguf_file).is_file():
             raise InputError(f"GGUF file {gguf_file!r} not found in {str(path)!r}: check the file name")
         return (str(path / gguf_file) if gguf_file else str(path)), str(path), gguf_file
-    if isinstance(model, Path) or _looks_like_path(text):
+    if isinstance(model, Path) or looks_like_path(text) or text.endswith(".gguf"):
         raise InputError(
             f"model {text!r} does not exist: give a hub id (org/name), a local model directory or a .gguf file")
     return text, text, gguf_file
@@ -576,12 +513,12 @@ def _load(name: str, source: str, *, revision: str | None, gguf_file: str | None
             if attn_implementation is None or ("attn" not in reason and "attention" not in reason):
                 raise
             logger.warning("%s: attention %r unavailable (%s); using the default", what, attn_implementation,
-                           _first_line(e))
+                           first_line(e))
             model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
     except InputError:
         raise
     except Exception as e:  # OSError (missing/offline), ValueError (not a causal LM), ImportError (gguf), ...
-        raise InputError(f"cannot load model {what}: {_first_line(e)}; {_load_fix(e, gguf_file)}") from None
+        raise InputError(f"cannot load model {what}: {first_line(e)}; {_load_fix(e, gguf_file)}") from None
     if "device_map" not in kwargs:
         model.to(device)
     model.eval()
@@ -638,7 +575,7 @@ def _seeded_sampler(decoding: Decoding, prompt_ids: Sequence[str], prompt_width:
                 scores = w(input_ids, scores)
             noise = torch.empty(scores.shape, dtype=torch.float32)
             for row, pid in enumerate(prompt_ids):
-                gen = torch.Generator().manual_seed(_seed_of(decoding.seed, pid, step))
+                gen = torch.Generator().manual_seed(seed_of(decoding.seed, pid, step))
                 noise[row].uniform_(1e-10, 1.0, generator=gen)
             gumbel = -torch.log(-torch.log(noise))
             return scores + gumbel.to(scores.device)

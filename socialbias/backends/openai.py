@@ -79,7 +79,7 @@ from .. import __version__
 from ..answers import LETTERS, NONE, get_parser
 from ..errors import BackendError, InputError
 from ..store import Answer
-from .base import MODES, Decoding, Mode, Prompt, model_key, prompt_options
+from .base import Decoding, Mode, Prompt, check_mode, model_key, prompt_options
 
 __all__ = ["DEFAULT_BASE_URL", "OpenAIBackend", "letter_probabilities", "parse_retry_after"]
 
@@ -432,8 +432,7 @@ class OpenAIBackend:
             parts = urlsplit("")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InputError(f"base_url {str(base_url).split('@')[-1]!r} is not a URL: expected http(s)://host[:port]/v1")
-        if mode not in MODES:
-            raise InputError(f"unknown mode {mode!r}: use 'logprob' or 'generate'")
+        check_mode(mode)
         for name, value, low in (("concurrency", concurrency, 1), ("top_logprobs", top_logprobs, 1), ("max_retries", max_retries, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise InputError(f"{name}={value!r}: expected an integer >= {low}")
@@ -539,8 +538,7 @@ class OpenAIBackend:
         permanent server error or a prompt that exhausts its retries; answers yielded before
         that stay valid. Closing the generator early cancels what is in flight."""
         if mode is not None and mode != self.requested_mode:
-            if mode not in MODES:
-                raise InputError(f"unknown mode {mode!r}: use 'logprob' or 'generate'")
+            check_mode(mode)
             raise InputError(
                 f"this OpenAIBackend was made for mode={self.requested_mode!r} (its model key says so): "
                 f"make one with mode={mode!r}"

@@ -68,7 +68,8 @@ from typing import Any
 
 from ..answers import NONE, get_parser
 from ..errors import InputError
-from .base import MODES, Answer, Decoding, Mode, Prompt, model_key, prompt_options
+from .base import (Answer, Decoding, Mode, Prompt, check_decoding, check_mode, chunked, encode_texts, first_line,
+                   group_by_text, looks_like_path, model_key, prompt_options, seed_of)
 from .hf import LETTER_SCORING, LOW_LETTER_MASS, LetterTokens, letter_tokens
 from .render import TEMPLATE_NAMES, ChatRenderer, TemplateInfo, resolve_template
 
@@ -97,11 +98,6 @@ _OWN_ARGS = frozenset({
 _MAX_LETTER_IDS = 128
 
 
-def _first_line(e: BaseException) -> str:
-    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    return (lines[0] if lines else type(e).__name__)[:300].rstrip(".:; ")
-
-
 def _reason(e: BaseException) -> str:
     """The first line of what went wrong; for a pydantic validation error (vLLM's configs), the
     first error's message rather than "1 validation error for ModelConfig"."""
@@ -113,19 +109,10 @@ def _reason(e: BaseException) -> str:
             loc = ".".join(map(str, first.get("loc") or ()))
             text = f"{loc}: {msg}" if loc else msg
             if text.strip():
-                return _first_line(ValueError(text))
+                return first_line(ValueError(text))
         except Exception:  # not pydantic after all
             pass
-    return _first_line(e)
-
-
-def _seed_of(*parts: Any) -> int:
-    """A 63-bit seed from its parts (stable across processes, unlike ``hash``)."""
-    return int.from_bytes(hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()[:8], "big") >> 1
-
-
-def _looks_like_path(model: str) -> bool:
-    return model.startswith(("/", "./", "../", "~")) or model.count("/") > 1
+    return first_line(e)
 
 
 def _locate(model: str | Path, what: str = "model") -> str:
@@ -135,7 +122,7 @@ def _locate(model: str | Path, what: str = "model") -> str:
     path = Path(text).expanduser()
     if path.exists():
         return str(path.resolve())
-    if isinstance(model, Path) or _looks_like_path(text):
+    if isinstance(model, Path) or looks_like_path(text):
         raise InputError(f"{what} {text!r} does not exist: give a hub id (org/name) or a local model directory")
     return text
 
@@ -191,7 +178,7 @@ def _adapters(lora: Mapping[str, Any] | Sequence[tuple[str, Any]] | None) -> lis
             try:
                 rank = int(json.loads(config.read_text(encoding="utf-8")).get("r") or 0) or None
             except (ValueError, OSError) as e:
-                raise InputError(f"lora adapter {name!r}: cannot read {config}: {_first_line(e)}") from None
+                raise InputError(f"lora adapter {name!r}: cannot read {config}: {first_line(e)}") from None
         out.append(Adapter(name, located, _file_digest(path) if path.exists() else None, i, rank))
     return out
 
@@ -203,32 +190,6 @@ def _lora_rank_setting(ranks: Iterable[int | None]) -> int:
         if need <= allowed:
             return allowed
     raise InputError(f"a LoRA adapter has rank {need}: vLLM takes at most 512")
-
-
-def _check_decoding(d: Decoding) -> Decoding:
-    if not (isinstance(d.temperature, (int, float)) and d.temperature >= 0):
-        raise InputError(f"temperature={d.temperature!r}: expected a number >= 0 (0 = greedy)")
-    if not (isinstance(d.top_p, (int, float)) and 0 < d.top_p <= 1):
-        raise InputError(f"top_p={d.top_p!r}: expected a number in (0, 1]")
-    if not (isinstance(d.max_tokens, int) and d.max_tokens >= 1):
-        raise InputError(f"max_tokens={d.max_tokens!r}: expected a positive integer")
-    unknown = sorted(set(d.extra) - DECODING_EXTRAS)
-    if unknown:
-        raise InputError(
-            f"the vllm backend does not support decoding setting(s) {', '.join(unknown)}: it takes temperature, "
-            f"top_p, max_tokens, seed and {', '.join(sorted(DECODING_EXTRAS))}")
-    return d
-
-
-def _chunks(prompts: Iterable[Prompt], size: int) -> Iterator[list[Prompt]]:
-    chunk: list[Prompt] = []
-    for p in prompts:
-        chunk.append(p)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def letter_probabilities(logprobs: Mapping[int, float], letters: LetterTokens) -> tuple[tuple[float, float, float], float]:
@@ -296,22 +257,9 @@ class _Engine:
         return self.letters
 
     def encode(self, texts: list[str]) -> list[list[int]]:
-        """Token ids of rendered texts, as the hf backend makes them: special tokens (BOS) are
-        added unless the text already starts with BOS; a trailing EOS the tokenizer adds is dropped."""
-        tok = self.tokenizer
-        bos = getattr(tok, "bos_token", None)
-        eos_id = getattr(tok, "eos_token_id", None)
-        out: list[list[int]] = [[] for _ in texts]
-        for add_special in (True, False):
-            sel = [i for i, t in enumerate(texts) if (not (bos and t.startswith(bos))) == add_special]
-            if not sel:
-                continue
-            enc = tok([texts[i] for i in sel], add_special_tokens=add_special)["input_ids"]
-            for i, ids in zip(sel, enc):
-                if add_special and ids and eos_id is not None and ids[-1] == eos_id and len(ids) > 1:
-                    ids = ids[:-1]
-                out[i] = list(ids)
-        return out
+        """Token ids of rendered texts, by the rule the hf backend follows too
+        (:func:`~socialbias.backends.base.encode_texts`: BOS unless the template wrote it, no trailing EOS)."""
+        return encode_texts(self.tokenizer, texts)
 
 
 def _load_engine(model: str | Path, *, revision: str | None, dtype: str | None, template: str,
@@ -339,7 +287,7 @@ def _load_engine(model: str | Path, *, revision: str | None, dtype: str | None, 
         import vllm
         from vllm import LLM
     except ImportError as e:
-        raise InputError(f"the vllm backend needs vLLM ({_first_line(e)}): pip install 'socialbias[vllm]' "
+        raise InputError(f"the vllm backend needs vLLM ({first_line(e)}): pip install 'socialbias[vllm]' "
                          "(on a CPU-only machine: bash scripts/make_vllm_env.sh)") from None
     kwargs: dict[str, Any] = {
         "revision": revision, "dtype": dtype or "auto", "tensor_parallel_size": tensor_parallel_size or 1,
@@ -485,12 +433,11 @@ class VLLMBackend:
 
     def _configure(self, mode: Mode, decoding: Decoding | None, parser: str, chunk_size: int,
                    adapter: str | None) -> None:
-        if mode not in MODES:
-            raise InputError(f"unknown mode {mode!r}: use 'logprob' or 'generate'")
+        check_mode(mode)
         if not (isinstance(chunk_size, int) and chunk_size >= 1):
             raise InputError(f"chunk_size={chunk_size!r}: expected a positive number of prompts")
         self.mode: Mode = mode
-        self.decoding = _check_decoding(decoding or Decoding())
+        self.decoding = check_decoding(decoding or Decoding(), backend="vllm", extras=DECODING_EXTRAS)
         self.parser = parser
         self._parse = get_parser(parser)
         self.chunk_size = chunk_size
@@ -630,23 +577,13 @@ class VLLMBackend:
     def _answer(self, prompts: Iterable[Prompt]) -> Iterator[Answer]:
         deterministic = self.mode == "logprob" or self.decoding.temperature == 0
         seen: set[str] = set()
-        for chunk in _chunks(prompts, self.chunk_size):
-            # One entry per distinct text (deterministic modes) or per prompt (sampling).
-            texts: list[str] = []
-            owners: list[list[Prompt]] = []
-            index: dict[str, int] = {}
+        for chunk in chunked(prompts, self.chunk_size):
+            fresh: list[Prompt] = []  # a prompt id seen before is answered once only
             for p in chunk:
-                if p.prompt_id in seen:
-                    continue
-                seen.add(p.prompt_id)
-                text = self._engine.renderer.render(p.messages, p.prompt_id)
-                at = index.get(text) if deterministic else None
-                if at is None:
-                    index[text] = len(texts)
-                    texts.append(text)
-                    owners.append([p])
-                else:
-                    owners[at].append(p)
+                if p.prompt_id not in seen:
+                    seen.add(p.prompt_id)
+                    fresh.append(p)
+            texts, owners = group_by_text(fresh, self._render, deterministic=deterministic)
             if not texts:
                 continue
             ids = self._engine.encode(texts)
@@ -660,6 +597,9 @@ class VLLMBackend:
                 for p in owners[i]:
                     yield self._make_answer(p, result, latency)
         self._check_mass()
+
+    def _render(self, prompt: Prompt) -> str:
+        return self._engine.renderer.render(prompt.messages, prompt.prompt_id)
 
     def _check_lengths(self, ids: list[list[int]], owners: list[list[Prompt]]) -> None:
         extra = self.decoding.max_tokens if self.mode == "generate" else 1
@@ -687,7 +627,7 @@ class VLLMBackend:
                       detokenize="stop" in d.extra, **d.extra)
         if d.temperature == 0:
             return SamplingParams(**common)
-        return [SamplingParams(**common, top_p=float(d.top_p), seed=_seed_of(d.seed, pid)) for pid in prompt_ids]
+        return [SamplingParams(**common, top_p=float(d.top_p), seed=seed_of(d.seed, pid)) for pid in prompt_ids]
 
     def _run(self, seqs: list[list[int]], prompt_ids: list[str]) -> list[Any]:
         """Submit one chunk (already in prefix order); per prompt: probabilities or text."""
