@@ -262,7 +262,7 @@ def run_study(config: RunConfig) -> "Results":
 
     config.validate()
     out = Path(config.out)
-    check_run_dir(out)
+    previous = check_run_dir(out)
 
     items = load_items(config.dataset, source=config.bbq_dir, categories=config.categories)
     if config.limit:
@@ -287,6 +287,8 @@ def run_study(config: RunConfig) -> "Results":
             "items": items.attrs.get("load_report", {}),
             "counts": {"items": len(items), "prompts": len(prompts), "distinct_prompts": int(prompts["prompt_id"].nunique())},
             "versions": versions(),
+            # Earlier sessions of this run directory (a resumed run keeps what the first one measured).
+            "history": _history(previous),
         }
         write_json_atomic(out / "run.json", scrub(record))
         items.to_parquet(out / "items.parquet", index=False)
@@ -345,6 +347,14 @@ def _model_name(config: RunConfig, backend: Any) -> str:
     return f"{name}+{adapter}" if adapter else name
 
 
+def _history(previous: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The sessions recorded in a previous run.json, plus that run's own, oldest first."""
+    if not previous:
+        return []
+    keep = ("model_key", "config", "variants", "answering", "backend", "versions")
+    return [*previous.get("history", []), {k: previous[k] for k in keep if k in previous}]
+
+
 def _describe(backend: Any) -> dict[str, Any]:
     return scrub(backend.describe()) if hasattr(backend, "describe") else {"key": backend.key}
 
@@ -376,7 +386,8 @@ class Results:
         """The perception graph of one (model, category, context); each may be omitted when unique."""
         from .graph import build_graph
 
-        return build_graph(self.target_bias, self.personas, model=model, category=category, context=context)
+        return build_graph(self.target_bias, self.personas, model=model, category=category, context=context,
+                           persona_bias=self.persona_bias)
 
     # Figures (socialbias.report): each returns a matplotlib Figure; save with report.save_figure.
     def plot_tb_heatmap(self, model=None, category=None, context=None, **kw):

@@ -39,6 +39,7 @@ def test_run_end_to_end_and_resume(tmp_path, tiny_model_dir, capsys):
     assert main(["run", "--model", str(tiny_model_dir), "--backend", "hf", *GRID, "--out", str(out)]) == 0
     again = json.loads((out / "run.json").read_text())
     assert again["answering"]["asked"] == 0 and again["answering"]["already_answered"] == 72
+    assert again["history"][0]["answering"]["asked"] == 12 * 5  # the first session is kept
     pd.testing.assert_frame_equal(load_run(out).summary, results.summary)
 
 
