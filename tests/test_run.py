@@ -86,3 +86,19 @@ def test_bad_run_inputs_exit_2(tmp_path, capsys):
     (foreign / "run.json").write_text(json.dumps({"run_format": 99, "versions": {"socialbias": "9.0"}}))
     assert main(["run", "--model", "x", *GRID, "--out", str(foreign)]) == 2
     assert "run format 99" in capsys.readouterr().err
+
+
+def test_yaml_config_is_read_like_toml(tmp_path):
+    from socialbias.errors import InputError
+    from socialbias.pipeline import load_config_file
+
+    path = tmp_path / "study.yaml"
+    path.write_text("model: some/model\nbackend: hf\ncategories: Age,Religion\nlimit: 7\nn-boot: 10\n")
+    assert load_config_file(path) == {"model": "some/model", "backend": "hf", "categories": ["Age", "Religion"],
+                                      "limit": 7, "n_boot": 10}
+    path.write_text("model: [unclosed\n")
+    with pytest.raises(InputError, match="not valid YAML"):
+        load_config_file(path)
+    path.write_text("- just\n- a list\n")
+    with pytest.raises(InputError, match="must be a table of settings"):
+        load_config_file(path)
