@@ -59,7 +59,7 @@ def load_items(dataset: str = "bbq", **kwargs: Any) -> pd.DataFrame:
     return get_adapter(dataset)(**kwargs)
 
 
-from . import bbq  # noqa: E402  (registers the "bbq" adapter)
+from . import bbq  # noqa: E402,F401  (registers the "bbq" adapter)
 from .bbq import items_from_records, load_bbq  # noqa: E402
 
 __all__ = [

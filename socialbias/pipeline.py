@@ -29,6 +29,7 @@ import pandas as pd
 
 from . import __version__
 from .errors import InputError
+from .files import write_json_atomic
 from .redact import redact as scrub
 
 #: Format of run.json; a run directory of another major format is refused, not misread.
@@ -161,15 +162,6 @@ def versions() -> dict[str, str]:
     return out
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False, encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True, default=str)
-        fh.write("\n")
-        tmp = Path(fh.name)
-    os.replace(tmp, path)
-
-
 def check_run_dir(out: Path) -> dict[str, Any] | None:
     """The previous run.json of ``out`` if any; a directory of another format is refused."""
     path = out / "run.json"
@@ -273,8 +265,16 @@ def run_study(config: RunConfig) -> "Results":
     if prompts.empty:
         raise InputError("the study has no prompts: check --categories, --personas and --instructions")
 
+    created = not out.exists()
     with ResponseStore.open(out, lock=True) as store:
-        backend = make_backend(config, prompts, items, personas)
+        try:
+            backend = make_backend(config, prompts, items, personas)
+        except BaseException:
+            # Nothing was answered yet: leave no empty store behind in a directory this run created.
+            if created:
+                store.close()
+                shutil.rmtree(out, ignore_errors=True)
+            raise
         # A vLLM engine with LoRA adapters answers as the base model and as each adapter.
         variants = backend.variants() if hasattr(backend, "variants") else [backend]
         record = {
@@ -312,13 +312,14 @@ def run_study(config: RunConfig) -> "Results":
         record["versions"] = versions()
         write_json_atomic(out / "run.json", scrub(record))
 
-    answers = pd.concat(frames, ignore_index=True)
-    if answers.empty:
-        raise InputError(f"no prompt of the study has an answer in {out}: nothing to score")
-    results = metrics.score_answers(answers, w=config.w, v=config.v, n_boot=config.n_boot, ci=config.ci,
-                                    seed=config.bootstrap_seed, include_excluded=config.include_excluded)
-    study = Results(results, out, record, personas)
-    study.save(out, report=config.report)
+        # Still under the run-directory lock: results/ and the report are written by this run only.
+        answers = pd.concat(frames, ignore_index=True)
+        if answers.empty:
+            raise InputError(f"no prompt of the study has an answer in {out}: nothing to score")
+        results = metrics.score_answers(answers, w=config.w, v=config.v, n_boot=config.n_boot, ci=config.ci,
+                                        seed=config.bootstrap_seed, include_excluded=config.include_excluded)
+        study = Results(results, out, record, personas)
+        study.save(out, report=config.report)
     return study
 
 
@@ -431,6 +432,8 @@ class Results:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         results_dir = directory / "results"
+        for stale in directory.glob(".results-*"):  # left by a run killed while saving
+            shutil.rmtree(stale, ignore_errors=True)
         staging = Path(tempfile.mkdtemp(prefix=".results-", dir=directory))
         try:
             self.metrics.save(staging)

@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .files import move_into_place, staged
 from .redact import REDACTED, redact  # noqa: F401  (re-exported: report.redact)
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -703,7 +704,7 @@ def plot_tb_bamt_plane(
         ax.axvline(tx, color="0.35", lw=0.7, ls=(0, (4, 2)), zorder=1)
         ax.axhline(ty, color="0.35", lw=0.7, ls=(0, (4, 2)), zorder=1)
         # region names in the outer corners; a narrow column gets vertical names
-        fx, fy = tx / xmax, ty / ymax
+        fx = tx / xmax
         pad_x, pad_y = 0.02, 0.03
         label_kw = {"fontsize": 6.5, "color": "0.25", "style": "italic", "zorder": 1.5}
         narrow_left = fx < 0.2
@@ -1449,26 +1450,10 @@ def write_report(
         doc = _ReportDoc(mt, rec, entries, figdir, level, versions)
         (staging / "report.html").write_text(doc.html(), encoding="utf-8")
         (staging / "report.md").write_text(doc.markdown(), encoding="utf-8")
-        _move_into_place(staging, out, ["figures", "report.html", "report.md"])
+        move_into_place(staging, out, ["figures", "report.html", "report.md"])
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out / "report.html"
-
-
-def _move_into_place(staging: Path, out: Path, names: list[str]) -> None:
-    """Replace ``out/<name>`` by ``staging/<name>``; an old folder is renamed away first."""
-    for name in names:
-        src, dst = staging / name, out / name
-        if src.is_dir():
-            old = None
-            if dst.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{name}-old-", dir=out))
-                os.replace(dst, old / name)
-            os.replace(src, dst)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(src, dst)
 
 
 _CSS = """
@@ -1537,7 +1522,7 @@ class _ReportDoc:
                      "the unknown option in every metric; their rate is reported here.</p>")
         parts.append(self._html_table(*_invalid_rows(self.mt)))
         parts.append("<h2>Figures</h2>")
-        parts.append(f'<p class="note">PDF versions of every figure are in the <code>figures/</code> folder '
+        parts.append('<p class="note">PDF versions of every figure are in the <code>figures/</code> folder '
                      "next to this report.</p>")
         for i, f in enumerate(self.figures, 1):
             data = base64.b64encode((self.figdir / f"{f['stem']}.png").read_bytes()).decode("ascii")
@@ -1662,9 +1647,7 @@ def write_comparison(summaries: Mapping[str, pd.DataFrame], out_dir: str | os.Pa
     combined = pd.concat(frames, ignore_index=True)
     summaries = {name: frame.drop(columns="run") for name, frame in zip(summaries, frames)}
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".compare-", dir=out))
-    try:
+    with staged(out, "compare") as staging:
         (staging / "figures").mkdir()
         combined.to_csv(staging / "summary.csv", index=False)
         plane = plot_tb_bamt_plane(list(summaries.values()))
@@ -1688,12 +1671,5 @@ def write_comparison(summaries: Mapping[str, pd.DataFrame], out_dir: str | os.Pa
             f"<p>Runs: {html.escape(', '.join(summaries))}</p>{table}{images}</body></html>\n"
         )
         (staging / "compare.html").write_text(page, encoding="utf-8")
-        for entry in staging.iterdir():
-            target = out / entry.name
-            if target.is_dir():
-                shutil.rmtree(target)
-            os.replace(entry, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return out / "compare.html"
 

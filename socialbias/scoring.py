@@ -18,18 +18,15 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
 
-from . import __version__
 from .errors import InputError
+from .files import staged
 from .recorded import ReadOutcome, read_jsonl, read_paper_results, to_answers
 
 Format = Literal["jsonl", "paper"]
@@ -66,19 +63,6 @@ def write_graphs(results: Any, personas: pd.DataFrame | None, directory: Path) -
     return written
 
 
-def _versions() -> dict[str, str]:
-    import numpy
-    import scipy
-
-    return {
-        "socialbias": __version__,
-        "python": platform.python_version(),
-        "numpy": numpy.__version__,
-        "pandas": pd.__version__,
-        "scipy": scipy.__version__,
-    }
-
-
 def score_responses(
     path: str | os.PathLike[str],
     *,
@@ -106,6 +90,8 @@ def score_responses(
     """
     import metrics
     from bbq_adapters import items_from_records, load_items
+
+    from .pipeline import versions
 
     from .personas import load_personas
 
@@ -147,7 +133,7 @@ def score_responses(
         "outcome": outcome.as_dict(),
         "items": items.attrs.get("load_report", {}),
         "invalid_answers": int((answers["choice"] == -1).sum()),
-        "versions": _versions(),
+        "versions": versions(),
     }
     scored = ScoredResponses(results, answers, outcome, record)
     if out is not None:
@@ -182,9 +168,7 @@ def _load_items_for(dataset: str, bbq_dir, wanted: list[str], load_items) -> pd.
 
 def save_scored(scored: ScoredResponses, personas: pd.DataFrame | None, out: Path, *, report: bool = True) -> Path:
     """Write the results into ``out`` atomically (all files, or none on error)."""
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".scoring-", dir=out))
-    try:
+    with staged(out, "scoring") as staging:
         scored.results.save(staging)
         graphs = write_graphs(scored.results, personas, staging / "graphs")
         scored.record["graphs"] = graphs
@@ -193,13 +177,6 @@ def save_scored(scored: ScoredResponses, personas: pd.DataFrame | None, out: Pat
             from .report import write_report
 
             write_report(scored.results, staging, record=scored.record)
-        for entry in staging.iterdir():
-            target = out / entry.name
-            if target.is_dir():
-                shutil.rmtree(target)
-            os.replace(entry, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return out
 
 
