@@ -356,3 +356,22 @@ def test_import_is_lazy():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
+def test_pickled_checkpoints_are_refused(tmp_path, tiny_model_dir):
+    """Weights load from safetensors only: a .bin (pickle) checkpoint is one clear error, not code run."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    pickled = tmp_path / "pickled"
+    shutil.copytree(tiny_model_dir, pickled)
+    model = AutoModelForCausalLM.from_pretrained(pickled)
+    for f in pickled.glob("*.safetensors"):
+        f.unlink()
+    torch.save(model.state_dict(), pickled / "pytorch_model.bin")
+    with pytest.raises(InputError) as err:
+        HFBackend(str(pickled))
+    text = str(err.value)
+    assert "\n" not in text and "safetensors" in text and "use_safetensors" in text

@@ -501,6 +501,10 @@ def _load(name: str, source: str, *, revision: str | None, gguf_file: str | None
     # transformers 4.56 renamed torch_dtype to dtype.
     dtype_arg = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
     kwargs: dict[str, Any] = {**model_kwargs, **common, dtype_arg: dtype}
+    if not gguf_file:
+        # Weights from safetensors only: a pickled checkpoint (.bin) could execute code on load.
+        # model_kwargs={"use_safetensors": False} opts in for a checkpoint you trust.
+        kwargs.setdefault("use_safetensors", True)
     if device.type == "cuda" and "device_map" not in kwargs and importlib.util.find_spec("accelerate"):
         kwargs["device_map"] = str(device)  # load straight to the GPU, not through CPU memory
     what = f"{name}{f' (revision {revision})' if revision else ''}"
@@ -532,6 +536,9 @@ def _load(name: str, source: str, *, revision: str | None, gguf_file: str | None
 
 
 def _load_fix(e: Exception, gguf_file: str | None) -> str:
+    if "safetensors" in str(e).lower() and not gguf_file:
+        return ("socialbias loads weights from safetensors (or GGUF) only, never pickled .bin files: convert the "
+                "checkpoint to safetensors, or pass model_kwargs={'use_safetensors': False} for one you trust")
     text = str(e).lower()
     if isinstance(e, ImportError) and "gguf" in text or gguf_file and "gguf" in text and "install" in text:
         return "install the GGUF reader: pip install gguf"

@@ -295,6 +295,10 @@ def _load_engine(model: str | Path, *, revision: str | None, dtype: str | None, 
         "gpu_memory_utilization": float(gpu_memory_utilization), "enable_prefix_caching": bool(enable_prefix_caching),
         "seed": int(seed), "logprobs_mode": "raw_logprobs",
     }
+    if not str(name).endswith(".gguf"):
+        # Weights from safetensors only (a pickled .bin could execute code on load);
+        # engine_kwargs={"load_format": "auto"} opts in for a checkpoint you trust.
+        kwargs["load_format"] = "safetensors"
     if adapters:
         kwargs["enable_lora"] = True
         kwargs.setdefault("max_lora_rank", _lora_rank_setting(a.rank for a in adapters))
