@@ -48,7 +48,7 @@ def _no_proxy_no_key(monkeypatch):
 @pytest.fixture(scope="module")
 def prompt_table():
     if not BBQ_DIR.is_dir():
-        pytest.skip(f"BBQ data not found at {BBQ_DIR}")
+        pytest.fail(f"BBQ data not found at {BBQ_DIR} (../shared beside the repository)")
     items = load_bbq(BBQ_DIR, ["Sexual_orientation"])
     return expand(items, load_personas(categories=["Sexual_orientation"]), load_instructions())
 
@@ -211,27 +211,29 @@ def test_faults_before_each_answer_are_retried_and_counted(tmp_path, unique_prom
     assert d["fault_counts"] == dict(sorted(b.fault_counts.items())) and d["retries"] == b.retries
 
 
-def test_random_faults_over_2000_prompts(tmp_path, prompt_table):
-    prompts = prompts_from_table(prompt_table.iloc[:2000])
+@pytest.mark.parametrize("n", [2000, pytest.param(20000, marks=pytest.mark.slow)])
+def test_random_faults_at_20_percent(tmp_path, prompt_table, n):
+    """2,000 prompts in CI; the 20,000-prompt soak runs with ``pytest -m slow``."""
+    prompts = prompts_from_table(prompt_table.iloc[:n])
     # timeout 1 s: generous against a loaded test machine (a spurious timeout would spoil the
     # exact counts below); stall 1.6 s: the injected timeouts surely exceed it.
     with FakeOpenAIServer(fault_rate=0.2, seed=7, stall=1.6) as server:
         b = backend(server, timeout=1.0, concurrency=32)
         start = time.monotonic()
-        df = run_with_deadline(lambda: store_answers(tmp_path, b, prompts), 40)
+        df = run_with_deadline(lambda: store_answers(tmp_path, b, prompts), 20 * n // 1000)
         elapsed = time.monotonic() - start
         injected = dict(server.injected)
         answered = server.answered
-    assert len(df) == 2000 and df.prompt_id.is_unique and set(df.prompt_id) == {p.prompt_id for p in prompts}
-    assert answered == 2000  # no request was answered twice (no spurious timeouts either)
+    assert len(df) == n and df.prompt_id.is_unique and set(df.prompt_id) == {p.prompt_id for p in prompts}
+    assert answered == n  # no request was answered twice (no spurious timeouts either)
     expected = {}
     for kind, count in injected.items():
         expected[CLIENT_FAULT[kind]] = expected.get(CLIENT_FAULT[kind], 0) + count
     assert b.fault_counts == expected
-    assert len(expected) >= 8 and 300 < sum(expected.values()) < 700  # ~20 % of ~2,500 attempts
+    assert len(expected) >= 8 and 0.15 * n < sum(expected.values()) < 0.35 * n  # ~20 % of ~1.25 n attempts
     assert b.retries == sum(expected.values()) <= b.max_retries * len(prompts)
-    assert b.requests == 2000 + b.retries
-    assert elapsed < 30, elapsed  # ~6 s on an idle 2-core machine
+    assert b.requests == n + b.retries
+    assert elapsed < 15 * n / 1000, elapsed  # ~6 s per 2,000 on an idle 2-core machine
 
 
 def test_retry_after_is_honoured_and_capped(unique_prompts):
