@@ -395,8 +395,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 2 bad input, 1 failure)."""
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse exits with 2 on bad usage
+    from .errors import BackendError
+
     try:
         return int(args.func(args) or 0)
+    except BackendError as exc:
+        # A refused request (bad key, unknown model, bad request) is bad input; a server that
+        # stayed down or overloaded through every retry is a failure: resume later.
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2 if exc.status in (400, 401, 403, 404, 422) else 1
     except USER_ERRORS as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

@@ -123,3 +123,17 @@ def test_report_and_compare_commands(tmp_path):
     page = (out / "compare.html").read_text()
     assert page.count("data:image/png;base64,") == 2 and 'src="http' not in page
     assert main(["compare", str(tmp_path / "nope"), "--out", str(tmp_path / "c2")]) == 2
+
+
+def test_backend_errors_map_to_exit_codes(monkeypatch, capsys):
+    """A refused request is bad input (2); a server down after every retry is a failure (1)."""
+    import socialbias.pipeline as pipeline
+    from socialbias.errors import BackendError
+
+    for status, code in ((401, 2), (404, 2), (None, 1), (503, 1)):
+        def fail(config, status=status):
+            raise BackendError(f"server said {status}", status=status)
+
+        monkeypatch.setattr(pipeline, "run_study", fail)
+        assert main(["run", "--model", "m", "--backend", "openai", "--out", "x"]) == code
+        assert capsys.readouterr().err.strip() == f"python -m socialbias.eval: error: server said {status}"
