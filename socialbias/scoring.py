@@ -41,6 +41,18 @@ class ScoredResponses:
     outcome: ReadOutcome
     record: dict[str, Any] = field(default_factory=dict)
     out: Path | None = None
+    personas: pd.DataFrame | None = None
+
+    summary = property(lambda self: self.results.summary)
+    target_bias = property(lambda self: self.results.target_bias)
+    persona_bias = property(lambda self: self.results.persona_bias)
+
+    def to_results(self) -> Any:
+        """The same results as :class:`socialbias.pipeline.Results` (``.types``, ``.graph()``,
+        ``.plot_*()``, ``.report()``), as ``evaluate`` returns them."""
+        from .pipeline import Results
+
+        return Results(self.results, self.out, self.record, self.personas)
 
 
 def _safe_name(*parts: str) -> str:
@@ -135,7 +147,7 @@ def score_responses(
         "invalid_answers": int((answers["choice"] == -1).sum()),
         "versions": versions(),
     }
-    scored = ScoredResponses(results, answers, outcome, record)
+    scored = ScoredResponses(results, answers, outcome, record, personas=persona_table)
     if out is not None:
         scored.out = save_scored(scored, persona_table, Path(out), report=report)
     return scored

@@ -137,3 +137,14 @@ def test_backend_errors_map_to_exit_codes(monkeypatch, capsys):
         monkeypatch.setattr(pipeline, "run_study", fail)
         assert main(["run", "--model", "m", "--backend", "openai", "--out", "x"]) == code
         assert capsys.readouterr().err.strip() == f"python -m socialbias.eval: error: server said {status}"
+
+
+def test_scored_responses_offer_the_results_api(tmp_path):
+    from socialbias.scoring import score_responses
+
+    scored = score_responses(PAPER_OUTPUTS, fmt="paper", parser="paper", n_boot=20, out=tmp_path / "s")
+    assert scored.summary is scored.results.summary and len(scored.target_bias) > 0
+    results = scored.to_results()
+    assert list(results.types["type"]) == list(scored.summary["type"])
+    graph = results.graph(context="ambig")
+    assert graph.has_node("persona:gay") and graph.has_node("target:gay")
