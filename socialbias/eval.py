@@ -310,6 +310,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--gpu-memory-utilization", type=float, default=None, help="vllm: share of GPU memory (default 0.9)")
     a.add_argument("--lora", action="append", default=None, metavar="NAME=PATH",
                    help="vllm: a LoRA adapter to measure beside the base model (repeat for several)")
+    x = p.add_argument_group("scale-out")
+    x.add_argument("--executor", default=None, choices=("local", "ray"), help="local (default) or ray: the engines "
+                   "run in Ray actors, answers stream into the run directory")
+    x.add_argument("--ray-address", default=None, help="ray: cluster address (default $RAY_ADDRESS, else a local Ray)")
+    x.add_argument("--ray-concurrency", type=int, default=None, help="ray: engine actors (default 1)")
+    x.add_argument("--ray-num-gpus", type=float, default=None, help="ray: GPUs per engine actor (default 0)")
+    x.add_argument("--ray-batch-size", type=int, default=None, help="ray: prompts per batch sent to an actor (default 64)")
     m = p.add_argument_group("metrics")
     m.add_argument("--n-boot", type=int, default=None, help="bootstrap resamples (default 1000)")
     m.add_argument("--ci", type=float, default=None, help="confidence level (default 0.95)")

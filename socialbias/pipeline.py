@@ -73,6 +73,11 @@ class RunConfig:
     max_model_len: int | None = None
     gpu_memory_utilization: float = 0.9
     lora: list[str] | None = None
+    executor: str = "local"
+    ray_address: str | None = None
+    ray_concurrency: int = 1
+    ray_num_gpus: float = 0.0
+    ray_batch_size: int = 64
     w: float = 2.0
     v: float = 1.0
     n_boot: int = 1000
@@ -99,6 +104,11 @@ class RunConfig:
                 raise InputError("the replay backend needs --responses FILE.jsonl (recorded answers)")
         elif not self.model:
             raise InputError("no model: pass --model (a hub id, a local directory or a .gguf file), or --demo")
+        if self.executor not in ("local", "ray"):
+            raise InputError(f"unknown executor {self.executor!r}: use 'local' or 'ray'")
+        if self.executor == "ray" and (self.lora or self.backend == "replay"):
+            raise InputError(f"--executor ray does not run {'--lora adapters' if self.lora else 'the replay backend'}: "
+                             "use --executor local")
         if self.backend == "openai" and not self.base_url:
             self.base_url = os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1")
         return self
@@ -268,7 +278,13 @@ def run_study(config: RunConfig) -> "Results":
     created = not out.exists()
     with ResponseStore.open(out, lock=True) as store:
         try:
-            backend = make_backend(config, prompts, items, personas)
+            if config.executor == "ray":  # the engines live in Ray actors; a probe tells the model key
+                from .executors import backend_factory, probe
+
+                backend = probe(backend_factory(config), config.mode, num_gpus=config.ray_num_gpus,
+                                address=config.ray_address)
+            else:
+                backend = make_backend(config, prompts, items, personas)
         except BaseException:
             # Nothing was answered yet: leave no empty store behind in a directory this run created.
             if created:
@@ -296,8 +312,16 @@ def run_study(config: RunConfig) -> "Results":
         frames, record["variants"] = [], []
         for variant in variants:
             name = _model_name(config, variant)
-            stats = answer_prompts(prompts, variant, store, config.mode, progress=not config.quiet,
-                                   description=f"answering ({name})")
+            if config.executor == "ray":
+                from .executors import answer_prompts_ray, backend_factory
+
+                stats = answer_prompts_ray(prompts, backend_factory(config), store, config.mode, backend=variant,
+                                           address=config.ray_address, concurrency=config.ray_concurrency,
+                                           num_gpus=config.ray_num_gpus, batch_size=config.ray_batch_size,
+                                           progress=not config.quiet, description=f"answering ({name}, ray)")
+            else:
+                stats = answer_prompts(prompts, variant, store, config.mode, progress=not config.quiet,
+                                       description=f"answering ({name})")
             responses = store.responses(variant.key)
             frames.append(answers_from_store(prompts, responses, items, name))
             answered = prompts["prompt_id"].isin(responses["prompt_id"])
