@@ -6,7 +6,7 @@ Ray actors (``eval run --executor ray``):
 1. the driver asks the run's :class:`~socialbias.store.ResponseStore` which prompts the backend's
    ``key`` has not answered (``missing``): only those are sent, so a rerun resumes;
 2. in deterministic modes the repeated prompts are asked once (the runner's own
-   ``_representatives``; the copies get the answer on the driver, as in a local run);
+   ``plan_questions``; the copies get the answer on the driver, as in a local run);
 3. the prompts to ask become a Ray Dataset (``prompt_id``, ``messages`` as JSON text, ``sample``),
    cut into blocks of ``batch_size`` rows, mapped by ``map_batches`` through :class:`EngineActor`,
    one engine per actor (``concurrency`` actors, each with ``num_gpus``); the backend is made
@@ -43,14 +43,14 @@ import os
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from .backends.base import Mode, Prompt
 from .errors import InputError
-from .runner import RunStats, _progress, _representatives, deterministic
+from .runner import RunStats, _progress, deterministic, plan_questions, store_answer
 from .store import Answer, ResponseStore
 
 EXECUTORS = ("local", "ray")
@@ -234,15 +234,10 @@ def answer_prompts_ray(
     try:
         if backend is None:
             backend = probe(backend_factory, mode, num_gpus=num_gpus, num_cpus=num_cpus)
-        unique = prompts.drop_duplicates("prompt_id")
-        todo = store.missing(unique, backend.key)
-        stats = RunStats(prompts=len(unique), already_answered=len(unique) - len(todo))
+        plan = plan_questions(prompts, backend, store, mode)
+        todo, copies, stats = plan.todo, plan.copies, plan.stats
         if todo.empty:
             return stats
-        copies: dict[str, list[str]] = {}
-        if deterministic(mode, backend) and "item_id" in todo.columns:
-            todo, copies = _representatives(todo)
-        stats.asked = len(todo)
 
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the runner's own bar counts answers
@@ -266,10 +261,7 @@ def answer_prompts_ray(
             with store.writer(batch_size=store_batch_size) as writer:
                 for batch in dataset.iter_batches(batch_size=None, batch_format="pandas"):
                     for row in batch.itertuples(index=False, name=None):
-                        answer = Answer(*row)
-                        writer.add(answer)
-                        for pid in copies.get(answer.prompt_id, ()):
-                            writer.add(replace(answer, prompt_id=pid))
+                        store_answer(writer, Answer(*row), copies)
                     if bar is not None:
                         bar.update(len(batch))
                 writer.flush()

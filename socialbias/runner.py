@@ -72,6 +72,35 @@ def _representatives(todo: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list[s
     return reps, copies
 
 
+@dataclass
+class Plan:
+    """What to ask: the prompts the store lacks (one per distinct text when deterministic) and,
+    for each asked prompt, the ids of its identical copies that get the same answer."""
+
+    todo: pd.DataFrame
+    copies: dict[str, list[str]]
+    stats: RunStats
+
+
+def plan_questions(prompts: pd.DataFrame, backend: Backend, store: ResponseStore, mode: Mode) -> Plan:
+    """Steps 1-2 of the module docstring, shared by every executor (local, ray)."""
+    unique = prompts.drop_duplicates("prompt_id")
+    todo = store.missing(unique, backend.key)
+    stats = RunStats(prompts=len(unique), already_answered=len(unique) - len(todo))
+    copies: dict[str, list[str]] = {}
+    if not todo.empty and deterministic(mode, backend) and "item_id" in todo.columns:
+        todo, copies = _representatives(todo)
+    stats.asked = len(todo)
+    return Plan(todo, copies, stats)
+
+
+def store_answer(writer: Any, answer: Any, copies: dict[str, list[str]]) -> None:
+    """Step 3 for one answer: store it, and the same answer for each of its copies."""
+    writer.add(answer)
+    for pid in copies.get(answer.prompt_id, ()):
+        writer.add(replace(answer, prompt_id=pid))
+
+
 def answer_prompts(
     prompts: pd.DataFrame,
     backend: Backend,
@@ -84,23 +113,15 @@ def answer_prompts(
 ) -> RunStats:
     """Answer every prompt of ``prompts`` that ``store`` lacks for ``backend.key`` (see module doc)."""
     started = time.perf_counter()
-    unique = prompts.drop_duplicates("prompt_id")
-    todo = store.missing(unique, backend.key)
-    stats = RunStats(prompts=len(unique), already_answered=len(unique) - len(todo))
-    if todo.empty:
+    plan = plan_questions(prompts, backend, store, mode)
+    stats = plan.stats
+    if plan.todo.empty:
         return stats
-    copies: dict[str, list[str]] = {}
-    if deterministic(mode, backend) and "item_id" in todo.columns:
-        todo, copies = _representatives(todo)
-    stats.asked = len(todo)
-
     bar = _progress(stats.asked, description, enabled=progress)
     try:
         with store.writer(batch_size=batch_size) as writer:
-            for answer in backend.answer(prompts_from_table(todo), mode):
-                writer.add(answer)
-                for pid in copies.get(answer.prompt_id, ()):
-                    writer.add(replace(answer, prompt_id=pid))
+            for answer in backend.answer(prompts_from_table(plan.todo), mode):
+                store_answer(writer, answer, plan.copies)
                 if bar is not None:
                     bar.update(1)
             writer.flush()
@@ -120,4 +141,4 @@ def _progress(total: int, description: str, enabled: bool) -> Any:
     return tqdm(total=total, desc=description, unit="prompt", file=sys.stderr, dynamic_ncols=True, smoothing=0.05)
 
 
-__all__ = ["RunStats", "answer_prompts", "deterministic"]
+__all__ = ["Plan", "RunStats", "answer_prompts", "deterministic", "plan_questions", "store_answer"]

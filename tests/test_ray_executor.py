@@ -104,7 +104,9 @@ def test_ray_gives_the_local_answers_once_each(tmp_path, tiny_model_dir, prompts
         got = store.responses(key).set_index("prompt_id").sort_index()
     ids = asked(tmp_path / "log")
     assert len(ids) == len(set(ids)) == 80  # each distinct text asked once, by either actor
-    assert len(list((tmp_path / "log").glob("*.txt"))) == 2  # two engine actors shared the work
+    # Two engine actors were started; which one gets which batch is Ray's call (under load one
+    # may take them all), so only the bound is asserted.
+    assert 1 <= len(list((tmp_path / "log").glob("*.txt"))) <= 2
     assert list(got.index) == list(local.index)
     assert (got["choice"] == local["choice"]).all()
     for p in ("p0", "p1", "p2"):
