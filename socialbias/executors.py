@@ -50,7 +50,7 @@ import pandas as pd
 
 from .backends.base import Mode, Prompt
 from .errors import InputError
-from .runner import RunStats, _progress, deterministic, plan_questions, store_answer
+from .runner import RunStats, deterministic, plan_questions, store_stream
 from .store import Answer, ResponseStore
 
 EXECUTORS = ("local", "ray")
@@ -256,19 +256,10 @@ def answer_prompts_ray(
                 max_restarts=max_restarts,
                 max_task_retries=-1,
             )
-        bar = _progress(stats.asked, description, enabled=progress)
-        try:
-            with store.writer(batch_size=store_batch_size) as writer:
-                for batch in dataset.iter_batches(batch_size=None, batch_format="pandas"):
-                    for row in batch.itertuples(index=False, name=None):
-                        store_answer(writer, Answer(*row), copies)
-                    if bar is not None:
-                        bar.update(len(batch))
-                writer.flush()
-                stats.stored = writer.inserted
-        finally:
-            if bar is not None:
-                bar.close()
+        chunks = ([Answer(*row) for row in batch.itertuples(index=False, name=None)]
+                  for batch in dataset.iter_batches(batch_size=None, batch_format="pandas"))
+        stats.stored = store_stream(store, chunks, copies, total=stats.asked, description=description,
+                                    progress=progress, batch_size=store_batch_size)
         stats.seconds = time.perf_counter() - started
         return stats
     finally:

@@ -31,6 +31,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metrics.schema import ANSWER_COLUMNS as METRIC_ANSWER_COLUMNS
+from metrics.schema import MEMBER_COLUMN
+
 from .answers import NONE, get_parser
 from .errors import InputError
 from .personas import DEFAULT_PERSONA
@@ -38,26 +41,9 @@ from .personas import DEFAULT_PERSONA
 #: Columns of the recorded-responses table (one row per response, before items are joined).
 RECORDED_COLUMNS = ("model", "category", "example_id", "persona", "instruction", "response", "choice", "line")
 
-#: Columns of the answers table that ``metrics.score_answers`` takes.
-ANSWER_COLUMNS = (
-    "model",
-    "category",
-    "context_condition",
-    "item_id",
-    "polarity",
-    "persona",
-    "persona_member_of",
-    "run",
-    "choice",
-    "parse",
-    "label",
-    "unknown_idx",
-    "stereotyped_idx",
-    "target0",
-    "target1",
-    "target2",
-    "excluded",
-)
+#: Columns of the answers table: what ``metrics.score_answers`` takes (its own contract), plus the
+#: persona's in-group and how each choice was read.
+ANSWER_COLUMNS = (*METRIC_ANSWER_COLUMNS, MEMBER_COLUMN, "parse")
 
 _PAPER_NAME = re.compile(r"^refined_p_(?P<persona>.+)_inst_(?P<k>\d+)_target_(?P<category>.+?)_\d{6}_\d{6}\.json(\.gz)?$")
 _MAX_ERRORS_KEPT = 20

@@ -101,6 +101,33 @@ def store_answer(writer: Any, answer: Any, copies: dict[str, list[str]]) -> None
         writer.add(replace(answer, prompt_id=pid))
 
 
+def store_stream(
+    store: ResponseStore,
+    chunks: Any,
+    copies: dict[str, list[str]],
+    *,
+    total: int,
+    description: str = "answering",
+    progress: bool = True,
+    batch_size: int = 256,
+) -> int:
+    """Step 3: store every answer of ``chunks`` (an iterable of answer lists) with its copies,
+    in transactions of ``batch_size``, with a progress bar; returns how many rows were new."""
+    bar = _progress(total, description, enabled=progress)
+    try:
+        with store.writer(batch_size=batch_size) as writer:
+            for chunk in chunks:
+                for answer in chunk:
+                    store_answer(writer, answer, copies)
+                if bar is not None:
+                    bar.update(len(chunk))
+            writer.flush()
+            return writer.inserted
+    finally:
+        if bar is not None:
+            bar.close()
+
+
 def answer_prompts(
     prompts: pd.DataFrame,
     backend: Backend,
@@ -117,18 +144,9 @@ def answer_prompts(
     stats = plan.stats
     if plan.todo.empty:
         return stats
-    bar = _progress(stats.asked, description, enabled=progress)
-    try:
-        with store.writer(batch_size=batch_size) as writer:
-            for answer in backend.answer(prompts_from_table(plan.todo), mode):
-                store_answer(writer, answer, plan.copies)
-                if bar is not None:
-                    bar.update(1)
-            writer.flush()
-            stats.stored = writer.inserted
-    finally:
-        if bar is not None:
-            bar.close()
+    answers = ([a] for a in backend.answer(prompts_from_table(plan.todo), mode))
+    stats.stored = store_stream(store, answers, plan.copies, total=stats.asked, description=description,
+                                progress=progress, batch_size=batch_size)
     stats.seconds = time.perf_counter() - started
     return stats
 
@@ -141,4 +159,4 @@ def _progress(total: int, description: str, enabled: bool) -> Any:
     return tqdm(total=total, desc=description, unit="prompt", file=sys.stderr, dynamic_ncols=True, smoothing=0.05)
 
 
-__all__ = ["Plan", "RunStats", "answer_prompts", "deterministic", "plan_questions", "store_answer"]
+__all__ = ["Plan", "RunStats", "answer_prompts", "deterministic", "plan_questions", "store_answer", "store_stream"]
