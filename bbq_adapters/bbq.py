@@ -27,7 +27,6 @@ do not change a label are noted in ``data_note`` only.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -37,8 +36,9 @@ from typing import Any, Iterable, Iterator, Literal, Sequence
 import pandas as pd
 
 from . import register
+from .common import RecordError, check_on_error, collect_rows, finish_items, flag, jsonl_records
 from .errors import DatasetError
-from .schema import CONTEXT_CONDITIONS, ITEM_COLUMNS, POLARITIES, UNKNOWN_TARGET, LoadReport
+from .schema import CONTEXT_CONDITIONS, POLARITIES, UNKNOWN_TARGET, DatasetInfo, LoadReport
 
 DATASET = "bbq"
 
@@ -137,12 +137,7 @@ def _norm(s: str) -> str:
     return re.sub(r"\s+", "", str(s)).lower()
 
 
-class _RecordError(Exception):
-    """Internal: one record is invalid; carries the field name."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
+_RecordError = RecordError  # the name used throughout this module
 
 
 def _require(rec: dict[str, Any], key: str, kind: type | tuple[type, ...], what: str) -> Any:
@@ -262,23 +257,6 @@ def parse_record(
     }
 
 
-def _jsonl_records(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed object) for each non-blank line; a bad line raises DatasetError."""
-    with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                yield lineno, json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                yield lineno, _BadLine(f"not valid JSON ({exc}); the file may be truncated or corrupt: re-download it")
-
-
-class _BadLine:
-    def __init__(self, message: str):
-        self.message = message
-
-
 def _local_sources(directory: Path, categories: Sequence[str] | None) -> list[tuple[str, Path]]:
     if not directory.is_dir():
         raise DatasetError(
@@ -346,8 +324,7 @@ def load_bbq(
     Returns:
         The items table, ordered by category then example id, with ``attrs["load_report"]``.
     """
-    if on_error not in ("raise", "skip"):
-        raise DatasetError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    check_on_error(on_error)
     cats = list(categories) if categories is not None else None
     if cats is not None and not cats:
         raise DatasetError("no categories given: name at least one BBQ category, e.g. Age")
@@ -355,7 +332,7 @@ def load_bbq(
 
     if source is not None:
         sources = [
-            (c, str(p), _jsonl_records(p)) for c, p in _local_sources(Path(source), cats)
+            (c, str(p), jsonl_records(p)) for c, p in _local_sources(Path(source), cats)
         ]
     else:
         unknown = [c for c in (cats or []) if c not in CATEGORIES]
@@ -397,75 +374,63 @@ def _items_table(
     on_error: str,
     include_excluded: bool,
     target_by: dict[str, str] | None,
+    dataset: str = DATASET,
+    language: str = "en",
+    parse: Any = None,
+    defects: Sequence[Defect] | None = None,
 ) -> pd.DataFrame:
-    """Validate records from ``(expected category or None, where, (line, record) pairs)`` sources."""
+    """Validate records from ``(expected category or None, where, (line, record) pairs)`` sources.
+
+    BBQ-schema datasets (BasqBBQ, MBBQ, JBBQ) reuse this with their own ``dataset``,
+    ``language``, record parser ``parse(rec) -> row`` and ``defects``.
+    """
+    parse = parse or (lambda rec: parse_record(rec, target_by))
+    defects = KNOWN_DEFECTS if defects is None else defects
     rows: list[dict[str, Any]] = []
     for category, where, records in sources:
-        report.sources.append(where)
-        seen: dict[tuple[str, int], int] = {}
-        for lineno, rec in records:
-            report.n_records += 1
-            try:
-                if isinstance(rec, _BadLine):
-                    raise _RecordError("<line>", rec.message)
-                row = parse_record(rec, target_by)
-                if category is not None and row["category"] != category:
-                    raise _RecordError(
-                        "category", f"category {row['category']!r} does not match the file's category {category!r}"
-                    )
-                key = (row["category"], row["example_id"])
-                if key in seen:
-                    raise _RecordError(
-                        "example_id", f"duplicate example_id {row['example_id']} (first on line {seen[key]})"
-                    )
-            except _RecordError as err:
-                if on_error == "raise":
-                    raise DatasetError(f"{where}:{lineno}: field {err.field}: {err}") from None
-                report.skipped.append({"source": where, "line": lineno, "field": err.field, "error": str(err)})
-                continue
-            seen[key] = lineno
-            _flag_defects(row, rec, report)
-            if row["stereotyped_idx"] == -1:
-                report.ambiguous_stereotype += 1
-            rows.append(row)
 
-    items = pd.DataFrame.from_records(rows, columns=[*ITEM_COLUMNS, "_version"]) if rows else pd.DataFrame(
-        columns=[*ITEM_COLUMNS, "_version"]
-    )
-    items = items.rename(columns={"_version": "version"})
-    items["dataset"] = DATASET
-    items["item_id"] = DATASET + "/" + items["category"].astype(str) + "/" + items["example_id"].astype(str)
-    items = items.astype(
-        {
-            "example_id": "int64",
-            "unknown_idx": "int8",
-            "stereotyped_idx": "int8",
-            "label": "int8",
-            "excluded": "bool",
-        }
-    )
-    if not include_excluded:
-        items = items[~items["excluded"]]
-    items = items.sort_values(["category", "example_id"], kind="stable").reset_index(drop=True)
-    items.attrs["load_report"] = report.as_dict()
-    return items
+        def parse_one(rec: Any, category: str | None = category) -> dict[str, Any]:
+            row = parse(rec)
+            if category is not None and row["category"] != category:
+                raise RecordError(
+                    "category", f"category {row['category']!r} does not match the file's category {category!r}"
+                )
+            flag_defects(row, rec, report, defects)
+            return row
+
+        rows += collect_rows([(where, records)], parse_one, report, on_error=on_error,
+                             unique=lambda row: ((row["category"], row["example_id"]),
+                                                  f"example_id {row['example_id']}"))
+    for row in rows:
+        row["version"] = row.pop("_version", "")
+    return finish_items(rows, dataset=dataset, language=language, report=report,
+                        include_excluded=include_excluded, extra_columns=("version",))
 
 
-def _flag_defects(row: dict[str, Any], rec: dict[str, Any], report: LoadReport) -> None:
-    row["excluded"] = False
-    row["exclusion_reason"] = ""
-    row["data_note"] = ""
-    for defect in KNOWN_DEFECTS:
+def flag_defects(row: dict[str, Any], rec: dict[str, Any], report: LoadReport,
+                 defects: Sequence[Defect] = KNOWN_DEFECTS) -> None:
+    """Flag ``row`` with every known defect its source record ``rec`` matches."""
+    row.update(excluded=False, exclusion_reason="", data_note="")
+    for defect in defects:
         if defect.matches(rec):
-            if defect.exclude:
-                row["excluded"] = True
-                row["exclusion_reason"] = defect.reason
-                report.excluded[defect.reason] = report.excluded.get(defect.reason, 0) + 1
-            else:
-                row["data_note"] = defect.reason
-                report.notes[defect.reason] = report.notes.get(defect.reason, 0) + 1
+            flag(row, defect.reason, report, exclude=defect.exclude)
 
 
-@register(DATASET)
+INFO = DatasetInfo(
+    name=DATASET,
+    title="BBQ",
+    languages=("en",),
+    licence="CC BY 4.0",
+    citation="Parrish, A., Chen, A., Nangia, N., Padmakumar, V., Phang, J., Thompson, J., Htut, P. M., & "
+    "Bowman, S. R. (2022). BBQ: A Hand-Built Bias Benchmark for Question Answering. Findings of ACL 2022.",
+    url="https://github.com/nyu-mll/BBQ",
+    source_hint="the 'data' folder of a clone of github.com/nyu-mll/BBQ (it holds Age.jsonl, ...)",
+    hub=HUB_REPO,
+    hub_revision=HUB_REVISION,
+    categories=CATEGORIES,
+)
+
+
+@register(DATASET, INFO)
 def _load(source: str | os.PathLike[str] | None = None, categories: Iterable[str] | None = None, **kw: Any) -> pd.DataFrame:
     return load_bbq(source, categories, **kw)

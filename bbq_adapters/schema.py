@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping
 
 #: Columns of the items table, in order (DESIGN.md, "Tables"), plus the defect flags.
 ITEM_COLUMNS: tuple[str, ...] = (
     "dataset",
+    "language",
     "category",
     "item_id",
     "example_id",
@@ -33,6 +35,41 @@ ITEM_COLUMNS: tuple[str, ...] = (
 POLARITIES = ("neg", "nonneg")
 CONTEXT_CONDITIONS = ("ambig", "disambig")
 UNKNOWN_TARGET = "unknown"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a run record, the README and the CLI say about a dataset (one per adapter).
+
+    ``undefined_metrics`` names the metrics that cannot be computed on this dataset, with the
+    reason (e.g. CBBQ: ``{"s_dis": "..."}``): scoring reports them as NaN and states the reason
+    instead of printing a number that means nothing.
+    """
+
+    name: str
+    title: str
+    languages: tuple[str, ...]
+    licence: str
+    citation: str
+    url: str
+    source_hint: str
+    hub: str | None = None
+    hub_revision: str | None = None
+    categories: tuple[str, ...] = ()
+    undefined_metrics: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "languages": list(self.languages),
+            "licence": self.licence,
+            "citation": self.citation,
+            "url": self.url,
+            "hub": self.hub,
+            "hub_revision": self.hub_revision,
+            "undefined_metrics": dict(self.undefined_metrics),
+        }
 
 
 @dataclass

@@ -17,6 +17,8 @@ SHARED = REPO.parent / "shared"
 BBQ_DIR = SHARED / "bbq" / "data"
 PROTOCOL_DIR = SHARED / "protocol"
 PAPER_OUTPUTS = SHARED / "paper_outputs"
+#: Non-English BBQ variants (../shared/bbq_family/<Name>/, see each SOURCE.txt).
+FAMILY_DIR = SHARED / "bbq_family"
 
 
 @pytest.fixture(scope="session")
