@@ -15,6 +15,7 @@ Which responses each number is computed over:
 from __future__ import annotations
 
 import warnings
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -98,6 +99,7 @@ def score_answers(
     thresholds: TypeThresholds | None = None,
     include_excluded: bool = False,
     personas: pd.DataFrame | None = None,
+    undefined_metrics: Mapping[str, str] | None = None,
 ) -> MetricResults:
     """Score an answers table: TB, BAmt, PB, BBQ scores, intervals, model types, extras.
 
@@ -107,7 +109,10 @@ def score_answers(
     (default :class:`TypeThresholds()`); ``include_excluded`` keeps known-defective items
     (dropped by default; the summary's ``n_excluded`` counts them); ``personas`` an optional
     table (``persona, member_of[, persona_category]``) used for in-group favouritism when
-    the answers have no ``persona_member_of`` column.
+    the answers have no ``persona_member_of`` column; ``undefined_metrics`` maps metrics that
+    cannot be computed on the dataset to the reason (e.g. CBBQ's ``s_dis``): they are NaN in
+    every table and the reason is kept in ``config["undefined_metrics"]`` (see
+    :func:`blank_undefined`).
 
     The result is deterministic for a given input and seed, whatever the row order.
     Raises :class:`~metrics.MetricsInputError` on a bad table or argument.
@@ -129,9 +134,46 @@ def score_answers(
     )
     intervals = {key: percentile_interval(values, ci) for key, values in reps.items()}
     thr = type_thresholds(layout, counts, thresholds, null_seed)
-    return _assemble(layout, counts, per_run, point, reps, intervals, thr, thresholds,
-                     config={"w": float(w), "v": float(v), "n_boot": int(n_boot), "ci": float(ci),
-                             "seed": int(seed), "include_excluded": bool(include_excluded)})
+    results = _assemble(layout, counts, per_run, point, reps, intervals, thr, thresholds,
+                        config={"w": float(w), "v": float(v), "n_boot": int(n_boot), "ci": float(ci),
+                                "seed": int(seed), "include_excluded": bool(include_excluded)})
+    return blank_undefined(results, undefined_metrics or {})
+
+
+#: Metrics that can be declared undefined, and the columns that carry each (``bias_score`` on a
+#: disambiguated row *is* s_dis, so it goes with it).
+UNDEFINABLE: dict[str, tuple[tuple[str, str | None], ...]] = {
+    "s_dis": (("s_dis", None), ("bias_score", "disambig")),
+    "s_amb": (("s_amb", None), ("bias_score", "ambig")),
+    "s_amb_paper": (("s_amb_paper", None),),
+}
+
+
+def blank_undefined(results: MetricResults, undefined: Mapping[str, str]) -> MetricResults:
+    """Set metrics that a dataset cannot support to NaN in every table (with ``_sd``/``_lo``/
+    ``_hi``), and record why in ``results.config["undefined_metrics"]``.
+
+    A number computed where it means nothing (CBBQ's disambiguated gold labels all point one
+    way per category, so a BBQ-style s_dis only measures that direction) would be read as a
+    result; NaN plus a stated reason cannot be.
+    """
+    unknown = sorted(set(undefined) - set(UNDEFINABLE))
+    if unknown:
+        raise MetricsInputError(f"undefined_metrics names {', '.join(unknown)}: only "
+                                f"{', '.join(UNDEFINABLE)} can be declared undefined.")
+    if not undefined:
+        return results
+    for table_name in ("summary", "bbq_scores", "per_run_persona"):
+        table = getattr(results, table_name)
+        for metric in undefined:
+            for column, context in UNDEFINABLE[metric]:
+                rows = (slice(None) if context is None or "context_condition" not in table.columns
+                        else table["context_condition"] == context)
+                for col in (column, f"{column}_sd", f"{column}_lo", f"{column}_hi"):
+                    if col in table.columns:
+                        table.loc[rows, col] = np.nan
+    results.config = {**results.config, "undefined_metrics": dict(undefined)}
+    return results
 
 
 def _flatten(stats: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

@@ -7,6 +7,7 @@ Subcommands:
 ``report``   re-render the figures and report of a run or score directory
 ``compare``  several runs side by side
 ``prompts``  expand a study grid into its prompts table (see what a study will ask, and how much)
+``datasets`` the datasets this version reads: languages, licences, citations, options
 
 Exit codes: 0 ok, 2 bad usage or input (one line that names the fix), 1 any other failure.
 """
@@ -51,46 +52,95 @@ def split_list(text: str | None) -> list[str] | None:
     return items or None
 
 
-def resolve_personas(spec: str, categories: Sequence[str] | None):
-    """``--personas``: ``paper``, a CSV path, or a comma-separated list of catalogue names."""
+def resolve_personas(spec: str, categories: Sequence[str] | None, dataset: str = "bbq", language: str = "en"):
+    """``--personas``: ``paper`` (the dataset's catalogue), a CSV path, or a comma-separated list
+    of catalogue names (in the prompt language)."""
     from .personas import load_personas
 
     if spec == "paper":
-        return load_personas("paper", categories)
+        return load_personas("paper", categories, dataset=dataset, language=language)
     if spec.endswith(".csv") or Path(spec).is_file():
-        return load_personas(spec, categories)
-    return load_personas("paper", categories, names=split_list(spec))
+        return load_personas(spec, categories, dataset=dataset, language=language)
+    return load_personas("paper", categories, names=split_list(spec), dataset=dataset, language=language)
 
 
-def _add_data_args(p: argparse.ArgumentParser) -> None:
+def parse_dataset_options(specs: Sequence[str] | None) -> dict | None:
+    """``["language=nl", "seed=3"]`` -> ``{"language": "nl", "seed": 3}`` (ints/bools/floats parsed)."""
+    if not specs:
+        return None
+    out: dict = {}
+    for spec in specs:
+        key, sep, value = str(spec).partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise InputError(f"--dataset-option {spec!r}: write KEY=VALUE, e.g. language=nl")
+        value = value.strip()
+        lowered = value.lower()
+        if lowered in ("true", "false"):
+            out[key] = lowered == "true"
+            continue
+        for kind in (int, float):
+            try:
+                out[key] = kind(value)
+                break
+            except ValueError:
+                continue
+        else:
+            out[key] = value
+    return out
+
+
+DATASET_HELP = ("dataset: bbq (default), kobbq, cbbq, esbbq, cabbq, basqbbq, mbbq, jbbq "
+                "('datasets' lists them with their licences)")
+
+
+def _add_data_args(p: argparse.ArgumentParser, defaults: bool = True) -> argparse._ArgumentGroup:
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", default="bbq", help="dataset adapter (default: bbq)")
+    g.add_argument("--dataset", default="bbq" if defaults else None, help=DATASET_HELP)
     g.add_argument(
-        "--bbq-dir",
+        "--bbq-dir", "--data-dir",
+        dest="bbq_dir",
+        default=None,
         metavar="DIR",
-        help="local directory of BBQ's {Category}.jsonl files; without it the Hugging Face hub is used",
+        help="local folder of the dataset's files (BBQ: its {Category}.jsonl); without it the Hugging Face hub "
+        "is used where the dataset is there",
     )
-    g.add_argument("--categories", metavar="A,B", help="comma-separated categories (default: all available)")
+    g.add_argument("--dataset-option", dest="dataset_options", action="append", default=None, metavar="KEY=VALUE",
+                   help="an option of the dataset's loader, e.g. language=nl (MBBQ), order=source, seed=3; repeat")
+    g.add_argument("--categories", default=None, metavar="A,B", help="comma-separated categories (default: all available)")
+    return g
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    import inspect
+
+    import bbq_adapters
+
+    for name in bbq_adapters.available():
+        info = bbq_adapters.dataset_info(name)
+        loader = bbq_adapters.get_adapter(name)
+        print(f"{name}: {info.title} ({', '.join(info.languages)}); licence: {info.licence}")
+        print(f"  data: {info.source_hint}" + (f"; hub: {info.hub}@{(info.hub_revision or '')[:12]}" if info.hub else ""))
+        print(f"  cite: {info.citation}")
+        if info.undefined_metrics:
+            for metric, reason in info.undefined_metrics.items():
+                print(f"  {metric} is not computed: {reason}")
+        doc = inspect.getdoc(loader) or ""
+        if doc:
+            print("  " + doc.splitlines()[0])
+    return 0
 
 
 def cmd_prompts(args: argparse.Namespace) -> int:
-    from bbq_adapters import load_items
+    from .pipeline import RunConfig, study_inputs
 
-    from .expand import expand
-    from .personas import load_instructions
-
-    categories = split_list(args.categories)
-    items = load_items(args.dataset, source=args.bbq_dir, categories=categories)
-    if args.limit:
-        items = items.groupby("category", sort=False).head(args.limit)
-    personas = resolve_personas(args.personas, categories)
-    prompts = expand(
-        items,
-        personas,
-        load_instructions(args.instruction_file),
-        runs=parse_instruction_range(args.instructions),
-        template=args.template,
+    config = RunConfig(
+        dataset=args.dataset, bbq_dir=args.bbq_dir, dataset_options=parse_dataset_options(args.dataset_options),
+        prompt_language=args.prompt_language, categories=split_list(args.categories), personas=args.personas,
+        instructions=parse_instruction_range(args.instructions), instruction_file=args.instruction_file,
+        limit=args.limit, messages=args.template,
     )
+    prompts = study_inputs(config).prompts
     summary = prompts.groupby("category").agg(items=("item_id", "nunique"), personas=("persona", "nunique"))
     summary["prompts"] = prompts.groupby("category").size()
     print(summary.to_string())
@@ -113,6 +163,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             fmt=args.format,
             bbq_dir=args.bbq_dir,
             dataset=args.dataset,
+            dataset_options=parse_dataset_options(args.dataset_options),
             parser=args.parser,
             out=args.out,
             model=args.model,
@@ -181,6 +232,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         explicit["categories"] = split_list(explicit["categories"])
     if "instructions" in explicit:
         explicit["instructions"] = parse_instruction_range(explicit["instructions"])
+    if "dataset_options" in explicit:
+        explicit["dataset_options"] = {**(settings.get("dataset_options") or {}),
+                                       **parse_dataset_options(explicit["dataset_options"])}
     settings.update(explicit)
     if isinstance(settings.get("instructions"), str):
         settings["instructions"] = parse_instruction_range(settings["instructions"])
@@ -277,10 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--demo", action="store_true", help="the offline demo: Gemma 3 270M (extra 'demo') on a small grid")
     p.add_argument("--model", default=None, help="hub id, local directory or .gguf file (openai: the served model name)")
     p.add_argument("--backend", default=None, choices=("hf", "vllm", "openai", "replay"), help="inference engine (default hf)")
-    d = p.add_argument_group("data")
-    d.add_argument("--dataset", default=None, help="dataset adapter (default: bbq)")
-    d.add_argument("--bbq-dir", default=None, metavar="DIR", help="local BBQ jsonl directory; without it the hub is used")
-    d.add_argument("--categories", default=None, metavar="A,B", help="categories (default: all available)")
+    d = _add_data_args(p, defaults=False)
+    d.add_argument("--prompt-language", default=None, metavar="CODE|FILE",
+                   help="language of the instructions and question frame: auto (default: the dataset's), en (the "
+                   "paper's English, a documented fallback), a code (ko, zh, es, ca, eu, nl, tr, ja) or a TOML file")
     d.add_argument("--personas", default=None, help="'paper' (default), a CSV file, or names: gay,straight")
     d.add_argument("--instructions", default=None, help="instruction indices k (default 0-4)")
     d.add_argument("--instruction-file", default=None, help="instruction templates ('paper' or a file)")
@@ -333,6 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Example: %(prog)s --bbq-dir BBQ/data --categories Age --out prompts.parquet",
     )
     _add_data_args(p)
+    p.add_argument("--prompt-language", default="auto", metavar="CODE|FILE",
+                   help="auto (default: the dataset's language), en, a language code or a TOML file")
     p.add_argument("--personas", default="paper", help="'paper' (default), a CSV file, or names: gay,straight")
     p.add_argument("--instructions", default="0-4", help="instruction indices k, e.g. 0-4 (default) or 0,2")
     p.add_argument("--instruction-file", default="paper", help="instruction templates ('paper' or a file)")
@@ -395,6 +451,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dirs", nargs="+", help="run or score directories")
     p.add_argument("--out", default="runs/compare", metavar="DIR", help="output directory (default runs/compare)")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser(
+        "datasets",
+        help="the datasets this version reads, with languages, licences, citations and where to get them",
+        description="List the registered dataset adapters (--dataset NAME).",
+    )
+    p.set_defaults(func=cmd_datasets)
     return parser
 
 

@@ -8,6 +8,10 @@ Messages follow PROTOCOL.md section 2 exactly, in order:
 3. user: ``(A): {ans0}\\n(B): {ans1}\\n(C): {ans2}\\n``
 4. user: ``Answer:``
 
+Other languages (``language=``, :mod:`socialbias.languages`) replace the task sentence, the
+labels and the answer cue with their translation; the layout, the option letters and the
+prompt ids' construction stay the same, and English prompts are byte-identical to the above.
+
 ``template="merged"`` joins messages 2-4 into one user message (plain concatenation: each part
 already ends with a newline where the paper's does), for chat templates that require strictly
 alternating roles. It changes what the model sees, so it is part of every prompt id and is
@@ -25,13 +29,16 @@ truncated to 128 bits; it depends only on text (UTF-8), never on dict order, loc
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable, Literal, Sequence
+from typing import TYPE_CHECKING, Iterable, Literal, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .errors import InputError
 from .personas import DEFAULT_PERSONA
+
+if TYPE_CHECKING:
+    from .languages import PromptLanguage
 
 #: Bump when the rendering of messages changes: every prompt id changes with it.
 PROMPT_FORMAT_VERSION = "persona-qa/1"
@@ -66,12 +73,18 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def user_messages(context: str, question: str, options: Sequence[str], template: Template = "split") -> list[str]:
-    """The user turn(s) of one item, as PROTOCOL.md section 2 writes them."""
+def user_messages(context: str, question: str, options: Sequence[str], template: Template = "split",
+                  language: "PromptLanguage | None" = None) -> list[str]:
+    """The user turn(s) of one item, as PROTOCOL.md section 2 writes them (in ``language``'s
+    translation when one is given; None = the paper's English)."""
+    task, options_template, cue = (
+        (TASK_TEMPLATE, OPTIONS_TEMPLATE, ANSWER_CUE) if language is None
+        else (language.task, language.options, language.answer_cue)
+    )
     parts = [
-        TASK_TEMPLATE.format(context=context, question=question),
-        OPTIONS_TEMPLATE.format(*options),
-        ANSWER_CUE,
+        task.format(context=context, question=question),
+        options_template.format(*options),
+        cue,
     ]
     return ["".join(parts)] if template == "merged" else parts
 
@@ -89,6 +102,7 @@ def expand(
     *,
     template: Template = "split",
     include_default: bool = True,
+    language: "PromptLanguage | None" = None,
 ) -> pd.DataFrame:
     """Build the prompts table: every item asked by every persona of its category, per run k.
 
@@ -100,6 +114,9 @@ def expand(
         runs: which k to use (default: all instructions).
         template: ``"split"`` (PROTOCOL.md: three user messages) or ``"merged"`` (one).
         include_default: add the default (no persona) persona, asked once per k.
+        language: the prompt language of the task sentence, option labels and answer cue
+            (:func:`socialbias.languages.load_language`); None = the paper's English. The
+            instructions are passed separately (``language.instructions`` for a translation).
 
     Returns:
         The prompts table (:data:`PROMPT_COLUMNS`), ordered category, persona (default first),
@@ -120,7 +137,7 @@ def expand(
 
     # Per item: the user messages and their hash (computed once per item, not per prompt).
     users = [
-        user_messages(c, q, (a, b, d), template)
+        user_messages(c, q, (a, b, d), template, language)
         for c, q, a, b, d in zip(
             items["context"], items["question"], items["option0"], items["option1"], items["option2"]
         )

@@ -46,6 +46,8 @@ class RunConfig:
     backend: str = "hf"
     dataset: str = "bbq"
     bbq_dir: str | None = None
+    dataset_options: dict[str, Any] | None = None
+    prompt_language: str = "auto"
     categories: list[str] | None = None
     personas: str = "paper"
     instructions: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
@@ -237,6 +239,72 @@ def _parse_lora(specs: Sequence[str] | None) -> dict[str, str] | None:
     return out
 
 
+@dataclass
+class StudyInputs:
+    """What a study asks: items, personas, prompt language and the prompts built from them."""
+
+    items: pd.DataFrame
+    personas: pd.DataFrame
+    language: Any  # socialbias.languages.PromptLanguage
+    prompts: pd.DataFrame
+    dataset: Any  # bbq_adapters.DatasetInfo
+
+
+def load_dataset_items(dataset: str, source: Any, categories: Sequence[str] | None,
+                       options: dict[str, Any] | None = None) -> pd.DataFrame:
+    """``bbq_adapters.load_items`` with the run's dataset options (``--dataset-option K=V``, e.g.
+    MBBQ's ``language=nl``); an option the adapter does not take is one clear error."""
+    import re
+
+    from bbq_adapters import load_items
+
+    options = dict(options or {})
+    try:
+        return load_items(dataset, source=source, categories=categories, **options)
+    except TypeError as exc:
+        match = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if not match or match.group(1) not in options:
+            raise
+        raise InputError(f"dataset {dataset!r} has no option {match.group(1)!r}: "
+                         f"'python -m socialbias.eval datasets' lists each dataset's options") from None
+
+
+def study_inputs(config: RunConfig) -> StudyInputs:
+    """Load the items, pick the prompt language and personas, and expand the prompts.
+
+    The prompt language is the items' own language unless ``prompt_language`` says otherwise
+    (``en``: the paper's English frame and the catalogue's English persona names; a code or a
+    TOML file: that translation). With ``instruction_file="paper"`` the instructions are the
+    prompt language's translation of the paper's five.
+    """
+    from bbq_adapters import dataset_info
+
+    from .eval import resolve_personas
+    from .expand import expand
+    from .languages import load_language
+    from .personas import load_instructions
+
+    info = dataset_info(config.dataset)
+    items = load_dataset_items(config.dataset, config.bbq_dir, config.categories, config.dataset_options)
+    if config.limit:
+        items = items.groupby("category", sort=False).head(config.limit).reset_index(drop=True)
+    spec = config.prompt_language
+    if spec == "auto":
+        languages = sorted(set(items["language"])) if len(items) else list(info.languages[:1])
+        if len(languages) != 1:
+            raise InputError(f"the items are in several languages ({', '.join(languages)}): pick the prompt language "
+                             "with --prompt-language CODE")
+        spec = languages[0]
+    language = load_language(spec)
+    instructions = (list(language.instructions) if config.instruction_file == "paper"
+                    else load_instructions(config.instruction_file))
+    personas = resolve_personas(config.personas, config.categories or sorted(set(items["category"])),
+                                dataset=config.dataset, language=language.code)
+    prompts = expand(items, personas, instructions, runs=config.instructions, template=config.messages,
+                     language=None if language.code == "en" else language)
+    return StudyInputs(items, personas, language, prompts, info)
+
+
 def answers_from_store(prompts: pd.DataFrame, responses: pd.DataFrame, items: pd.DataFrame, model: str) -> pd.DataFrame:
     """The answers table (metrics' input) of one model: prompts joined with responses and items."""
     from .recorded import ANSWER_COLUMNS
@@ -254,11 +322,7 @@ def answers_from_store(prompts: pd.DataFrame, responses: pd.DataFrame, items: pd
 def run_study(config: RunConfig) -> "Results":
     """Run a study as ``config`` says (see the module docstring) and return its results."""
     import metrics
-    from bbq_adapters import load_items
 
-    from .eval import resolve_personas
-    from .expand import expand
-    from .personas import load_instructions
     from .runner import answer_prompts
     from .store import ResponseStore
 
@@ -266,12 +330,8 @@ def run_study(config: RunConfig) -> "Results":
     out = Path(config.out)
     previous = check_run_dir(out)
 
-    items = load_items(config.dataset, source=config.bbq_dir, categories=config.categories)
-    if config.limit:
-        items = items.groupby("category", sort=False).head(config.limit).reset_index(drop=True)
-    personas = resolve_personas(config.personas, config.categories or sorted(set(items["category"])))
-    prompts = expand(items, personas, load_instructions(config.instruction_file), runs=config.instructions,
-                     template=config.messages)
+    inputs = study_inputs(config)
+    items, personas, prompts = inputs.items, inputs.personas, inputs.prompts
     if prompts.empty:
         raise InputError("the study has no prompts: check --categories, --personas and --instructions")
 
@@ -300,6 +360,8 @@ def run_study(config: RunConfig) -> "Results":
             "model_key": backend.key,
             "model": _model_name(config, backend),
             "backend": _describe(backend),
+            "dataset": inputs.dataset.as_dict(),
+            "prompt_language": inputs.language.provenance(),
             "items": items.attrs.get("load_report", {}),
             "counts": {"items": len(items), "prompts": len(prompts), "distinct_prompts": int(prompts["prompt_id"].nunique())},
             "versions": versions(),
@@ -341,7 +403,8 @@ def run_study(config: RunConfig) -> "Results":
         if answers.empty:
             raise InputError(f"no prompt of the study has an answer in {out}: nothing to score")
         results = metrics.score_answers(answers, w=config.w, v=config.v, n_boot=config.n_boot, ci=config.ci,
-                                        seed=config.bootstrap_seed, include_excluded=config.include_excluded)
+                                        seed=config.bootstrap_seed, include_excluded=config.include_excluded,
+                                        undefined_metrics=inputs.dataset.undefined_metrics)
         study = Results(results, out, record, personas)
         study.save(out, report=config.report)
     return study

@@ -109,6 +109,22 @@ _RC: dict[str, Any] = {
 # --------------------------------------------------------------------------- helpers
 
 
+#: Fonts tried after DejaVu Sans for glyphs it lacks (Korean, Chinese, Japanese persona names of
+#: the BBQ-family datasets), in order; only those installed are used (e.g. apt install
+#: fonts-noto-cjk). Without one, such labels render as boxes and matplotlib warns.
+FALLBACK_FONTS: tuple[str, ...] = ("Noto Sans CJK JP", "Noto Sans CJK KR", "Noto Sans CJK SC", "Noto Sans CJK TC",
+                                   "Source Han Sans", "Droid Sans Fallback", "WenQuanYi Zen Hei", "Unifont")
+
+
+@functools.lru_cache(maxsize=1)
+def _font_families() -> tuple[str, ...]:
+    """DejaVu Sans, then every installed font of :data:`FALLBACK_FONTS` (glyph-level fallback)."""
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return ("DejaVu Sans", *(f for f in FALLBACK_FONTS if f in installed))
+
+
 def _styled(fn):
     """Run a figure function under the package's matplotlib style (fonts, sizes, PDF fonts)."""
 
@@ -116,7 +132,7 @@ def _styled(fn):
     def wrapper(*args, **kwargs):
         import matplotlib
 
-        with matplotlib.rc_context(_RC):
+        with matplotlib.rc_context({**_RC, "font.family": list(_font_families())}):
             return fn(*args, **kwargs)
 
     return wrapper
@@ -303,7 +319,7 @@ def _text_in(text: str, size: float = 7.0, bold: bool = False) -> float:
     from matplotlib.font_manager import FontProperties
     from matplotlib.textpath import TextToPath
 
-    prop = FontProperties(family=_RC["font.family"], size=size, weight="bold" if bold else "normal")
+    prop = FontProperties(family=list(_font_families()), size=size, weight="bold" if bold else "normal")
     t2p = TextToPath()
     return max(t2p.get_text_width_height_descent(line, prop, ismath=False)[0] for line in str(text).split("\n")) / 72
 
@@ -1486,14 +1502,25 @@ class _ReportDoc:
     def _intro(self) -> list[str]:
         s = self.mt.summary
         cats = sorted(set(s["category"].astype(str)))
-        return [
+        info = self.record.get("dataset") if self.record else None
+        info = info if isinstance(info, Mapping) else {}
+        data = (f"{info.get('title', 'BBQ')} ({info.get('citation', '')} Licence: {info.get('licence', '')})"
+                if info.get("title") and info.get("name") != "bbq" else "BBQ (Parrish et al., 2022)")
+        out = [
             f"Models: {', '.join(self.models)}. Categories: {', '.join(cats)}. Metrics of Shin et al. "
-            "(Findings of ACL 2024) on BBQ (Parrish et al., 2022): target bias TB in [\u22122, 2], bias "
+            f"(Findings of ACL 2024) on {data}: target bias TB in [\u22122, 2], bias "
             "amount BAmt in [0, 2], persona bias PB, BBQ bias scores, model types. Model-level TB, BAmt, "
             "accuracy, invalid rate and BBQ scores are the default persona's (no persona); PB compares the "
             "personas with it.",
             f"Numbers: mean over runs [{self.level:.0%} interval]. " + _CAVEAT,
         ]
+        language = self.record.get("prompt_language") if self.record else None
+        if isinstance(language, Mapping) and language.get("code") not in (None, "en"):
+            out.append(f"Prompts in {language.get('name')}: translated by {language.get('translator')}; "
+                       f"{language.get('reviewed')}.")
+        for metric, reason in sorted(((getattr(self.mt, "config", {}) or {}).get("undefined_metrics") or {}).items()):
+            out.append(f"{metric} is not reported (n/a) on this dataset: {reason}")
+        return out
 
     def _config(self) -> dict[str, Any]:
         thr = getattr(self.mt, "thresholds", None)

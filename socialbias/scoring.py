@@ -81,6 +81,8 @@ def score_responses(
     fmt: Format = "jsonl",
     bbq_dir: str | os.PathLike[str] | None = None,
     dataset: str = "bbq",
+    dataset_options: dict | None = None,
+    prompt_language: str | None = None,
     parser: str = "strict",
     out: str | os.PathLike[str] | None = None,
     model: str | None = None,
@@ -99,9 +101,12 @@ def score_responses(
     Items are looked up in the BBQ data of ``bbq_dir`` (or the hub when None); the paper's
     result files carry their BBQ records, which are used when no ``bbq_dir`` is given.
     ``parser`` is ``strict`` (default), ``paper``, or ``recorded`` (the file's own choice).
+    ``dataset`` names the adapter (``dataset_options`` its loader options); persona names are
+    looked up in that dataset's catalogue in ``prompt_language`` (default: the items' language).
+    Metrics the dataset cannot support are NaN, with the reason in ``score.json``.
     """
     import metrics
-    from bbq_adapters import items_from_records, load_items
+    from bbq_adapters import dataset_info, items_from_records
 
     from .pipeline import versions
 
@@ -113,7 +118,7 @@ def score_responses(
         raise InputError(f"unknown parser {parser!r}: use 'strict' (default), 'paper' or 'recorded'")
     if fmt == "jsonl":
         recorded, outcome = read_jsonl(path, strict=strict, model=model)
-        items = _load_items_for(dataset, bbq_dir, sorted(set(recorded["category"])), load_items)
+        items = _load_items_for(dataset, bbq_dir, sorted(set(recorded["category"])), dataset_options)
     else:
         recorded, records, outcome = read_paper_results(path)
         if model:
@@ -121,8 +126,11 @@ def score_responses(
         if bbq_dir is None:
             items = items_from_records(records, f"paper results {path}")
         else:
-            items = _load_items_for(dataset, bbq_dir, sorted(set(recorded["category"])), load_items)
-    persona_table = load_personas(personas)
+            items = _load_items_for(dataset, bbq_dir, sorted(set(recorded["category"])), dataset_options)
+    info = dataset_info(dataset)
+    languages = sorted(set(items["language"])) if "language" in items.columns else []
+    language = prompt_language or (languages[0] if len(languages) == 1 else "en")
+    persona_table = load_personas(personas, dataset=dataset, language=language)
     answers, outcome = to_answers(recorded, items, persona_table, parser, outcome)
     if answers.empty:
         raise InputError(
@@ -131,14 +139,17 @@ def score_responses(
             "check the categories and example ids against the BBQ data"
         )
     results = metrics.score_answers(
-        answers, w=w, v=v, n_boot=n_boot, ci=ci, seed=seed, include_excluded=include_excluded
+        answers, w=w, v=v, n_boot=n_boot, ci=ci, seed=seed, include_excluded=include_excluded,
+        undefined_metrics=info.undefined_metrics,
     )
     record = {
         "command": "score",
         "input": str(path),
         "format": fmt,
         "parser": parser,
-        "dataset": dataset,
+        "dataset": info.as_dict(),
+        "dataset_options": dict(dataset_options or {}),
+        "persona_language": language,
         "bbq_dir": None if bbq_dir is None else str(bbq_dir),
         "personas": str(personas),
         "settings": {"w": w, "v": v, "n_boot": n_boot, "ci": ci, "seed": seed, "include_excluded": include_excluded},
@@ -153,29 +164,28 @@ def score_responses(
     return scored
 
 
-def _load_items_for(dataset: str, bbq_dir, wanted: list[str], load_items) -> pd.DataFrame:
-    """Load the categories the responses name; categories the data lack are counted later."""
+def _load_items_for(dataset: str, source, wanted: list[str], options: dict | None) -> pd.DataFrame:
+    """Load the categories the responses name; categories the data lack are counted later
+    (as unknown category) instead of failing the whole scoring."""
     from bbq_adapters import DatasetError
 
-    try:
-        return load_items(dataset, source=bbq_dir, categories=wanted)
-    except DatasetError as exc:
-        if "unknown or missing" not in str(exc) and "unknown BBQ category" not in str(exc):
-            raise
-    # Some named categories do not exist: load the ones that do, the others are dropped and counted.
-    if bbq_dir is not None:
-        present = {p.stem for p in Path(bbq_dir).glob("*.jsonl")}
-    else:
-        from bbq_adapters.bbq import CATEGORIES
+    from .pipeline import load_dataset_items
 
-        present = set(CATEGORIES)
-    keep = [c for c in wanted if c in present]
-    if not keep:
+    try:
+        return load_dataset_items(dataset, source, wanted, options)
+    except DatasetError as exc:
+        if "categor" not in str(exc).lower():
+            raise
+    # Some named categories do not exist: load everything there is and keep what was asked for.
+    items = load_dataset_items(dataset, source, None, options)
+    keep = items[items["category"].isin(wanted)]
+    if keep.empty:
         raise InputError(
-            f"none of the categories in the responses ({', '.join(wanted)}) is in the BBQ data: "
-            "check --bbq-dir and the 'category' field"
+            f"none of the categories in the responses ({', '.join(wanted)}) is in the {dataset} data: "
+            "check --data-dir and the 'category' field"
         )
-    return load_items(dataset, source=bbq_dir, categories=keep)
+    keep.attrs.update(items.attrs)
+    return keep.reset_index(drop=True)
 
 
 def save_scored(scored: ScoredResponses, personas: pd.DataFrame | None, out: Path, *, report: bool = True) -> Path:

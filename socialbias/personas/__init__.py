@@ -13,6 +13,14 @@ subcategory, e.g. "old" for "elder", or the name where there is none), ``member_
 label of that category the persona belongs to, per the adapter's target rule: "Muslim",
 "old", "lowSES", "Black", "Japanese", ...).
 
+Other datasets of the BBQ family have their own catalogue (``data/catalogues/<dataset>.csv``):
+the paper's persona categories mapped to that dataset's groups, with the persona's name in
+each prompt language (columns ``Category, Subcategory, Target, Name_en, Name_<lang>...``;
+``Target`` is the dataset's target label the persona belongs to, stated explicitly because the
+paper's name/tag rule is BBQ's). ``load_personas("paper", dataset="kobbq", language="ko")``
+picks the Korean names; ``language="en"`` the English fallback. A catalogue of your own may use
+the same columns, or just ``Category, Subcategory, Name``.
+
 The **default** persona is the model without a persona: name ``""`` (:data:`DEFAULT_PERSONA`),
 an empty system message, asked once per instruction index k so that run k of the default is
 paired with instruction k of every persona (PROTOCOL.md section 1). :func:`socialbias.expand.expand`
@@ -58,6 +66,8 @@ _CATALOGUE_ALIASES = {
     "group": "Subcategory",
     "name": "Name",
     "persona": "Name",
+    "target": "Target",
+    "member_of": "Target",
 }
 
 
@@ -72,11 +82,28 @@ def _member_of(category: str, group: str, name: str) -> str:
     return group or name
 
 
-def _read_catalogue(text: str, where: str) -> pd.DataFrame:
+def _name_column(fieldnames: list[str], language: str, where: str) -> str | None:
+    """The column holding persona names in ``language``: ``Name_<language>``, else plain ``Name``."""
+    by_lower = {f.strip().lower(): f.strip() for f in fieldnames}
+    if f"name_{language}" in by_lower:
+        return by_lower[f"name_{language}"]
+    languages = sorted(f[5:] for f in by_lower if f.startswith("name_"))
+    if languages and "name" not in by_lower and "persona" not in by_lower:
+        raise InputError(
+            f"persona file {where!r} has no persona names in language {language!r} (it has {', '.join(languages)}): "
+            f"add a Name_{language} column, or ask in English with --prompt-language en"
+        )
+    return None
+
+
+def _read_catalogue(text: str, where: str, language: str = "en") -> pd.DataFrame:
     reader = csv.DictReader(io.StringIO(text))
     if reader.fieldnames is None:
         raise InputError(f"persona file {where!r} is empty: it needs a header row 'Category,Subcategory,Name'")
+    name_column = _name_column(list(reader.fieldnames), language, where)
     columns = {f: _CATALOGUE_ALIASES.get(f.strip().lower(), f.strip()) for f in reader.fieldnames}
+    if name_column is not None:
+        columns = {f: ("Name" if f.strip() == name_column else ("" if c == "Name" else c)) for f, c in columns.items()}
     missing = [c for c in ("Category", "Name") if c not in columns.values()]
     if missing:
         raise InputError(
@@ -85,14 +112,15 @@ def _read_catalogue(text: str, where: str) -> pd.DataFrame:
         )
     rows = []
     for lineno, raw in enumerate(reader, start=2):
-        rec = {columns[k]: (v or "").strip() for k, v in raw.items() if k is not None}
+        rec = {columns[k]: (v or "").strip() for k, v in raw.items() if k is not None and columns.get(k)}
         category, name = rec.get("Category", ""), rec.get("Name", "")
         if not category or not name:
             raise InputError(f"persona file {where!r}, line {lineno}: Category and Name must not be empty")
         if category == "Baseline":  # the paper's name for the default persona
             continue
         group = rec.get("Subcategory", "")
-        rows.append((name, category, group or name, _member_of(category, group, name)))
+        member = rec.get("Target", "") or _member_of(category, group, name)
+        rows.append((name, category, group or member or name, member))
     table = pd.DataFrame(rows, columns=list(PERSONA_COLUMNS))
     dupes = table[table.duplicated(["persona_category", "persona"])]
     if len(dupes):
@@ -110,23 +138,38 @@ def load_personas(
     names: Iterable[str] | None = None,
     *,
     drop_paper_excluded: bool = False,
+    dataset: str = "bbq",
+    language: str = "en",
 ) -> pd.DataFrame:
     """The personas table (see the module docstring).
 
     Args:
-        source: ``"paper"`` for the paper's catalogue, or the path of your own CSV with columns
-            ``Category, Subcategory, Name`` (Subcategory may be empty).
+        source: ``"paper"`` for the paper's catalogue (for a dataset other than BBQ: its
+            adaptation to that dataset's groups), or the path of your own CSV with columns
+            ``Category, Subcategory, Name`` (Subcategory may be empty), optionally ``Target``
+            and ``Name_<lang>`` columns.
         categories: keep only personas of these BBQ categories.
         names: keep only these persona names; an unknown name is an error.
         drop_paper_excluded: drop the personas the paper ran but did not report (Alaskan, Orthodox).
+        dataset: whose catalogue ``"paper"`` means (``data/catalogues/<dataset>.csv`` unless BBQ).
+        language: the prompt language: persona names come from the ``Name_<language>`` column.
     """
-    if str(source) == "paper":
-        table = _read_catalogue(_data_text("personas.csv"), "paper catalogue")
+    if str(source) == "paper" and dataset == "bbq":
+        table = _read_catalogue(_data_text("personas.csv"), "paper catalogue", language)
+    elif str(source) == "paper":
+        try:
+            text = _data_text(f"catalogues/{dataset}.csv")
+        except FileNotFoundError:
+            raise InputError(
+                f"no persona catalogue ships for dataset {dataset!r}: pass your own CSV with --personas FILE "
+                "(columns Category, Subcategory, Target, Name)"
+            ) from None
+        table = _read_catalogue(text, f"{dataset} catalogue", language)
     else:
         path = Path(source)
         if not path.is_file():
             raise InputError(f"persona file {str(path)!r} does not exist: give a CSV path, or 'paper'")
-        table = _read_catalogue(path.read_text(encoding="utf-8-sig"), str(path))
+        table = _read_catalogue(path.read_text(encoding="utf-8-sig"), str(path), language)
     if categories is not None:
         cats = list(categories)
         table = table[table["persona_category"].isin(cats)]
