@@ -125,9 +125,11 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         if info.undefined_metrics:
             for metric, reason in info.undefined_metrics.items():
                 print(f"  {metric} is not computed: {reason}")
-        doc = inspect.getdoc(loader) or ""
-        if doc:
-            print("  " + doc.splitlines()[0])
+        public = getattr(sys.modules.get(loader.__module__), f"load_{name}", loader)
+        options = [f"{p.name}={p.default!r}" for p in inspect.signature(public).parameters.values()
+                   if p.kind is p.KEYWORD_ONLY and p.name != "on_error"]
+        if options:
+            print(f"  options (--dataset-option KEY=VALUE): {', '.join(options)}")
     return 0
 
 
