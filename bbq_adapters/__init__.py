@@ -76,6 +76,11 @@ def load_items(dataset: str = "bbq", **kwargs: Any) -> pd.DataFrame:
 from . import bbq  # noqa: E402,F401  (registers the "bbq" adapter)
 
 # The BBQ family: one module per dataset; importing it registers its adapter(s).
+from . import basqbbq  # noqa: E402,F401
+from . import mbbq  # noqa: E402,F401
+from . import jbbq  # noqa: E402,F401
+from . import esbbq  # noqa: E402,F401
+from . import kobbq  # noqa: E402,F401
 from .bbq import items_from_records, load_bbq  # noqa: E402
 
 __all__ = [

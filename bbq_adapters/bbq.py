@@ -15,30 +15,66 @@ Targets of an item (PROTOCOL.md section 3). Every item has one "unknown" option
   {lowSES, highSES}, Disability_status {disabled, nonDisabled}, Physical_appearance the
   template's tag pair (obese/nonObese, ...). The intersectional categories keep the whole tag.
 
+Gender_identity: BBQ tags some answers with a gender word ("woman", "man", "girl", "boy") while
+``stereotyped_groups`` says "F"/"M". :data:`TAG_SYNONYMS` maps such words (in English and in the
+languages of the BBQ-format translations: Spanish, Dutch, Turkish, Japanese) to "F"/"M" before
+targets are read and groups matched, so Gender_identity targets are F/M (the paper's catalogue:
+woman and girl are F, man and boy M), plus the trans tags as they are (trans, nonTrans, trans_F,
+...). Sexual_orientation words of those languages map to BBQ's English names (lesbiana -> lesbian,
+heterosexual -> straight, ...), and Age/SES tags to BBQ's spelling (Old -> old, "low SES" ->
+lowSES), so that one persona catalogue fits every language. Words not in a map stay as they are.
+
 The *stereotyped* option is the target option whose name or tag is in
 ``additional_metadata.stereotyped_groups`` (compared case- and space-insensitively, so "low SES"
 matches "lowSES"; intersectional tags are matched component by component and the option
 matching more groups wins). When both target options match equally the item's
 ``stereotyped_idx`` is -1 (counted in the load report; only the BBQ bias score needs it).
 
+An item whose two group answers the data cannot tell apart (the same target label, and either
+the same answer_info pair or no stereotyped group matching: MBBQ-es tags both "chico") cannot be
+scored by target: it is flagged ``excluded=True`` (reason "both group answers are tagged ...")
+instead of failing the load. Two answers that merely share a label (``target_by={"Nationality":
+"tag"}``: two European nationalities) load as before. A group answer without a tag (JSON
+``NaN``) in a category whose target is the answer's name is noted in ``data_note`` and read by
+its name.
+
 Known label defects (``KNOWN_DEFECTS``) are flagged ``excluded=True`` with a reason; typos that
 do not change a label are noted in ``data_note`` only.
+
+The BBQ-format translations (BasqBBQ, MBBQ, JBBQ) reuse :func:`parse_record` (with their own
+category names and label maps) and ``_items_table`` (with their own dataset name, language,
+record parser and defects): one reader, one set of rules.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal, Sequence
+from typing import Any, Literal
 
 import pandas as pd
 
 from . import register
-from .common import RecordError, check_on_error, collect_rows, finish_items, flag, jsonl_records
+from .common import (
+    RecordError,
+    check_on_error,
+    collect_rows,
+    finish_items,
+    flag,
+    jsonl_records,
+)
 from .errors import DatasetError
-from .schema import CONTEXT_CONDITIONS, POLARITIES, UNKNOWN_TARGET, DatasetInfo, LoadReport
+from .schema import (
+    CONTEXT_CONDITIONS,
+    POLARITIES,
+    UNKNOWN_TARGET,
+    DatasetInfo,
+    LoadReport,
+)
 
 DATASET = "bbq"
 
@@ -83,7 +119,11 @@ REQUIRED_FIELDS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class Defect:
-    """A known problem of upstream BBQ records, matched by template coordinates or by text."""
+    """A known problem of upstream BBQ records, matched by template coordinates or by text.
+
+    ``category`` is the items-table category (BBQ's name), so a translation whose records name
+    their category in another language (BasqBBQ "Itxura_fisikoa") matches the same defect.
+    """
 
     category: str
     reason: str
@@ -93,23 +133,28 @@ class Defect:
     context_condition: str | None = None
     text: str | None = None
 
-    def matches(self, rec: dict[str, Any]) -> bool:
-        if rec["category"] != self.category:
+    def matches(self, rec: dict[str, Any], category: str | None = None) -> bool:
+        """Whether the record ``rec`` (or an items-table row: ``_version``/``version`` stand
+        for ``additional_metadata.version``) has this defect; ``category`` overrides the
+        record's own category name."""
+        if (category if category is not None else rec.get("category")) != self.category:
             return False
-        if self.question_index is not None and str(rec["question_index"]) != self.question_index:
+        if self.question_index is not None and str(rec.get("question_index")) != self.question_index:
             return False
-        meta = rec.get("additional_metadata") or {}
-        if self.version is not None and meta.get("version") != self.version:
+        if self.version is not None:
+            meta = rec.get("additional_metadata")
+            version = meta.get("version") if isinstance(meta, dict) else rec.get("_version", rec.get("version"))
+            if version != self.version:
+                return False
+        if self.context_condition is not None and rec.get("context_condition") != self.context_condition:
             return False
-        if self.context_condition is not None and rec["context_condition"] != self.context_condition:
-            return False
-        if self.text is not None and self.text not in rec["context"]:
-            return False
-        return True
+        return self.text is None or self.text in str(rec.get("context", ""))
 
 
-#: From ../shared/bbq/SOURCE.txt (checked against upstream commit bea11bd).
-KNOWN_DEFECTS: tuple[Defect, ...] = (
+#: BBQ's Physical_appearance templates 6 and 10, version b: the disambiguated label names the
+#: wrong person. Inherited by every BBQ-format translation that kept these templates
+#: (BasqBBQ, MBBQ: see their SOURCE.txt).
+PHYSICAL_APPEARANCE_DEFECTS: tuple[Defect, ...] = (
     Defect(
         "Physical_appearance",
         "label contradicts context: template 6 version b answer mapping not swapped",
@@ -126,6 +171,11 @@ KNOWN_DEFECTS: tuple[Defect, ...] = (
         version="b",
         context_condition="disambig",
     ),
+)
+
+#: From ../shared/bbq/SOURCE.txt (checked against upstream commit bea11bd).
+KNOWN_DEFECTS: tuple[Defect, ...] = (
+    *PHYSICAL_APPEARANCE_DEFECTS,
     Defect("Disability_status", "typo 'monther' for 'mother' (nyu-mll/BBQ#14)", exclude=False, text="monther"),
     Defect("SES", "typo 'The on on' (nyu-mll/BBQ#13)", exclude=False, text="The on on"),
 )
@@ -135,6 +185,56 @@ _GENDER_PREFIX = re.compile(r"^[FM]-")
 
 def _norm(s: str) -> str:
     return re.sub(r"\s+", "", str(s)).lower()
+
+
+def normalise_keys(mapping: Mapping[str, str]) -> dict[str, str]:
+    """``mapping`` with its keys compared the way labels are: spaces removed, lower case."""
+    return {_norm(k): v for k, v in mapping.items()}
+
+
+#: Gender words that stand for BBQ's "F"/"M" groups: English (BBQ, MBBQ-en), Spanish, Dutch and
+#: Turkish (MBBQ: the same list as the MBBQ authors' own evaluation code, mbbq.py), Japanese (JBBQ:
+#: 女性/女の子, 男性/男の子, as in llm-jp-eval's JBBQ reader). "man" is English and Dutch.
+GENDER_SYNONYMS: dict[str, str] = normalise_keys({
+    "woman": "F", "girl": "F", "man": "M", "boy": "M",
+    "mujer": "F", "chica": "F", "maestra": "F", "hombre": "M", "chico": "M", "maestro": "M",
+    "vrouw": "F", "meisje": "F", "jongen": "M",
+    "kadın": "F", "kız": "F", "adam": "M", "erkek çocuk": "M",
+    "女性": "F", "女の子": "F", "男性": "M", "男の子": "M",
+})
+
+#: Sexual orientations in the translations' languages -> BBQ's English names (BBQ itself uses
+#: gay, lesbian, bisexual, pansexual, straight). Basque/Spanish, Dutch, Turkish, Japanese.
+SEXUAL_ORIENTATION_SYNONYMS: dict[str, str] = normalise_keys({
+    "gay": "gay", "lesbian": "lesbian", "bisexual": "bisexual", "pansexual": "pansexual", "straight": "straight",
+    "lesbiana": "lesbian", "heterosexual": "straight",
+    "homo": "gay", "homoseksueel": "gay", "lesbisch": "lesbian", "lesbienne": "lesbian", "hetero": "straight",
+    "heteroseksueel": "straight", "biseksueel": "bisexual", "panseksueel": "pansexual",
+    "eşcinsel": "gay", "gey": "gay", "lezbiyen": "lesbian", "heteroseksüel": "straight", "biseksüel": "bisexual",
+    "panseksüel": "pansexual",
+    "ゲイ": "gay", "レズビアン": "lesbian", "バイセクシュアル": "bisexual", "パンセクシュアル": "pansexual",
+    "異性愛者": "straight", "ヘテロセクシュアル": "straight",
+})
+
+#: Label maps applied to every BBQ-format record, by items-table category: a tag, a group of
+#: ``stereotyped_groups`` and (where the target is the name) an answer's name become the mapped
+#: label; keys are compared without spaces and case (:func:`normalise_keys`). Only spelling,
+#: case and language differences are mapped, never one group onto another.
+TAG_SYNONYMS: dict[str, dict[str, str]] = {
+    "Gender_identity": GENDER_SYNONYMS,
+    "Sexual_orientation": SEXUAL_ORIENTATION_SYNONYMS,
+    "Age": normalise_keys({"old": "old", "nonOld": "nonOld"}),
+    "SES": normalise_keys({"lowSES": "lowSES", "highSES": "highSES"}),
+}
+
+
+def merge_synonyms(*maps: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
+    """Per-category label maps merged left to right (later maps win), keys normalised."""
+    out: dict[str, dict[str, str]] = {}
+    for m in maps:
+        for category, mapping in m.items():
+            out.setdefault(category, {}).update(normalise_keys(mapping))
+    return out
 
 
 _RecordError = RecordError  # the name used throughout this module
@@ -149,9 +249,12 @@ def _require(rec: dict[str, Any], key: str, kind: type | tuple[type, ...], what:
     return value
 
 
-def _target_label(category: str, name: str, tag: str, target_by: dict[str, str]) -> str:
-    rule = target_by.get(category, "name" if category in NAME_TARGET_CATEGORIES else "tag")
-    if rule == "name":
+def _target_rule(category: str, target_by: Mapping[str, str]) -> str:
+    return target_by.get(category, "name" if category in NAME_TARGET_CATEGORIES else "tag")
+
+
+def _target_label(category: str, name: str, tag: str, target_by: Mapping[str, str]) -> str:
+    if _target_rule(category, target_by) == "name":
         return name
     if category in ("Race_x_SES", "Race_x_gender"):
         return tag
@@ -167,14 +270,34 @@ def _stereotype_score(groups: set[str], name: str, tag: str) -> int:
     return len(groups & parts)
 
 
-def parse_record(
-    rec: Any, target_by: dict[str, str] | None = None
-) -> dict[str, Any]:
-    """Validate one BBQ record and turn it into an items-table row (without ``dataset``/defects).
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
-    Raises ``_RecordError`` (field, message) for anything that makes the record unusable.
+
+def parse_record(
+    rec: Any,
+    target_by: Mapping[str, str] | None = None,
+    *,
+    category_names: Mapping[str, str] | None = None,
+    synonyms: Mapping[str, Mapping[str, str]] | None = None,
+) -> dict[str, Any]:
+    """Validate one BBQ-schema record and turn it into an items-table row (without
+    ``dataset``/defects).
+
+    Args:
+        rec: the parsed JSON record.
+        target_by: per-category target rule override (``"name"`` or ``"tag"``).
+        category_names: the source's category names -> items-table names (BasqBBQ: "Adin" ->
+            "Age"); a name not in it is kept as it is.
+        synonyms: per-category label maps with normalised keys (default :data:`TAG_SYNONYMS`);
+            ``{}`` keeps every label as the source spells it.
+
+    Returns the row; ``row["_issues"]`` lists ``(reason, exclude)`` problems of this record that
+    the caller flags (see the module docstring). Raises ``RecordError`` (field, message) for
+    anything that makes the record unusable.
     """
     target_by = target_by or {}
+    synonyms = TAG_SYNONYMS if synonyms is None else synonyms
     if not isinstance(rec, dict):
         raise _RecordError("<record>", f"a record must be a JSON object, got {type(rec).__name__}")
     for key in REQUIRED_FIELDS:
@@ -185,6 +308,8 @@ def parse_record(
     if label not in (0, 1, 2):
         raise _RecordError("label", f"label must be 0, 1 or 2, got {label}")
     category = _require(rec, "category", str, "a string")
+    if category_names:
+        category = category_names.get(category, category)
     polarity = _require(rec, "question_polarity", str, "a string")
     if polarity not in POLARITIES:
         raise _RecordError("question_polarity", f"question_polarity must be 'neg' or 'nonneg', got {polarity!r}")
@@ -205,10 +330,19 @@ def parse_record(
             "additional_metadata.stereotyped_groups", "additional_metadata.stereotyped_groups must be a list of strings"
         )
 
+    by_name = _target_rule(category, target_by) == "name"
+    issues: list[tuple[str, bool]] = []
     names, tags = [], []
     for i in range(3):
         pair = info.get(f"ans{i}")
-        if not (isinstance(pair, list) and len(pair) >= 2 and all(isinstance(x, str) for x in pair[:2])):
+        ok = isinstance(pair, list) and len(pair) >= 2 and isinstance(pair[0], str)
+        if ok and not isinstance(pair[1], str):
+            # A group answer without a tag (BasqBBQ: NaN) is usable where the target is its name.
+            ok = by_name and _is_missing(pair[1])
+            if ok:
+                pair = [pair[0], ""]
+                issues.append(("answer tag missing (NaN): target read from the answer's name", False))
+        if not ok:
             raise _RecordError(f"answer_info.ans{i}", f"answer_info.ans{i} must be a [name, tag] pair of strings")
         names.append(pair[0])
         tags.append(pair[1])
@@ -220,21 +354,41 @@ def parse_record(
     unknown_idx = unknown[0]
     target_idx = [i for i in range(3) if i != unknown_idx]
 
+    syn = synonyms.get(category) or {}
+    canon_names = list(names)
+    canon_tags = list(tags)
+    groups_list = list(groups_raw)
+    if syn:
+        canon_tags = [t if i == unknown_idx else syn.get(_norm(t), t) for i, t in enumerate(tags)]
+        canon_names = [n if i == unknown_idx else syn.get(_norm(n), n) for i, n in enumerate(names)]
+        groups_list = [syn.get(_norm(g), g) for g in groups_raw]
+
     targets = [UNKNOWN_TARGET] * 3
     for i in target_idx:
-        targets[i] = _target_label(category, names[i], tags[i], target_by)
+        targets[i] = _target_label(category, canon_names[i], canon_tags[i], target_by)
 
-    groups = {_norm(g) for g in groups_raw}
-    scores = {i: _stereotype_score(groups, names[i], tags[i]) for i in target_idx}
+    a, b = target_idx
+    groups = {_norm(g) for g in groups_list} | {_norm(g) for g in groups_raw}
+    scores = {
+        i: max(_stereotype_score(groups, canon_names[i], canon_tags[i]), _stereotype_score(groups, names[i], tags[i]))
+        for i in target_idx
+    }
     best = max(scores.values())
-    if best == 0:
+    same_answer = (names[a], tags[a]) == (names[b], tags[b])
+    if targets[a] == targets[b] and (same_answer or best == 0):
+        # The data cannot tell the two group answers apart (MBBQ-es: both ["chico", "chico"]).
+        same = names[a] if by_name else tags[a]
+        issues.append((f"both group answers are tagged {same!r}: the target cannot be told from the tags", True))
+        stereotyped_idx = -1
+    elif best == 0:
         raise _RecordError(
             "additional_metadata.stereotyped_groups",
             f"no stereotyped group {groups_raw} matches a target option "
-            f"({names[target_idx[0]]!r}/{tags[target_idx[0]]!r}, {names[target_idx[1]]!r}/{tags[target_idx[1]]!r})",
+            f"({names[a]!r}/{tags[a]!r}, {names[b]!r}/{tags[b]!r})",
         )
-    winners = [i for i, s in scores.items() if s == best]
-    stereotyped_idx = winners[0] if len(winners) == 1 else -1
+    else:
+        winners = [i for i, s in scores.items() if s == best]
+        stereotyped_idx = winners[0] if len(winners) == 1 else -1
 
     return {
         "category": category,
@@ -254,6 +408,7 @@ def parse_record(
         "stereotyped_idx": stereotyped_idx,
         "label": label,
         "_version": str(meta.get("version", "")),
+        "_issues": issues,
     }
 
 
@@ -293,8 +448,7 @@ def _hub_records(category: str, revision: str) -> Iterator[tuple[int, Any]]:
             "files (github.com/nyu-mll/BBQ, folder data/) and point at them with --bbq-dir DIR "
             "(Python: load_bbq(source=DIR))"
         ) from None
-    for i, rec in enumerate(ds, start=1):
-        yield i, rec
+    yield from enumerate(ds, start=1)
 
 
 def load_bbq(
@@ -373,16 +527,22 @@ def _items_table(
     *,
     on_error: str,
     include_excluded: bool,
-    target_by: dict[str, str] | None,
+    target_by: Mapping[str, str] | None = None,
     dataset: str = DATASET,
     language: str = "en",
-    parse: Any = None,
+    parse: Callable[[Any], dict[str, Any]] | None = None,
     defects: Sequence[Defect] | None = None,
+    extra_columns: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     """Validate records from ``(expected category or None, where, (line, record) pairs)`` sources.
 
     BBQ-schema datasets (BasqBBQ, MBBQ, JBBQ) reuse this with their own ``dataset``,
-    ``language``, record parser ``parse(rec) -> row`` and ``defects``.
+    ``language``, record parser ``parse(rec) -> row`` (usually :func:`parse_record` with their
+    category names and label maps; a row may bring its own ``item_id``, ``language`` and the
+    ``extra_columns``), and ``defects`` (matched on the parsed row, so on items-table category
+    names). Each row's ``_issues`` (from :func:`parse_record`) are flagged, then its defects.
+    The table has the extra column ``version`` (``additional_metadata.version``), then
+    ``extra_columns``.
     """
     parse = parse or (lambda rec: parse_record(rec, target_by))
     defects = KNOWN_DEFECTS if defects is None else defects
@@ -395,7 +555,10 @@ def _items_table(
                 raise RecordError(
                     "category", f"category {row['category']!r} does not match the file's category {category!r}"
                 )
-            flag_defects(row, rec, report, defects)
+            row.update(excluded=False, exclusion_reason="", data_note="")
+            for reason, exclude in row.pop("_issues", ()):
+                flag(row, reason, report, exclude=exclude)
+            flag_defects(row, row, report, defects)
             return row
 
         rows += collect_rows([(where, records)], parse_one, report, on_error=on_error,
@@ -404,15 +567,18 @@ def _items_table(
     for row in rows:
         row["version"] = row.pop("_version", "")
     return finish_items(rows, dataset=dataset, language=language, report=report,
-                        include_excluded=include_excluded, extra_columns=("version",))
+                        include_excluded=include_excluded, extra_columns=("version", *extra_columns))
 
 
 def flag_defects(row: dict[str, Any], rec: dict[str, Any], report: LoadReport,
                  defects: Sequence[Defect] = KNOWN_DEFECTS) -> None:
-    """Flag ``row`` with every known defect its source record ``rec`` matches."""
-    row.update(excluded=False, exclusion_reason="", data_note="")
+    """Flag ``row`` with every known defect that ``rec`` (its source record, or the row itself)
+    matches, by the row's items-table category. Flags already on the row are kept."""
+    row.setdefault("excluded", False)
+    row.setdefault("exclusion_reason", "")
+    row.setdefault("data_note", "")
     for defect in defects:
-        if defect.matches(rec):
+        if defect.matches(rec, category=row["category"]):
             flag(row, defect.reason, report, exclude=defect.exclude)
 
 
