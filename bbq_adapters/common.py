@@ -11,6 +11,7 @@ field, or (``on_error="skip"``) into an entry of the load report.
 from __future__ import annotations
 
 import gzip
+import re
 import io
 import json
 from pathlib import Path
@@ -192,3 +193,27 @@ def resolve_dir(source: Any, *, dataset: str, must_contain: Callable[[Path], boo
         if candidate.is_dir() and must_contain(candidate):
             return candidate
     raise DatasetError(f"{dataset}: no {dataset} data files in {str(base)!r}: {hint}")
+
+
+_SHA = re.compile(r"[0-9a-f]{40}")
+
+
+def pin_revision(repo: str, revision: str) -> str:
+    """The commit a hub revision points at now, so that a run records (and can repeat) exactly
+    the data it read.
+
+    A 40-hex commit is returned unchanged. A branch or tag (``"main"``) is resolved with
+    ``huggingface_hub`` (the dataset's current commit); if that is not possible (offline, no
+    access) the revision is returned as given and the load itself reports the problem. The
+    caller records the result in the load report's ``sources``: pass it back as
+    ``revision=`` (``--dataset-option revision=SHA``) to read the same commit again.
+    """
+    if _SHA.fullmatch(revision or ""):
+        return revision
+    try:
+        from huggingface_hub import HfApi
+
+        sha = HfApi().dataset_info(repo, revision=revision).sha
+    except Exception:  # noqa: BLE001 - offline or no access: the load reports it
+        return revision
+    return sha if isinstance(sha, str) and _SHA.fullmatch(sha) else revision
