@@ -81,6 +81,7 @@ from . import mbbq  # noqa: E402,F401
 from . import jbbq  # noqa: E402,F401
 from . import esbbq  # noqa: E402,F401
 from . import kobbq  # noqa: E402,F401
+from . import cbbq  # noqa: E402,F401
 from .bbq import items_from_records, load_bbq  # noqa: E402
 
 __all__ = [
