@@ -90,3 +90,18 @@ def test_finish_items_refuses_duplicate_ids():
     table = finish_items([dict(ROW)], dataset="x", language="ko", report=LoadReport("x"))
     assert table.loc[0, "item_id"] == "x/Age/1" and table.loc[0, "language"] == "ko"
     assert table.attrs["load_report"]["dataset"] == "x"
+
+
+def test_no_dataset_ships_as_package_data():
+    """Licences (BasqBBQ non-commercial, JBBQ no redistribution, MBBQ none): the packages hold
+    code, translations and persona catalogues only, never a dataset file."""
+    from tests.conftest import REPO
+
+    allowed = {".py", ".toml", ".md", ".txt", ".csv"}
+    for package in ("bbq_adapters", "socialbias", "metrics"):
+        for path in (REPO / package).rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts:
+                assert path.suffix in allowed, f"{path} looks like data: datasets are read from the user's path"
+                if path.suffix == ".csv":  # persona catalogues only: a few hundred rows, no item text
+                    assert path.parent.name in ("data", "catalogues"), path
+                    assert path.stat().st_size < 100_000, path
