@@ -65,6 +65,7 @@ from .common import (
     collect_rows,
     finish_items,
     flag,
+    hub_records,
     jsonl_records,
 )
 from .errors import DatasetError
@@ -435,20 +436,12 @@ def _local_sources(directory: Path, categories: Sequence[str] | None) -> list[tu
 
 
 def _hub_records(category: str, revision: str) -> Iterator[tuple[int, Any]]:
-    try:
-        import datasets
-    except ImportError as exc:  # pragma: no cover - datasets is a core dependency
-        raise DatasetError("the 'datasets' package is needed to read BBQ from the hub: pip install datasets") from exc
-    try:
-        ds = datasets.load_dataset(HUB_REPO, name=category, split=HUB_SPLIT, revision=revision)
-    except Exception as exc:  # noqa: BLE001 - every failure here means the same thing to the user
-        raise DatasetError(
-            f"could not load BBQ category {category!r} from the Hugging Face hub ({HUB_REPO}@{revision[:7]}): "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. Offline? Download the BBQ jsonl "
-            "files (github.com/nyu-mll/BBQ, folder data/) and point at them with --bbq-dir DIR "
-            "(Python: load_bbq(source=DIR))"
-        ) from None
-    yield from enumerate(ds, start=1)
+    return hub_records(
+        HUB_REPO, revision, f"BBQ category {category!r}",
+        "Download the BBQ jsonl files (github.com/nyu-mll/BBQ, folder data/) and point at them with --bbq-dir DIR "
+        "(Python: load_bbq(source=DIR))",
+        name=category, split=HUB_SPLIT,
+    )
 
 
 def load_bbq(

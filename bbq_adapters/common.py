@@ -217,3 +217,42 @@ def pin_revision(repo: str, revision: str) -> str:
     except Exception:  # noqa: BLE001 - offline or no access: the load reports it
         return revision
     return sha if isinstance(sha, str) and _SHA.fullmatch(sha) else revision
+
+
+def hub_records(repo: str, revision: str, what: str, fix: str, **load_kwargs: Any) -> Iterator[tuple[int, Any]]:
+    """(row number, record dict) of a Hugging Face hub dataset read with
+    ``datasets.load_dataset(repo, revision=revision, **load_kwargs)``.
+
+    Any failure (offline, no access, a moved file) is one ``DatasetError``: "could not load
+    ``what`` from the Hugging Face hub (repo@revision): the cause. Offline? ``fix``".
+    """
+    try:
+        import datasets
+    except ImportError as exc:  # pragma: no cover - datasets is a core dependency
+        raise DatasetError(f"the 'datasets' package is needed to read {what} from the hub: pip install datasets") from exc
+    try:
+        ds = datasets.load_dataset(repo, revision=revision, **load_kwargs)
+    except Exception as exc:  # noqa: BLE001 - every failure here means the same thing to the user
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise DatasetError(
+            f"could not load {what} from the Hugging Face hub ({repo}@{revision[:12]}): "
+            f"{type(exc).__name__}: {first}. Offline? {fix}"
+        ) from None
+    for i, rec in enumerate(ds, start=1):
+        yield i, rec if isinstance(rec, dict) else dict(rec)
+
+
+def check_categories(dataset: str, categories: Iterable[str] | None, known: Iterable[str]) -> list[str] | None:
+    """The requested categories (order kept, duplicates dropped), None for all; an empty list or
+    a name outside ``known`` is one ``DatasetError`` listing the valid names."""
+    if categories is None:
+        return None
+    wanted = list(dict.fromkeys([categories] if isinstance(categories, str) else categories))
+    if not wanted:
+        raise DatasetError(f"{dataset}: no categories given: name at least one category, e.g. Age")
+    known = list(known)
+    unknown = [c for c in wanted if c not in known]
+    if unknown:
+        raise DatasetError(f"{dataset}: unknown category {', '.join(map(repr, unknown))}: "
+                           f"choose from {', '.join(known)}")
+    return wanted

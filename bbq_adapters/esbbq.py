@@ -117,6 +117,7 @@ from .common import (
     find_file,
     finish_items,
     flag,
+    hub_records,
     jsonl_records,
     open_text,
     pin_revision,
@@ -496,24 +497,12 @@ def _local_sources(dataset: str, source: Any, wanted: list[str] | None) -> list[
 
 
 def _hub_records(dataset: str, source_category: str, revision: str) -> Iterator[tuple[int, Any]]:
-    try:
-        import datasets
-    except ImportError as exc:  # pragma: no cover - datasets is a core dependency
-        raise DatasetError(f"the 'datasets' package is needed to read {TITLES[dataset]} from the hub: "
-                           "pip install datasets") from exc
-    repo = HUB_REPOS[dataset]
-    try:
-        ds = datasets.load_dataset(repo, name=source_category, split=HUB_SPLIT, revision=revision)
-    except Exception as exc:  # noqa: BLE001 - every failure here means the same thing to the user
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise DatasetError(
-            f"could not load {TITLES[dataset]} category {source_category!r} from the Hugging Face hub "
-            f"({repo}@{revision[:12]}): {type(exc).__name__}: {first}. Offline? Clone "
-            f"github.com/langtech-bsc/EsBBQ-CaBBQ and point at it with --data-dir DIR "
-            f"(Python: load_items({dataset!r}, source=DIR))"
-        ) from None
-    for i, rec in enumerate(ds, start=1):
-        yield i, dict(rec) if not isinstance(rec, dict) else rec
+    return hub_records(
+        HUB_REPOS[dataset], revision, f"{TITLES[dataset]} category {source_category!r}",
+        f"Clone github.com/langtech-bsc/EsBBQ-CaBBQ and point at it with --data-dir DIR "
+        f"(Python: load_items({dataset!r}, source=DIR))",
+        name=source_category, split=HUB_SPLIT,
+    )
 
 
 # --- the loader ------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ import pandas as pd
 
 from . import register
 from .bbq import _items_table, parse_record
-from .common import RecordError, check_on_error, jsonl_records, resolve_dir
+from .common import RecordError, check_categories, check_on_error, jsonl_records, resolve_dir
 from .errors import DatasetError
 from .schema import DatasetInfo, LoadReport
 
@@ -124,15 +124,7 @@ def load_jbbq(
         raise DatasetError(f"jbbq: no source given: {_HINT}")
     directory = resolve_dir(source, dataset=DATASET, hint=_HINT, subdirs=("data",),
                             must_contain=lambda d: bool(_data_files(d)))
-    wanted: list[str] | None = None
-    if categories is not None:
-        wanted = list(dict.fromkeys(categories))
-        if not wanted:
-            raise DatasetError("jbbq: no categories given: name at least one category, e.g. Age")
-        unknown = [c for c in wanted if c not in CATEGORIES]
-        if unknown:
-            raise DatasetError(f"jbbq: unknown category {', '.join(map(repr, unknown))}: "
-                               f"choose from {', '.join(CATEGORIES)}")
+    wanted = check_categories(DATASET, categories, CATEGORIES)
 
     files = _data_files(directory)
     # A file named after a category holds that category only; skip it when not wanted.

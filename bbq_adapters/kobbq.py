@@ -124,6 +124,7 @@ from .common import (
     find_file,
     finish_items,
     flag,
+    hub_records,
     open_text,
     pin_revision,
     resolve_dir,
@@ -808,20 +809,11 @@ def _local_files(source: Any, split: str, templates: Any) -> tuple[Path, Path]:
 
 
 def _hub_records(split: str, revision: str) -> Iterator[tuple[int, Any]]:
-    try:
-        import datasets
-    except ImportError as exc:  # pragma: no cover - datasets is a core dependency
-        raise DatasetError("the 'datasets' package is needed to read KoBBQ from the hub: pip install datasets") from exc
-    try:
-        ds = datasets.load_dataset(HUB_REPO, data_files=HUB_FILES[split], split=HUB_SPLIT, revision=revision)
-    except Exception as exc:  # noqa: BLE001 - every failure here means the same thing to the user
-        raise DatasetError(
-            f"could not load KoBBQ ({HUB_FILES[split]}) from the Hugging Face hub ({HUB_REPO}@{revision[:7]}): "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. Offline? Clone "
-            "github.com/naver-ai/KoBBQ and pass its data/ folder as source (--source DIR)"
-        ) from None
-    for i, rec in enumerate(ds, start=1):
-        yield i, dict(rec)
+    return hub_records(
+        HUB_REPO, revision, f"KoBBQ ({HUB_FILES[split]})",
+        "Clone github.com/naver-ai/KoBBQ and pass its data/ folder as source (--data-dir DIR)",
+        data_files=HUB_FILES[split], split=HUB_SPLIT,
+    )
 
 
 def load_kobbq(

@@ -52,7 +52,7 @@ import pandas as pd
 
 from . import register
 from .bbq import PHYSICAL_APPEARANCE_DEFECTS, _items_table, parse_record
-from .common import check_on_error, find_file, jsonl_records, resolve_dir
+from .common import check_categories, check_on_error, find_file, jsonl_records, resolve_dir
 from .errors import DatasetError
 from .schema import DatasetInfo, LoadReport
 
@@ -135,13 +135,7 @@ def load_mbbq(
                 f"(expected e.g. {_file_name('Age', language, control)}): {_HINT}"
             )
     else:
-        wanted = list(dict.fromkeys(categories))
-        if not wanted:
-            raise DatasetError("mbbq: no categories given: name at least one category, e.g. Age")
-        unknown = [c for c in wanted if c not in CATEGORIES]
-        if unknown:
-            raise DatasetError(f"mbbq: unknown category {', '.join(map(repr, unknown))}: "
-                               f"choose from {', '.join(CATEGORIES)}")
+        wanted = check_categories(DATASET, categories, CATEGORIES)
         missing = [c for c in wanted if c not in present]
         if missing:
             raise DatasetError(
