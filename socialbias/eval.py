@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
+from .backends.registry import names as backend_names
 from .errors import USER_ERRORS, InputError
 
 PROG = "python -m socialbias.eval"
@@ -332,7 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="TOML or YAML file of settings (flags override it)")
     p.add_argument("--demo", action="store_true", help="the offline demo: Gemma 3 270M (extra 'demo') on a small grid")
     p.add_argument("--model", default=None, help="hub id, local directory or .gguf file (openai: the served model name)")
-    p.add_argument("--backend", default=None, choices=("hf", "vllm", "openai", "replay"), help="inference engine (default hf)")
+    p.add_argument("--backend", default=None, choices=backend_names(), help="inference engine (default hf); registered: "
+                   + ", ".join(backend_names()) + " (third parties add one through the 'socialbias.backends' entry points)")
     d = _add_data_args(p, defaults=False)
     d.add_argument("--prompt-language", default=None, metavar="CODE|FILE",
                    help="language of the instructions and question frame: auto (default: the dataset's), en (the "

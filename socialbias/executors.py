@@ -11,7 +11,7 @@ Ray actors (``eval run --executor ray``):
    cut into blocks of ``batch_size`` rows, mapped by ``map_batches`` through :class:`EngineActor`,
    one engine per actor (``concurrency`` actors, each with ``num_gpus``); the backend is made
    *inside* each actor from a picklable ``backend_factory`` (a ``functools.partial`` of
-   :func:`socialbias.pipeline.make_backend`), never on the driver;
+   :func:`socialbias.backends.registry.make_backend`), never on the driver;
 4. the answers stream back as blocks complete (``iter_batches``) into the store's writer,
    committed every ``store_batch_size`` answers: a killed driver loses at most what was in flight,
    and the same command resumes from the store like a local run.
@@ -176,7 +176,7 @@ def backend_factory(config: Any) -> Callable[[], Any]:
     replay backend, which needs the whole prompts table, is not sent to Ray)."""
     import functools
 
-    from .pipeline import make_backend
+    from .backends.registry import make_backend
 
     if config.backend == "replay":
         raise InputError("the replay backend reads a local file: run it with --executor local")

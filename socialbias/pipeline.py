@@ -28,13 +28,14 @@ from typing import Any, Sequence
 import pandas as pd
 
 from . import __version__
+from .backends import registry as backend_registry
+from .backends.registry import make_backend
 from .errors import InputError
 from .files import write_json_atomic
 from .redact import redact as scrub
 
 #: Format of run.json; a run directory of another major format is refused, not misread.
 RUN_FORMAT = 1
-BACKENDS = ("hf", "vllm", "openai", "replay")
 
 
 @dataclass
@@ -95,8 +96,8 @@ class RunConfig:
         return [f.name for f in dataclasses.fields(cls)]
 
     def validate(self) -> RunConfig:
-        if self.backend not in BACKENDS:
-            raise InputError(f"unknown backend {self.backend!r}: use one of {', '.join(BACKENDS)}")
+        if self.backend not in backend_registry.names():
+            backend_registry.factory(self.backend)  # raises the error that lists the registered names
         if self.mode not in ("logprob", "generate"):
             raise InputError(f"unknown mode {self.mode!r}: use 'logprob' or 'generate'")
         if self.messages not in ("split", "merged"):
@@ -190,53 +191,6 @@ def check_run_dir(out: Path) -> dict[str, Any] | None:
             f"(run format {fmt!r}, this version reads {RUN_FORMAT}): choose another --out directory"
         )
     return record
-
-
-def make_backend(config: RunConfig, prompts: pd.DataFrame, items: pd.DataFrame, personas: pd.DataFrame):
-    """The backend the config names (engines are imported here, lazily)."""
-    from .backends import Decoding
-
-    decoding = Decoding(temperature=config.temperature, top_p=config.top_p, max_tokens=config.max_tokens, seed=config.seed)
-    if config.backend == "hf":
-        from .backends.hf import HFBackend
-
-        return HFBackend(
-            config.model, mode=config.mode, revision=config.revision, dtype=config.dtype, device=config.device,
-            template=config.template, gguf_file=config.gguf_file, decoding=decoding, parser=config.parser,
-            max_batch_tokens=config.max_batch_tokens,
-        )
-    if config.backend == "vllm":
-        from .backends.vllm import VLLMBackend
-
-        return VLLMBackend(
-            config.model, mode=config.mode, revision=config.revision, dtype=config.dtype, template=config.template,
-            tensor_parallel_size=config.tensor_parallel_size, max_model_len=config.max_model_len,
-            gpu_memory_utilization=config.gpu_memory_utilization, decoding=decoding, parser=config.parser,
-            lora=_parse_lora(config.lora),
-        )
-    if config.backend == "openai":
-        from .backends.openai import OpenAIBackend
-
-        return OpenAIBackend(
-            config.model, base_url=config.base_url, mode=config.mode, decoding=decoding, parser=config.parser,
-            api_key_env=config.api_key_env, api_key_file=config.api_key_file, concurrency=config.concurrency,
-        )
-    from .backends.replay import ReplayBackend
-
-    return ReplayBackend(config.responses, prompts, items, parser=config.parser, model=config.model, personas=personas)
-
-
-def _parse_lora(specs: Sequence[str] | None) -> dict[str, str] | None:
-    """``["name=path", ...]`` -> ``{name: path}``."""
-    if not specs:
-        return None
-    out = {}
-    for spec in specs:
-        name, sep, path = str(spec).partition("=")
-        if not sep or not name or not path:
-            raise InputError(f"--lora {spec!r}: write NAME=PATH (a PEFT LoRA adapter directory)")
-        out[name] = path
-    return out
 
 
 @dataclass

@@ -219,3 +219,21 @@ __all__ = [
     "encode_texts", "first_line", "group_by_text", "looks_like_path", "model_key", "prompt_options",
     "prompts_from_table", "seed_of",
 ]
+
+
+def decoding_from_config(config: Any) -> Decoding:
+    """The decoding settings of a run configuration (every backend's ``from_config`` uses it)."""
+    return Decoding(temperature=config.temperature, top_p=config.top_p, max_tokens=config.max_tokens, seed=config.seed)
+
+
+def parse_lora(specs: Sequence[str] | None) -> dict[str, str] | None:
+    """``["name=path", ...]`` (the ``--lora`` flags) -> ``{name: path}``; ``None`` when there are none."""
+    if not specs:
+        return None
+    out = {}
+    for spec in specs:
+        name, sep, path = str(spec).partition("=")
+        if not sep or not name or not path:
+            raise InputError(f"--lora {spec!r}: write NAME=PATH (a PEFT LoRA adapter directory)")
+        out[name] = path
+    return out

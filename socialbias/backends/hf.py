@@ -600,3 +600,14 @@ __all__ = [
     "letter_tokens",
     "plan_batches",
 ]
+
+
+def from_config(config: Any, prompts: Any = None, items: Any = None, personas: Any = None) -> HFBackend:
+    """The registry's factory (:mod:`socialbias.backends.registry`): an :class:`HFBackend` for a run configuration."""
+    from .base import decoding_from_config
+
+    return HFBackend(
+        config.model, mode=config.mode, revision=config.revision, dtype=config.dtype, device=config.device,
+        template=config.template, gguf_file=config.gguf_file, decoding=decoding_from_config(config),
+        parser=config.parser, max_batch_tokens=config.max_batch_tokens,
+    )

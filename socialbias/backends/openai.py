@@ -855,3 +855,14 @@ class OpenAIBackend:
                 return
             self._notices.add(kind)
         log.warning(fmt, *args)
+
+
+def from_config(config: Any, prompts: Any = None, items: Any = None, personas: Any = None) -> OpenAIBackend:
+    """The registry's factory (:mod:`socialbias.backends.registry`): an :class:`OpenAIBackend` for a run configuration."""
+    from .base import decoding_from_config
+
+    return OpenAIBackend(
+        config.model, base_url=config.base_url, mode=config.mode, decoding=decoding_from_config(config),
+        parser=config.parser, api_key_env=config.api_key_env, api_key_file=config.api_key_file,
+        concurrency=config.concurrency,
+    )

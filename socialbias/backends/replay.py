@@ -87,3 +87,10 @@ class ReplayBackend:
 
 
 __all__ = ["ReplayBackend"]
+
+
+def from_config(config: Any, prompts: Any = None, items: Any = None, personas: Any = None) -> ReplayBackend:
+    """The registry's factory (:mod:`socialbias.backends.registry`): recorded answers for the study's prompts."""
+    if prompts is None:
+        raise InputError("the replay backend reads a local file for the study's prompts: run it with --executor local")
+    return ReplayBackend(config.responses, prompts, items, parser=config.parser, model=config.model, personas=personas)

@@ -692,3 +692,15 @@ class VLLMBackend:
 
 
 __all__ = ["Adapter", "DECODING_EXTRAS", "PERFORMANCE_ONLY", "SAMPLER", "VLLMBackend", "letter_probabilities"]
+
+
+def from_config(config: Any, prompts: Any = None, items: Any = None, personas: Any = None) -> VLLMBackend:
+    """The registry's factory (:mod:`socialbias.backends.registry`): a :class:`VLLMBackend` for a run configuration."""
+    from .base import decoding_from_config, parse_lora
+
+    return VLLMBackend(
+        config.model, mode=config.mode, revision=config.revision, dtype=config.dtype, template=config.template,
+        tensor_parallel_size=config.tensor_parallel_size, max_model_len=config.max_model_len,
+        gpu_memory_utilization=config.gpu_memory_utilization, decoding=decoding_from_config(config),
+        parser=config.parser, lora=parse_lora(config.lora),
+    )
