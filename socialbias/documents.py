@@ -1,0 +1,307 @@
+"""The report's text: tables, captions and the HTML / Markdown documents.
+
+:class:`_ReportDoc` renders the same pieces (intro, summary, model types, invalid answers,
+figures, configuration, versions, run record) as a self-contained ``report.html`` (PNG
+figures embedded as data URIs, inline CSS) and as ``report.md`` (figures linked by path).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .figures.style import _KEYS, _context_label
+from .redact import redact
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return "\u2014"
+    if not np.isfinite(f):
+        return "\u2014"
+    s = f"{f:.{digits}f}"
+    return f"{0:.{digits}f}" if float(s) == 0 else s
+
+
+def fmt_ci(value: Any, lo: Any = None, hi: Any = None, digits: int = 3) -> str:
+    """``0.059 [0.063, 0.112]``; the estimate alone without an interval; an em dash for NaN."""
+    v = _fmt(value, digits)
+    if v == "\u2014":
+        return v
+    a, b = _fmt(lo, digits), _fmt(hi, digits)
+    return v if "\u2014" in (a, b) else f"{v} [{a}, {b}]"
+
+
+def _ci_cell(row: pd.Series, name: str) -> str:
+    return fmt_ci(row.get(name), row.get(f"{name}_lo"), row.get(f"{name}_hi"))
+
+
+def _summary_rows(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    head = ["model", "category", "context", "TB", "BAmt", "PB", "PB floor", "PB > floor", "s_DIS",
+            "s_AMB (BBQ)", "s_AMB (paper)", "accuracy", "invalid rate", "type (confidence)"]
+    rows = []
+    for _, r in summary.iterrows():
+        exceeds = r.get("PB_exceeds_floor")
+        typ = r.get("type")
+        conf = r.get("type_confidence")
+        rows.append([
+            str(r["model"]), str(r["category"]), _context_label(str(r["context_condition"])),
+            _ci_cell(r, "TB"), _ci_cell(r, "BAmt"), _ci_cell(r, "PB"), _ci_cell(r, "PB_floor"),
+            "\u2014" if exceeds is None or pd.isna(exceeds) else ("yes" if bool(exceeds) else "no"),
+            _ci_cell(r, "s_dis"), _ci_cell(r, "s_amb"), _ci_cell(r, "s_amb_paper"),
+            _ci_cell(r, "acc"), _ci_cell(r, "invalid_rate"),
+            "\u2014" if typ is None or pd.isna(typ) else
+            (f"{typ} ({_fmt(conf, 2)})" if conf is not None and pd.notna(conf) else str(typ)),
+        ])
+    return head, rows
+
+
+def _type_rows(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    head = ["model", "category", "context", "type", "type confidence", "TB", "TB threshold", "BAmt",
+            "BAmt threshold", "BAmt of a random answerer"]
+    rows = []
+    for _, r in summary.iterrows():
+        typ = r.get("type")
+        rows.append([str(r["model"]), str(r["category"]), _context_label(str(r["context_condition"])),
+                     "\u2014" if typ is None or pd.isna(typ) else str(typ), _fmt(r.get("type_confidence"), 3),
+                     _fmt(r.get("TB")), _fmt(r.get("TB_threshold")), _fmt(r.get("BAmt")),
+                     _fmt(r.get("BAmt_threshold")), _fmt(r.get("BAmt_random"))])
+    return head, rows
+
+
+def _invalid_rows(mt: Any) -> tuple[list[str], list[list[str]]]:
+    head = ["model", "category", "context", "invalid rate (default persona)", "invalid rate (all personas)",
+            "responses (all personas)"]
+    bbq = mt.bbq_scores
+    rows = []
+    for _, r in mt.summary.iterrows():
+        key = tuple(str(r[k]) for k in _KEYS)
+        part = bbq.iloc[0:0]
+        if "invalid_rate" in bbq.columns:
+            part = bbq[(bbq["model"].astype(str) == key[0]) & (bbq["category"].astype(str) == key[1])
+                       & (bbq["context_condition"].astype(str) == key[2])]
+        w = part["n_responses"].to_numpy(float) if "n_responses" in part.columns else np.ones(len(part))
+        vals = part["invalid_rate"].to_numpy(float) if len(part) else np.zeros(0)
+        ok = np.isfinite(vals)
+        all_rate = float(np.sum(vals[ok] * w[ok]) / np.sum(w[ok])) if ok.any() and np.sum(w[ok]) > 0 else np.nan
+        n_resp = int(np.sum(w)) if len(part) else r.get("n_responses")
+        rows.append([*key[:2], _context_label(key[2]), _ci_cell(r, "invalid_rate"), _fmt(all_rate),
+                     str(n_resp)])
+    return head, rows
+
+
+def _thresholds_text(mt: Any) -> str:
+    thr = getattr(mt, "thresholds", None)
+    if thr is None:
+        return "TB_threshold and BAmt_threshold as given in the summary"
+    tb = (f"a fixed TB threshold of {thr.tb_threshold:g}" if thr.tb_threshold is not None else
+          f"TB above the {thr.tb_quantile:.0%} quantile of {thr.n_null} simulations of a null model that "
+          "keeps every counted answer of the default persona and only randomises which of the item's "
+          "two targets it named")
+    ba = (f"a fixed BAmt threshold of {thr.bamt_threshold:g}" if thr.bamt_threshold is not None else
+          f"BAmt above {thr.bamt_fraction:g} \u00d7 the BAmt of a uniformly random answerer on the same items")
+    return f"skewed = {tb}; large = {ba}"
+
+
+_CAVEAT = ("Intervals are percentile bootstrap intervals over items. TB, PB and PB_floor are means of "
+           "absolute values: resampling adds noise that |\u00b7| turns into an upward shift, so their "
+           "intervals sit above the estimate and may even exclude it (e.g. 0.059 [0.064, 0.117]). Read them "
+           "against the null threshold (TB) and the noise floor (PB), not against 0.")
+
+
+def _captions(mt: Any, level: float, plane_scale: str = "raw") -> dict[str, str]:
+    lv = f"{level:.0%}"
+    return {
+        "plane": ("Model types. Each point is one model, category and context condition: x = TB (mean over "
+                  "targets of |TB(default\u2192t)|), y = BAmt (mean bias amount of the model without persona); "
+                  f"lines: {lv} intervals. Regions are the classifier's: {_thresholds_text(mt)}; each point lies in "
+                  "the region of its reported type. "
+                  + ("The thresholds differ between strata, so both axes are divided by each stratum's own "
+                     "thresholds (region boundaries at 1). " if plane_scale == "relative" else
+                     "Dashed lines: the thresholds (values at the axes). ") + _CAVEAT),
+        "pb": ("Persona bias PB(p) = mean over targets of |TB(p\u2192t) \u2212 TB(default\u2192t)| (persona run k "
+               f"paired with default run k), sorted; black lines: {lv} intervals. Dashed line and grey band: the "
+               "noise floor PB_floor (the PB the default persona gets against itself across runs) and its "
+               "interval; dotted line: PB, the mean over personas. A persona shifts the model's perception "
+               "beyond run-to-run noise only when its bar clearly exceeds the floor. " + _CAVEAT),
+        "pb_compare": ("Model-level PB per category (groups) and model (colours), one panel per context; black "
+                       f"lines: {lv} intervals; black tick across each bar: that stratum's noise floor PB_floor. "
+                       + _CAVEAT),
+        "heatmap": ("Target bias TB(p\u2192t) = S/n, mean over runs: rows are personas (first row: the model "
+                    "without persona), columns target groups. Red: the persona's answers blame the target "
+                    "(it is named as the answer of negative questions); blue: they favour it. The colour scale is "
+                    "symmetric around 0 (the range of TB is [\u22122, 2]). Hatched cells: the "
+                    f"{lv} interval includes 0 (bold values: it excludes 0). Grey: the persona was never asked about "
+                    "the target. TB(p\u2192t) is signed, so its intervals are not shifted like those of TB."),
+        "separated": ("Separated TB: per target, the positive part TB\u207a = (S + A)/(2n) (blue, favoured) and the "
+                      "negative part TB\u207b = (S \u2212 A)/(2n) (red, blamed) of TB(p\u2192t), means over runs; "
+                      "black tick: net TB = TB\u207a + TB\u207b; TB\u207a \u2212 TB\u207b = BAmt. Long bars on both "
+                      "sides with a net TB near 0 mean many biased answers whose directions cancel. No intervals "
+                      "(the metrics do not resample these parts)."),
+        "graph": ("Perception graph: personas (left; the model without persona in black) \u2192 target groups "
+                  "(right). Edge colour: TB(p\u2192t) (red blamed, blue favoured); width \u221d |TB|; faded edges: "
+                  f"the {lv} interval includes 0."),
+    }
+
+
+_CSS = """
+body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;font-size:14px;line-height:1.45;
+color:#222;max-width:1100px;margin:2em auto;padding:0 1em}
+h1{font-size:1.6em}h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
+table{border-collapse:collapse;font-size:12px;margin:.6em 0}
+th,td{border:1px solid #d0d0d0;padding:3px 6px;text-align:left;vertical-align:top;white-space:nowrap}
+th{background:#f3f3f3}tr:nth-child(even) td{background:#fafafa}
+.scroll{overflow-x:auto}
+figure{margin:1.2em 0;padding:.6em;border:1px solid #e4e4e4}
+figure img{max-width:100%;height:auto;display:block;margin:0 auto}
+figcaption{font-size:12.5px;color:#333;margin-top:.5em}
+pre{background:#f6f6f6;padding:.8em;overflow-x:auto;font-size:12px}
+.note{font-size:12.5px;color:#444}
+"""
+
+
+class _ReportDoc:
+    """The report's content, rendered as HTML or Markdown from the same pieces."""
+
+    def __init__(self, mt: Any, record: dict | None, figures: list[dict[str, str]], figdir: Path,
+                 level: float, versions: dict[str, str]) -> None:
+        self.mt, self.record, self.figures, self.figdir = mt, record, figures, figdir
+        self.level, self.versions = level, versions
+        s = mt.summary
+        self.models = list(dict.fromkeys(s["model"].astype(str)))
+        self.title = "socialbias report: " + ", ".join(self.models)
+
+    def _intro(self) -> list[str]:
+        s = self.mt.summary
+        cats = sorted(set(s["category"].astype(str)))
+        info = self.record.get("dataset") if self.record else None
+        info = info if isinstance(info, Mapping) else {}
+        data = (f"{info.get('title', 'BBQ')} ({info.get('citation', '')} Licence: {info.get('licence', '')})"
+                if info.get("title") and info.get("name") != "bbq" else "BBQ (Parrish et al., 2022)")
+        out = [
+            f"Models: {', '.join(self.models)}. Categories: {', '.join(cats)}. Metrics of Shin et al. "
+            f"(Findings of ACL 2024) on {data}: target bias TB in [\u22122, 2], bias "
+            "amount BAmt in [0, 2], persona bias PB, BBQ bias scores, model types. Model-level TB, BAmt, "
+            "accuracy, invalid rate and BBQ scores are the default persona's (no persona); PB compares the "
+            "personas with it.",
+            f"Numbers: mean over runs [{self.level:.0%} interval]. " + _CAVEAT,
+        ]
+        language = self.record.get("prompt_language") if self.record else None
+        if isinstance(language, Mapping) and language.get("code") not in (None, "en"):
+            out.append(f"Prompts in {language.get('name')}: translated by {language.get('translator')}; "
+                       f"{language.get('reviewed')}.")
+        for metric, reason in sorted(((getattr(self.mt, "config", {}) or {}).get("undefined_metrics") or {}).items()):
+            out.append(f"{metric} is not reported (n/a) on this dataset: {reason}")
+        return out
+
+    def _config(self) -> dict[str, Any]:
+        thr = getattr(self.mt, "thresholds", None)
+        cfg = dict(redact(getattr(self.mt, "config", {}) or {}))
+        if thr is not None:
+            cfg["thresholds"] = thr.to_dict()
+        return cfg
+
+    # -- html
+    def html(self) -> str:
+        e = html.escape
+        parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+                 '<meta name="viewport" content="width=device-width, initial-scale=1">',
+                 f"<title>{e(self.title)}</title><style>{_CSS}</style></head><body>",
+                 f"<h1>{e(self.title)}</h1>"]
+        parts += [f'<p class="note">{e(p)}</p>' for p in self._intro()]
+        parts.append("<h2>Summary</h2>")
+        parts.append(self._html_table(*_summary_rows(self.mt.summary)))
+        parts.append("<h2>Model types</h2>")
+        parts.append(f'<p class="note">{e(_thresholds_text(self.mt))}. Type confidence: the fraction of '
+                     "bootstrap replicates (recentred on the estimate, thresholds fixed) that get the same "
+                     "call.</p>")
+        parts.append(self._html_table(*_type_rows(self.mt.summary)))
+        parts.append("<h2>Invalid answers</h2>")
+        parts.append('<p class="note">Answers that could not be read as an option (\u201cnone\u201d) count as '
+                     "the unknown option in every metric; their rate is reported here.</p>")
+        parts.append(self._html_table(*_invalid_rows(self.mt)))
+        parts.append("<h2>Figures</h2>")
+        parts.append('<p class="note">PDF versions of every figure are in the <code>figures/</code> folder '
+                     "next to this report.</p>")
+        for i, f in enumerate(self.figures, 1):
+            data = base64.b64encode((self.figdir / f"{f['stem']}.png").read_bytes()).decode("ascii")
+            parts.append(f'<figure id="{e(f["stem"])}"><img alt="{e(f["title"])}" '
+                         f'src="data:image/png;base64,{data}"><figcaption><b>Figure {i}. {e(f["title"])}.</b> '
+                         f"{e(f['caption'])}</figcaption></figure>")
+        parts.append("<h2>Configuration</h2>")
+        parts.append(self._html_table(["setting", "value"], [[k, json.dumps(v, sort_keys=True)]
+                                                              for k, v in sorted(self._config().items())]))
+        versions = dict(self.versions)
+        if self.record:
+            rv = self.record.get("versions")
+            if isinstance(rv, Mapping):
+                versions = {**{str(k): str(v) for k, v in rv.items()}, **versions}
+        parts.append("<h2>Versions</h2>")
+        parts.append(self._html_table(["package", "version"], [[k, str(v)] for k, v in sorted(versions.items())]))
+        if self.record:
+            parts.append("<h2>Run record</h2>")
+            parts.append('<p class="note">Secrets (entries named like key, token, secret, password) are '
+                         "removed.</p>")
+            parts.append(f"<pre>{e(json.dumps(self.record, indent=2, sort_keys=True, default=str))}</pre>")
+        parts.append("</body></html>")
+        return "\n".join(parts) + "\n"
+
+    @staticmethod
+    def _html_table(head: list[str], rows: list[list[str]]) -> str:
+        e = html.escape
+        out = ['<div class="scroll"><table><thead><tr>' + "".join(f"<th>{e(h)}</th>" for h in head)
+               + "</tr></thead><tbody>"]
+        out += ["<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>" for row in rows]
+        out.append("</tbody></table></div>")
+        return "\n".join(out)
+
+    # -- markdown
+    def markdown(self) -> str:
+        lines = [f"# {self.title}", ""]
+        for p in self._intro():
+            lines += [p, ""]
+        lines += ["## Summary", "", self._md_table(*_summary_rows(self.mt.summary)), ""]
+        lines += ["## Model types", "", _thresholds_text(self.mt) + ". Type confidence: the fraction of bootstrap "
+                  "replicates (recentred on the estimate, thresholds fixed) that get the same call.", "",
+                  self._md_table(*_type_rows(self.mt.summary)), ""]
+        lines += ["## Invalid answers", "", "Answers that could not be read as an option (\u201cnone\u201d) count "
+                  "as the unknown option in every metric.", "", self._md_table(*_invalid_rows(self.mt)), ""]
+        lines += ["## Figures", ""]
+        for i, f in enumerate(self.figures, 1):
+            lines += [f"![{_md_escape(f['title'])}](figures/{f['stem']}.png)", "",
+                      f"**Figure {i}. {_md_escape(f['title'])}.** {_md_escape(f['caption'])} "
+                      f"([PDF](figures/{f['stem']}.pdf))", ""]
+        config_rows = [[k, json.dumps(v, sort_keys=True)] for k, v in sorted(self._config().items())]
+        lines += ["## Configuration", "", self._md_table(["setting", "value"], config_rows), ""]
+        versions = dict(self.versions)
+        if self.record and isinstance(self.record.get("versions"), Mapping):
+            versions = {**{str(k): str(v) for k, v in self.record["versions"].items()}, **versions}
+        version_rows = [[k, str(v)] for k, v in sorted(versions.items())]
+        lines += ["## Versions", "", self._md_table(["package", "version"], version_rows), ""]
+        if self.record:
+            lines += ["## Run record", "", "Secrets (entries named like key, token, secret, password) are removed.", "",
+                      "```json", json.dumps(self.record, indent=2, sort_keys=True, default=str), "```", ""]
+        return "\n".join(lines)
+
+    @staticmethod
+    def _md_table(head: list[str], rows: list[list[str]]) -> str:
+        def cell(c: str) -> str:
+            return str(c).replace("|", "\\|").replace("\n", " ")
+
+        out = ["| " + " | ".join(cell(h) for h in head) + " |", "|" + "---|" * len(head)]
+        out += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+        return "\n".join(out)
+
+
+def _md_escape(text: str) -> str:
+    return re.sub(r"([\[\]*_`<>])", r"\\\1", str(text))
