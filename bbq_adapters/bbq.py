@@ -250,6 +250,42 @@ def _require(rec: dict[str, Any], key: str, kind: type | tuple[type, ...], what:
     return value
 
 
+TARGET_RULES = ("name", "tag")
+
+
+def target_rules(value: Mapping[str, str] | str | None) -> dict[str, str]:
+    """The ``target_by`` option as ``{category: "name" | "tag"}``, checked.
+
+    Accepts a mapping (Python, a TOML/YAML table), or the command line's text
+    ``--dataset-option target_by=Nationality:tag`` (several: ``Nationality:tag,Religion:name``;
+    a bare ``tag`` or ``name`` applies to every category). An unknown category or rule is a
+    ``DatasetError`` naming the fix, raised before any file is read.
+    """
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        pairs: list[tuple[str, str]] = []
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            category, sep, rule = part.rpartition(":")
+            pairs += [(category.strip(), rule.strip())] if sep else [(c, part) for c in CATEGORIES]
+        if not pairs:
+            raise DatasetError("target_by is empty: write target_by=Nationality:tag (CATEGORY:name|tag, comma-separated)")
+    elif isinstance(value, Mapping):
+        pairs = [(str(c), r) for c, r in value.items()]
+    else:
+        raise DatasetError(f"target_by must be CATEGORY:name|tag pairs (e.g. Nationality:tag), got {value!r:.60}")
+    for category, rule in pairs:
+        if category not in CATEGORIES:
+            raise DatasetError(f"target_by: unknown BBQ category {category!r}: choose from {', '.join(CATEGORIES)} "
+                               "(write target_by=Nationality:tag)")
+        if rule not in TARGET_RULES:
+            raise DatasetError(f"target_by: rule {rule!r} for {category} is neither 'name' nor 'tag' "
+                               "(write target_by=Nationality:tag)")
+    return dict(pairs)
+
+
 def _target_rule(category: str, target_by: Mapping[str, str]) -> str:
     return target_by.get(category, "name" if category in NAME_TARGET_CATEGORIES else "tag")
 
@@ -450,7 +486,7 @@ def load_bbq(
     *,
     on_error: Literal["raise", "skip"] = "raise",
     include_excluded: bool = True,
-    target_by: dict[str, str] | None = None,
+    target_by: Mapping[str, str] | str | None = None,
     revision: str = HUB_REVISION,
 ) -> pd.DataFrame:
     """Load BBQ as the items table.
@@ -465,13 +501,15 @@ def load_bbq(
             ``items.attrs["load_report"]["skipped"]``.
         include_excluded: keep the known-defective items (flagged ``excluded=True``; metrics
             leave them out by default). False drops them here.
-        target_by: per-category override of the target rule, ``{"Nationality": "tag"}``.
+        target_by: per-category override of the target rule, ``{"Nationality": "tag"}`` (or the
+            command line's ``"Nationality:tag"``; see :func:`target_rules`).
         revision: the hub revision (pinned by default so results are reproducible).
 
     Returns:
         The items table, ordered by category then example id, with ``attrs["load_report"]``.
     """
     check_on_error(on_error)
+    target_by = target_rules(target_by)
     cats = list(categories) if categories is not None else None
     if cats is not None and not cats:
         raise DatasetError("no categories given: name at least one BBQ category, e.g. Age")
@@ -498,7 +536,7 @@ def items_from_records(
     *,
     on_error: Literal["raise", "skip"] = "raise",
     include_excluded: bool = True,
-    target_by: dict[str, str] | None = None,
+    target_by: Mapping[str, str] | str | None = None,
 ) -> pd.DataFrame:
     """The items table of BBQ records already in memory (e.g. embedded in recorded results).
 
@@ -510,7 +548,7 @@ def items_from_records(
         report,
         on_error=on_error,
         include_excluded=include_excluded,
-        target_by=target_by,
+        target_by=target_rules(target_by),
     )
 
 

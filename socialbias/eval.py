@@ -107,7 +107,8 @@ def _add_data_args(p: argparse.ArgumentParser, defaults: bool = True) -> argpars
         "is used where the dataset is there",
     )
     g.add_argument("--dataset-option", dest="dataset_options", action="append", default=None, metavar="KEY=VALUE",
-                   help="an option of the dataset's loader, e.g. language=nl (MBBQ), order=source, seed=3; repeat")
+                   help="an option of the dataset's loader, e.g. language=nl (MBBQ), order=source, seed=3, "
+                   "target_by=Nationality:tag (BBQ); repeat")
     g.add_argument("--categories", default=None, metavar="A,B", help="comma-separated categories (default: all available)")
     return g
 

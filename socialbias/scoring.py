@@ -124,7 +124,7 @@ def score_responses(
         if model:
             recorded["model"] = model
         if bbq_dir is None:
-            items = items_from_records(records, f"paper results {path}")
+            items = items_from_records(records, f"paper results {path}", **_record_options(dataset_options))
         else:
             items = _load_items_for(dataset, bbq_dir, sorted(set(recorded["category"])), dataset_options)
     info = dataset_info(dataset)
@@ -162,6 +162,17 @@ def score_responses(
     if out is not None:
         scored.out = save_scored(scored, persona_table, Path(out), report=report)
     return scored
+
+
+def _record_options(options: dict | None) -> dict:
+    """The dataset options that apply to the BBQ records inside the paper's result files; any
+    other option needs the dataset files (``--bbq-dir``) and is refused instead of ignored."""
+    options = dict(options or {})
+    other = sorted(set(options) - {"target_by", "include_excluded"})
+    if other:
+        raise InputError(f"--dataset-option {other[0]} does not apply to the BBQ records inside the paper's result "
+                         "files: give --bbq-dir DIR to load the dataset with it, or drop the option")
+    return options
 
 
 def _load_items_for(dataset: str, source, wanted: list[str], options: dict | None) -> pd.DataFrame:
