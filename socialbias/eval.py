@@ -23,6 +23,7 @@ from typing import Sequence
 
 from .backends.registry import names as backend_names
 from .errors import USER_ERRORS, InputError
+from .personas import resolve_personas  # noqa: F401  (re-exported: the CLI's --personas rule lives with the catalogue)
 
 PROG = "python -m socialbias.eval"
 
@@ -51,18 +52,6 @@ def split_list(text: str | None) -> list[str] | None:
         return None
     items = [t.strip() for t in text.split(",") if t.strip()]
     return items or None
-
-
-def resolve_personas(spec: str, categories: Sequence[str] | None, dataset: str = "bbq", language: str = "en"):
-    """``--personas``: ``paper`` (the dataset's catalogue), a CSV path, or a comma-separated list
-    of catalogue names (in the prompt language)."""
-    from .personas import load_personas
-
-    if spec == "paper":
-        return load_personas("paper", categories, dataset=dataset, language=language)
-    if spec.endswith(".csv") or Path(spec).is_file():
-        return load_personas(spec, categories, dataset=dataset, language=language)
-    return load_personas("paper", categories, names=split_list(spec), dataset=dataset, language=language)
 
 
 def parse_dataset_options(specs: Sequence[str] | None) -> dict | None:

@@ -233,10 +233,9 @@ def study_inputs(config: RunConfig) -> StudyInputs:
     """
     from bbq_adapters import dataset_info
 
-    from .eval import resolve_personas
     from .expand import expand
     from .languages import load_language
-    from .personas import load_instructions
+    from .personas import load_instructions, resolve_personas
 
     info = dataset_info(config.dataset)
     items = load_dataset_items(config.dataset, config.bbq_dir, config.categories, config.dataset_options)
@@ -324,6 +323,7 @@ def run_study(config: RunConfig) -> "Results":
         }
         write_json_atomic(out / "run.json", scrub(record))
         items.to_parquet(out / "items.parquet", index=False)
+        personas.to_parquet(out / "personas.parquet", index=False)
         prompts.drop(columns=["messages"]).to_parquet(out / "prompts.parquet", index=False)
         frames, record["variants"] = [], []
         for variant in variants:
@@ -516,16 +516,29 @@ def load_run(directory: str | os.PathLike[str]) -> Results:
             raise InputError(f"{directory / 'score.json'} is not readable ({exc})") from None
     else:
         raise InputError(f"{directory} holds no socialbias results (results/summary.csv or summary.csv + score.json)")
-    personas = None
-    config = record.get("config", {})
-    if config:
-        from .eval import resolve_personas
-
-        try:
-            personas = resolve_personas(config.get("personas", "paper"), config.get("categories"))
-        except InputError:
-            personas = None
+    personas = _saved_personas(directory, record)
     return Results(metrics.MetricResults.load(results_dir), directory, record, personas)
+
+
+def _saved_personas(directory: Path, record: dict[str, Any]) -> pd.DataFrame | None:
+    """The personas a run asked: ``personas.parquet`` when the run wrote it; for runs of earlier
+    versions, the catalogue rebuilt from the run's own dataset, prompt language and persona spec
+    (never the English BBQ catalogue by default: a KoBBQ run keeps its Korean in-group edges)."""
+    saved = directory / "personas.parquet"
+    if saved.is_file():
+        return pd.read_parquet(saved)
+    config = record.get("config", {})
+    if not config:
+        return None
+    from .personas import resolve_personas
+
+    dataset = (record.get("dataset") or {}).get("name") or config.get("dataset", "bbq")
+    language = (record.get("prompt_language") or {}).get("code") or "en"
+    try:
+        return resolve_personas(config.get("personas", "paper"), config.get("categories"), dataset=dataset,
+                                language=language)
+    except InputError:
+        return None
 
 
 __all__ = ["RunConfig", "Results", "answers_from_store", "evaluate", "load_config_file", "load_run", "run_study", "scrub"]

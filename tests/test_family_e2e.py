@@ -110,6 +110,45 @@ def test_study_on_a_tiny_model(dataset, tmp_path, tiny_model_dir):
     assert english.prompts["messages"].iloc[0][-1]["content"] == "Answer:"
     assert set(english.prompts["persona"]) != set(inputs.prompts["persona"]) or language == "en"
 
+    # A reloaded run draws the same perception graph as the run itself: its own dataset's
+    # catalogue in its own language (in-group edges kept), also for a run written before
+    # personas.parquet existed (rebuilt from the run's dataset and prompt language).
+    _assert_reload_keeps_graph(out, inputs.personas)
+
+
+def _graph_signature(graph) -> tuple:
+    import networkx as nx
+
+    nodes = sorted((n, d.get("member_of", ""), d.get("kind", "")) for n, d in graph.nodes(data=True))
+    edges = sorted((u, v, repr(round(float(d.get("TB", np.nan)), 12))) for u, v, d in graph.edges(data=True))
+    assert isinstance(graph, nx.DiGraph)
+    return nodes, edges
+
+
+def _assert_reload_keeps_graph(out: Path, personas: pd.DataFrame) -> None:
+    import shutil
+
+    from socialbias.graph import build_graph
+    from socialbias.pipeline import load_run
+
+    reloaded = load_run(out)
+    assert reloaded.personas is not None
+    summary = reloaded.summary
+    for _, row in summary[["model", "category", "context_condition"]].drop_duplicates().iterrows():
+        expected = build_graph(reloaded.target_bias, personas, row["model"], row["category"], row["context_condition"],
+                               persona_bias=reloaded.persona_bias)
+        got = reloaded.graph(row["model"], row["category"], row["context_condition"])
+        assert _graph_signature(got) == _graph_signature(expected)
+    members = {m for m in personas["member_of"] if m}
+    assert members, "the catalogue marks no persona as a member of a target group"
+    legacy = out.parent / "legacy"
+    shutil.copytree(out, legacy)
+    (legacy / "personas.parquet").unlink()
+    old = load_run(legacy)
+    for _, row in summary[["model", "category", "context_condition"]].drop_duplicates().iterrows():
+        assert (_graph_signature(old.graph(row["model"], row["category"], row["context_condition"]))
+                == _graph_signature(reloaded.graph(row["model"], row["category"], row["context_condition"])))
+
 
 @pytest.mark.parametrize("dataset", sorted(DATASETS))
 def test_score_simulated_answers(dataset, tmp_path):

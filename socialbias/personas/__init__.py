@@ -34,7 +34,7 @@ import io
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import pandas as pd
 
@@ -243,3 +243,13 @@ __all__ = [
     "load_instructions",
     "load_personas",
 ]
+
+
+def resolve_personas(spec: str, categories: Sequence[str] | None, dataset: str = "bbq", language: str = "en"):
+    """``--personas``: ``paper`` (the dataset's catalogue), a CSV path, or a comma-separated list
+    of catalogue names (in the prompt language)."""
+    if spec == "paper":
+        return load_personas("paper", categories, dataset=dataset, language=language)
+    if spec.endswith(".csv") or Path(spec).is_file():
+        return load_personas(spec, categories, dataset=dataset, language=language)
+    return load_personas("paper", categories, names=[n.strip() for n in spec.split(",") if n.strip()] or None, dataset=dataset, language=language)
