@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -230,3 +231,21 @@ def graph_from_json(data: dict) -> nx.DiGraph:
 def read_json(path: str | os.PathLike) -> nx.DiGraph:
     """Read a graph written by :func:`write_json`."""
     return graph_from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _safe_name(*parts: str) -> str:
+    return "__".join(re.sub(r"[^A-Za-z0-9._-]+", "-", p).strip("-") or "default" for p in parts)
+
+
+def write_graphs(results: Any, personas: pd.DataFrame | None, directory: Path) -> list[str]:
+    """One perception graph per (model, category, context): GraphML and node-link JSON."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    tb = results.target_bias
+    for (model, category, context), _ in tb.groupby(["model", "category", "context_condition"], sort=True):
+        graph = build_graph(tb, personas, model=model, category=category, context=context)
+        stem = _safe_name(model, category, context)
+        write_graphml(graph, directory / f"{stem}.graphml")
+        write_json(graph, directory / f"{stem}.json")
+        written.append(stem)
+    return written

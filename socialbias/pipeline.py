@@ -468,7 +468,7 @@ class Results:
 
     def save(self, directory: str | os.PathLike[str], *, report: bool = True) -> Path:
         """Write the metric tables, graphs, run record and the report into ``directory``."""
-        from .scoring import write_graphs
+        from .graph import write_graphs
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +26,7 @@ import pandas as pd
 
 from .errors import InputError
 from .files import staged
+from .graph import write_graphs
 from .recorded import ReadOutcome, read_jsonl, read_paper_results, to_answers
 
 Format = Literal["jsonl", "paper"]
@@ -53,26 +53,6 @@ class ScoredResponses:
         from .pipeline import Results
 
         return Results(self.results, self.out, self.record, self.personas)
-
-
-def _safe_name(*parts: str) -> str:
-    return "__".join(re.sub(r"[^A-Za-z0-9._-]+", "-", p).strip("-") or "default" for p in parts)
-
-
-def write_graphs(results: Any, personas: pd.DataFrame | None, directory: Path) -> list[str]:
-    """One perception graph per (model, category, context): GraphML and node-link JSON."""
-    from .graph import build_graph, write_graphml, write_json
-
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    tb = results.target_bias
-    for (model, category, context), _ in tb.groupby(["model", "category", "context_condition"], sort=True):
-        graph = build_graph(tb, personas, model=model, category=category, context=context)
-        stem = _safe_name(model, category, context)
-        write_graphml(graph, directory / f"{stem}.graphml")
-        write_json(graph, directory / f"{stem}.json")
-        written.append(stem)
-    return written
 
 
 def score_responses(
@@ -213,4 +193,4 @@ def save_scored(scored: ScoredResponses, personas: pd.DataFrame | None, out: Pat
     return out
 
 
-__all__ = ["ScoredResponses", "score_responses", "save_scored", "write_graphs"]
+__all__ = ["ScoredResponses", "score_responses", "save_scored", "write_graphs"]  # write_graphs: socialbias.graph

@@ -69,7 +69,7 @@ def test_every_sample_file_loads(bias, control, lang):
         targets = items[["target0", "target1", "target2"]].to_numpy()
         assert (targets[range(len(items)), items.unknown_idx] == "unknown").all()
         assert ((targets == "unknown").sum(axis=1) == 1).all()
-        for cat, g in items.groupby("category"):
+        for _, g in items.groupby("category"):
             assert set(g.context_condition) == {"ambig", "disambig"} and set(g.polarity) == {"neg", "nonneg"}
     b = bias[lang]
     assert _row(b, "Age", 12).item_id == f"mbbq/{lang}/Age/12"

@@ -409,14 +409,14 @@ _recorded_line = st.fixed_dictionaries(
 @given(data=st.binary(max_size=300))
 def test_read_jsonl_random_bytes(data):
     for strict in (False, True):
-        _fuzz_file("r.jsonl", data, lambda p: read_jsonl(p, strict=strict))
+        _fuzz_file("r.jsonl", data, lambda p, strict=strict: read_jsonl(p, strict=strict))
 
 
 @FUZZ
 @given(records=st.lists(st.one_of(_recorded_line, _json_value), max_size=6), junk=st.binary(max_size=20))
 def test_read_jsonl_valid_looking_records(records, junk):
     for strict in (False, True):
-        _fuzz_file("r.jsonl", _records_bytes(records, junk), lambda p: read_jsonl(p, strict=strict))
+        _fuzz_file("r.jsonl", _records_bytes(records, junk), lambda p, strict=strict: read_jsonl(p, strict=strict))
 
 
 _BBQ_RECORD = json.loads((BBQ_DIR / f"{CATEGORY}.jsonl").open().readline())

@@ -427,7 +427,7 @@ class OpenAIBackend:
             raise InputError(f"model={model!r}: give the server's model id (e.g. --model gpt-4o-mini)")
         parts = urlsplit(str(base_url))
         try:
-            parts.port
+            _ = parts.port  # urlsplit checks the port only when it is read
         except ValueError:
             parts = urlsplit("")
         if parts.scheme not in ("http", "https") or not parts.hostname:
