@@ -88,12 +88,12 @@ def _add_data_args(p: argparse.ArgumentParser, defaults: bool = True) -> argpars
     g = p.add_argument_group("data")
     g.add_argument("--dataset", default="bbq" if defaults else None, help=DATASET_HELP)
     g.add_argument(
-        "--bbq-dir", "--data-dir",
+        "--data-dir", "--bbq-dir",
         dest="bbq_dir",
         default=None,
         metavar="DIR",
         help="local folder of the dataset's files (BBQ: its {Category}.jsonl); without it the Hugging Face hub "
-        "is used where the dataset is there",
+        "is used where the dataset is there (--bbq-dir is its earlier name and still works)",
     )
     g.add_argument("--dataset-option", dest="dataset_options", action="append", default=None, metavar="KEY=VALUE",
                    help="an option of the dataset's loader, e.g. language=nl (MBBQ), order=source, seed=3, "
@@ -228,6 +228,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if "dataset_options" in explicit:
         explicit["dataset_options"] = {**(settings.get("dataset_options") or {}),
                                        **parse_dataset_options(explicit["dataset_options"])}
+    for spec in args.model_args or ():
+        key, sep, value = str(spec).partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--model-arg {spec!r}: write KEY=VALUE, e.g. dtype=float32")
+        name, converted = RunConfig.engine_setting(key, value)
+        if name in explicit and explicit[name] != converted:
+            raise InputError(f"--model-arg {spec!r} and --{name.replace('_', '-')} disagree: give the setting once")
+        explicit[name] = converted
     settings.update(explicit)
     if isinstance(settings.get("instructions"), str):
         settings["instructions"] = parse_instruction_range(settings["instructions"])
@@ -356,6 +364,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--tensor-parallel-size", type=int, default=None, help="vllm: GPUs per model (default 1)")
     a.add_argument("--max-model-len", type=int, default=None, help="vllm: context length")
     a.add_argument("--gpu-memory-utilization", type=float, default=None, help="vllm: share of GPU memory (default 0.9)")
+    a.add_argument("--model-arg", dest="model_args", action="append", default=None, metavar="KEY=VALUE",
+                   help="an engine setting by name, repeatable (as lm-evaluation-harness's --model_args): "
+                   "dtype, device, revision, gguf_file, max_batch_tokens, base_url, concurrency, "
+                   "tensor_parallel_size, max_model_len, gpu_memory_utilization, ...")
     a.add_argument("--lora", action="append", default=None, metavar="NAME=PATH",
                    help="vllm: a LoRA adapter to measure beside the base model (repeat for several)")
     x = p.add_argument_group("scale-out")
@@ -386,7 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--personas", default="paper", help="'paper' (default), a CSV file, or names: gay,straight")
     p.add_argument("--instructions", default="0-4", help="instruction indices k, e.g. 0-4 (default) or 0,2")
     p.add_argument("--instruction-file", default="paper", help="instruction templates ('paper' or a file)")
-    p.add_argument("--template", choices=("split", "merged"), default="split", help="message layout (default split)")
+    p.add_argument("--messages", "--template", dest="template", choices=("split", "merged"), default="split",
+                   help="message layout: split (default) or merged, as in 'run --messages' (--template is its "
+                   "earlier name here; in 'run', --template is the chat rendering)")
     p.add_argument("--limit", type=int, default=0, metavar="N", help="first N items per category (0 = all)")
     p.add_argument("--out", metavar="FILE", help="write the prompts table (.parquet, .csv or .jsonl)")
     p.set_defaults(func=cmd_prompts)
@@ -419,7 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--v", type=float, default=1.0, help="counter-reward/penalty v (default 1)")
     m.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples over items (default 1000; 0 = no CIs)")
     m.add_argument("--ci", type=float, default=0.95, help="confidence level (default 0.95)")
-    m.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    m.add_argument("--bootstrap-seed", "--seed", dest="seed", type=int, default=0,
+                   help="bootstrap seed (default 0; --seed is its earlier name here, as in 'run' it is the sampling seed)")
     m.add_argument("--include-excluded", action="store_true", help="also score BBQ items with known label defects")
     p.add_argument("--quiet", action="store_true", help="do not print the summary table")
     p.add_argument("--no-report", action="store_true", help="skip the figures and report.html (faster)")

@@ -95,6 +95,23 @@ class RunConfig:
     def fields(cls) -> list[str]:
         return [f.name for f in dataclasses.fields(cls)]
 
+    @classmethod
+    def engine_setting(cls, key: str, value: Any) -> tuple[str, Any]:
+        """One ``--model-arg KEY=VALUE``: an engine setting by name, its text converted to the
+        field's type. Only the ``engine`` group's settings are accepted, so a typo or a setting
+        of another group is an error that lists what is allowed."""
+        name = str(key).strip().replace("-", "_")
+        if name not in CONFIG_GROUPS["engine"]:
+            raise InputError(f"--model-arg {key}=...: not an engine setting; use one of {', '.join(CONFIG_GROUPS['engine'])}")
+        default = next(f for f in dataclasses.fields(cls) if f.name == name).default
+        if not isinstance(value, str) or value.lower() in ("none", "null", ""):
+            return name, None if isinstance(value, str) else value
+        kind = type(default) if default is not None else (int if name in _INT_ENGINE_SETTINGS else str)
+        try:
+            return name, kind(value)
+        except ValueError:
+            raise InputError(f"--model-arg {key}={value}: {name} takes a {kind.__name__}") from None
+
     def validate(self) -> RunConfig:
         if self.backend not in backend_registry.names():
             backend_registry.factory(self.backend)  # raises the error that lists the registered names
@@ -119,6 +136,24 @@ class RunConfig:
     def public(self) -> dict[str, Any]:
         """The configuration as recorded in run.json (never a secret: keys are named, not stored)."""
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("quiet",)}
+
+
+#: The settings of a study by group, in the order of ``run --help``; every RunConfig field is in
+#: exactly one group (tests/test_cli.py). ``--model-arg KEY=VALUE`` sets any ``engine`` setting.
+CONFIG_GROUPS: dict[str, tuple[str, ...]] = {
+    "model": ("model", "backend"),
+    "data": ("dataset", "bbq_dir", "dataset_options", "categories", "limit", "include_excluded"),
+    "personas": ("personas", "instructions", "instruction_file", "prompt_language"),
+    "prompting": ("mode", "template", "messages", "parser"),
+    "decoding": ("temperature", "top_p", "max_tokens", "seed"),
+    "engine": ("dtype", "device", "revision", "gguf_file", "max_batch_tokens", "base_url", "api_key_env",
+               "api_key_file", "concurrency", "responses", "tensor_parallel_size", "max_model_len",
+               "gpu_memory_utilization", "lora"),
+    "scale-out": ("executor", "ray_address", "ray_concurrency", "ray_num_gpus", "ray_batch_size"),
+    "statistics": ("w", "v", "n_boot", "ci", "bootstrap_seed"),
+    "output": ("out", "report", "quiet"),
+}
+_INT_ENGINE_SETTINGS = ("max_batch_tokens", "max_model_len")
 
 
 def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -148,6 +183,14 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InputError(f"config file {str(p)!r} must be a table of settings")
     data = {k.replace("-", "_"): v for k, v in data.items()}
+    if "data_dir" in data:  # the data folder's name for every dataset (bbq_dir: its first name)
+        data["bbq_dir"] = data.pop("data_dir")
+    model_args = data.pop("model_args", None) or {}
+    if not isinstance(model_args, dict):
+        raise InputError(f"config file {str(p)!r}: model_args must be a table of engine settings, e.g. {{dtype = 'float32'}}")
+    for key, value in model_args.items():
+        name, converted = RunConfig.engine_setting(key, value)
+        data[name] = converted
     unknown = sorted(set(data) - set(RunConfig.fields()))
     if unknown:
         raise InputError(
