@@ -15,6 +15,7 @@ Exit codes: 0 ok, 2 bad usage or input (one line that names the fix), 1 any othe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .backends.registry import names as backend_names
-from .errors import USER_ERRORS, InputError
+from .errors import InputError
 from .personas import resolve_personas  # noqa: F401  (re-exported: the CLI's --personas rule lives with the catalogue)
 
 PROG = "python -m socialbias.eval"
@@ -261,8 +262,11 @@ def print_summary(summary, quiet: bool = False) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from .outdir import check_output_dir
     from .pipeline import load_run
 
+    if Path(args.dir).is_dir():
+        check_output_dir(args.dir, flag="report")  # figures are written into DIR: only one of ours
     results = load_run(args.dir)
     path = results.report(args.dir, figures=args.figures)
     print(f"wrote {path}")
@@ -273,6 +277,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .pipeline import load_run
     from .report import write_comparison
 
+    from .outdir import check_output_dir
+
+    check_output_dir(args.out)  # before anything is read
     summaries = {}
     for directory in args.dirs:
         name = Path(directory).name
@@ -291,10 +298,13 @@ def write_table(table, path: Path) -> None:
     suffix = path.suffix.lower()
     if suffix not in (".parquet", ".csv", ".jsonl"):
         raise InputError(f"cannot write {str(path)!r}: use a .parquet, .csv or .jsonl file name")
+    from .files import respect_umask
+
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as fh:
         tmp = Path(fh.name)
     try:
+        respect_umask(tmp)
         if suffix == ".parquet":
             table.to_parquet(tmp, index=False)
         else:
@@ -471,24 +481,47 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 ok, 2 bad input, 1 failure)."""
+    """Run the CLI; returns the exit code (0 ok, 2 bad input, 1 failure, 130 Ctrl-C, 143 SIGTERM)."""
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse exits with 2 on bad usage
-    from .errors import BackendError
+    from .errors import exit_code
 
+    with _sigterm_raises():
+        try:
+            return int(args.func(args) or 0)
+        except BaseException as exc:
+            code = exit_code(exc)
+            if code is None:
+                raise
+            if code in (130, 143):
+                print(f"{PROG}: {'terminated' if code == 143 else 'interrupted'}", file=sys.stderr)
+            else:
+                message = " ".join(str(exc).split()) or type(exc).__name__
+                print(f"{PROG}: error: {message}", file=sys.stderr)
+            return code
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """SIGTERM raises :class:`~socialbias.errors.Terminated` in the main thread while a command
+    runs, so that it ends like Ctrl-C: every cleanup runs (nothing half-written is left)."""
+    import signal
+    import threading
+
+    from .errors import Terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
     try:
-        return int(args.func(args) or 0)
-    except BackendError as exc:
-        # A refused request (bad key, unknown model, bad request) is bad input; a server that
-        # stayed down or overloaded through every retry is a failure: resume later.
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2 if exc.status in (400, 401, 403, 404, 422) else 1
-    except USER_ERRORS as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

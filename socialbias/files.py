@@ -27,7 +27,7 @@ def move_into_place(staging: Path, out: Path, names: Iterable[str] | None = None
         if src.is_dir():
             old = None
             if dst.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{name}-old-", dir=out))
+                old = make_dir_temp(out, f".{name}-old-")
                 os.replace(dst, old / name)
             os.replace(src, dst)
             if old is not None:
@@ -37,19 +37,50 @@ def move_into_place(staging: Path, out: Path, names: Iterable[str] | None = None
 
 
 @contextmanager
-def staged(out: str | os.PathLike[str], prefix: str = "staging") -> Iterator[Path]:
+def staged(out: str | os.PathLike[str], prefix: str = "staging", command: str | None = None) -> Iterator[Path]:
     """A staging folder inside ``out``; its contents move into ``out`` when the block succeeds.
 
-    ``out`` is created if needed. On an exception nothing moves; the staging folder is always removed.
+    ``out`` must be new, empty or ours (:mod:`socialbias.outdir`); it is created and marked as
+    written by ``command`` (default: ``prefix``), and its exclusive lock is held for the block.
+    On an exception (Ctrl-C and SIGTERM included) nothing moves; the staging folder is always removed.
     """
-    target = Path(out)
-    target.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{prefix}-", dir=target))
+    from .outdir import writing
+
+    with writing(out, command or prefix) as target:
+        staging = make_dir_temp(target, f".{prefix}-")
+        try:
+            yield staging
+            move_into_place(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _umask() -> int:
+    """The process umask (read without changing it where /proc tells it)."""
     try:
-        yield staging
-        move_into_place(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def make_dir_temp(parent: Path, prefix: str) -> Path:
+    """``tempfile.mkdtemp`` with the umask's permissions (mkdtemp forces 0700: a staging folder
+    renamed into place would keep them)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    os.chmod(path, 0o777 & ~_umask())
+    return path
+
+
+def respect_umask(path: Path) -> None:
+    """Give a file made by ``tempfile`` (0600) the permissions the umask asks for: nothing we
+    write holds a secret."""
+    os.chmod(path, 0o666 & ~_umask())
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -59,7 +90,8 @@ def write_json_atomic(path: Path, data: Any) -> None:
         json.dump(data, fh, indent=2, sort_keys=True, default=str)
         fh.write("\n")
         tmp = Path(fh.name)
+    respect_umask(tmp)
     os.replace(tmp, path)
 
 
-__all__ = ["move_into_place", "staged", "write_json_atomic"]
+__all__ = ["make_dir_temp", "move_into_place", "respect_umask", "staged", "write_json_atomic"]

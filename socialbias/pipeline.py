@@ -15,12 +15,12 @@ The directory is locked while a run writes to it (a second run on it stops with 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import platform
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -317,22 +317,35 @@ def answers_from_store(prompts: pd.DataFrame, responses: pd.DataFrame, items: pd
 
 def run_study(config: RunConfig) -> "Results":
     """Run a study as ``config`` says (see the module docstring) and return its results."""
+    from .outdir import check_output_dir, open_output
+
+    config.validate()
+    out = check_output_dir(config.out)
+    previous = check_run_dir(out)
+
+    inputs = study_inputs(config)
+    prompts = inputs.prompts
+    if prompts.empty:
+        raise InputError("the study has no prompts: check --categories, --personas and --instructions")
+
+    created = not out.exists()
+    # Only a new, empty or socialbias directory; its exclusive lock is held until the end.
+    out_lock = open_output(out, "run")
+    try:
+        return _run_locked(config, out, previous, inputs, created)
+    finally:
+        out_lock.release()
+
+
+def _run_locked(config: RunConfig, out: Path, previous: dict[str, Any] | None, inputs: StudyInputs,
+                created: bool) -> "Results":
     import metrics
 
     from .runner import answer_prompts
     from .store import ResponseStore
 
-    config.validate()
-    out = Path(config.out)
-    previous = check_run_dir(out)
-
-    inputs = study_inputs(config)
     items, personas, prompts = inputs.items, inputs.personas, inputs.prompts
-    if prompts.empty:
-        raise InputError("the study has no prompts: check --categories, --personas and --instructions")
-
-    created = not out.exists()
-    with ResponseStore.open(out, lock=True) as store:
+    with ResponseStore.open(out) as store:  # the run directory's lock is held (run_study)
         try:
             if config.executor == "ray":  # the engines live in Ray actors; a probe tells the model key
                 from .executors import backend_factory, probe
@@ -345,7 +358,7 @@ def run_study(config: RunConfig) -> "Results":
             # Nothing was answered yet: leave no empty store behind in a directory this run created.
             if created:
                 store.close()
-                shutil.rmtree(out, ignore_errors=True)
+                _remove_new_run_dir(out)
             raise
         # A vLLM engine with LoRA adapters answers as the base model and as each adapter.
         variants = backend.variants() if hasattr(backend, "variants") else [backend]
@@ -405,6 +418,17 @@ def run_study(config: RunConfig) -> "Results":
         study = Results(results, out, record, personas)
         study.save(out, report=config.report)
     return study
+
+
+def _remove_new_run_dir(out: Path) -> None:
+    """Remove a run directory this run created and left empty of answers (its lock file stays
+    until the lock is released; the directory goes with it then)."""
+    for entry in out.iterdir():
+        if entry.name != ".lock":
+            shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    with contextlib.suppress(OSError):
+        (out / ".lock").unlink()
+        out.rmdir()
 
 
 def evaluate(model: str | None = None, backend: str = "hf", categories: Sequence[str] | None = None, **settings: Any) -> "Results":
@@ -513,25 +537,24 @@ class Results:
         """Write the metric tables, graphs, run record and the report into ``directory``."""
         from .graph import write_graphs
 
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        results_dir = directory / "results"
-        for stale in directory.glob(".results-*"):  # left by a run killed while saving
-            shutil.rmtree(stale, ignore_errors=True)
-        staging = Path(tempfile.mkdtemp(prefix=".results-", dir=directory))
-        try:
-            self.metrics.save(staging)
-            write_graphs(self.metrics, self.personas, staging / "graphs")
-            if results_dir.exists():
-                shutil.rmtree(results_dir)
-            os.replace(staging, results_dir)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        if self.record and not (directory / "run.json").exists():
-            write_json_atomic(directory / "run.json", scrub(self.record))
-        self.directory = directory
-        if report:
-            self.report(directory)
+        from .files import make_dir_temp, move_into_place
+        from .outdir import writing
+
+        # Only into a new, empty or socialbias directory (its lock held; crash leftovers removed).
+        with writing(directory, "run") as directory:
+            staging = make_dir_temp(directory, ".results-")
+            try:
+                (staging / "results").mkdir()
+                self.metrics.save(staging / "results")
+                write_graphs(self.metrics, self.personas, staging / "results" / "graphs")
+                move_into_place(staging, directory, ["results"])
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+            if self.record and not (directory / "run.json").exists():
+                write_json_atomic(directory / "run.json", scrub(self.record))
+            self.directory = directory
+            if report:
+                self.report(directory)
         return directory
 
     def __repr__(self) -> str:
@@ -548,6 +571,15 @@ def load_run(directory: str | os.PathLike[str]) -> Results:
     directory = Path(directory)
     if not directory.is_dir():
         raise InputError(f"run directory {str(directory)!r} does not exist")
+    from .outdir import reading
+
+    with reading(directory):  # a shared lock: no run or score may change it while it is read
+        return _load_run(directory)
+
+
+def _load_run(directory: Path) -> Results:
+    import metrics
+
     if (directory / "results" / "summary.csv").is_file():
         record = check_run_dir(directory) or {}
         results_dir = directory / "results"

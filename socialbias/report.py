@@ -42,7 +42,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -57,7 +56,8 @@ from .figures import (DEFAULT_LABEL, DOUBLE_COLUMN, PNG_DPI, SINGLE_COLUMN, plan
 from .figures import TYPE_NAMES  # noqa: F401  (re-exported: report.TYPE_NAMES)
 from .figures.data import _ci_level, _metric_tables, _strata
 from .figures.style import _category_label, _context_label
-from .files import move_into_place, staged
+from .files import make_dir_temp, move_into_place, staged
+from .outdir import open_output
 from .redact import REDACTED, redact  # noqa: F401  (re-exported: report.redact)
 
 
@@ -132,9 +132,9 @@ def write_report(
     level = _ci_level(mt, None)
     caps = _captions(mt, level, plane_scale(summary))
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
+    out_lock, staging = open_output(out, "report"), None  # ours or new only; crash leftovers removed
     try:
+        staging = make_dir_temp(out, ".report-")
         figdir = staging / "figures"
         figdir.mkdir()
         entries: list[dict[str, str]] = []
@@ -178,7 +178,9 @@ def write_report(
         (staging / "report.md").write_text(doc.markdown(), encoding="utf-8")
         move_into_place(staging, out, ["figures", "report.html", "report.md"])
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        out_lock.release()
     return out / "report.html"
 
 

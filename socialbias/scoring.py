@@ -92,6 +92,10 @@ def score_responses(
 
     from .personas import load_personas
 
+    if out is not None:  # refused before anything is read or computed
+        from .outdir import check_output_dir
+
+        check_output_dir(out)
     if fmt not in ("jsonl", "paper"):
         raise InputError(f"unknown format {fmt!r}: use 'jsonl' or 'paper'")
     if parser not in ("strict", "paper", "recorded"):
@@ -181,7 +185,7 @@ def _load_items_for(dataset: str, source, wanted: list[str], options: dict | Non
 
 def save_scored(scored: ScoredResponses, personas: pd.DataFrame | None, out: Path, *, report: bool = True) -> Path:
     """Write the results into ``out`` atomically (all files, or none on error)."""
-    with staged(out, "scoring") as staging:
+    with staged(out, "scoring", command="score") as staging:
         scored.results.save(staging)
         graphs = write_graphs(scored.results, personas, staging / "graphs")
         scored.record["graphs"] = graphs

@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from socialbias import __version__
 from socialbias.errors import InputError, StoreError
+from socialbias.files import _umask
+from socialbias.locks import RunDirLock
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -244,76 +246,6 @@ def _frame_rows(df: pd.DataFrame, created_at: str) -> list[_Row]:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-# --------------------------------------------------------------------------------------------
-# run-directory lock
-# --------------------------------------------------------------------------------------------
-
-
-class RunDirLock:
-    """An exclusive, advisory lock on a run directory (``fcntl.flock`` on ``DIR/.lock``).
-
-    The store itself stays consistent with several writers (SQLite locking), but two runs
-    writing the same directory would waste money answering the same prompts; this lock makes
-    the second one fail fast. The lock file keeps the holder's pid for the error message. The
-    kernel drops the lock when the holder exits, however it exits, so a stale lock is impossible
-    (on local file systems; flock over NFS may not lock at all).
-    """
-
-    def __init__(self, run_dir: str | os.PathLike[str]) -> None:
-        self.run_dir = Path(run_dir)
-        self.path = self.run_dir / ".lock"
-        self._fh: Any = None
-
-    def acquire(self) -> RunDirLock:
-        """Take the lock now or raise :class:`StoreError` naming the process that holds it."""
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows
-            raise StoreError("run-directory locking needs fcntl (POSIX); open the store with lock=False") from None
-        if self._fh is not None:
-            return self
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a+", encoding="ascii")  # never truncate before holding the lock
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "unknown"
-            fh.close()
-            raise StoreError(
-                f"another socialbias process (pid {holder}) is writing to {self.run_dir}: wait for it to "
-                f"finish, stop it, or choose another --out directory"
-            ) from None
-        except BaseException:
-            fh.close()
-            raise
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"{os.getpid()}\n")
-        fh.flush()
-        self._fh = fh
-        return self
-
-    def release(self) -> None:
-        """Drop the lock (closing the file releases the flock)."""
-        if self._fh is not None:
-            fh, self._fh = self._fh, None
-            with contextlib.suppress(OSError):
-                fh.seek(0)
-                fh.truncate()
-            fh.close()
-
-    @property
-    def held(self) -> bool:
-        return self._fh is not None
-
-    def __enter__(self) -> RunDirLock:
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 # --------------------------------------------------------------------------------------------
@@ -730,6 +662,7 @@ class ResponseStore:
         df = self.responses(model_key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.chmod(tmp, 0o666 & ~_umask())
         try:
             with os.fdopen(fd, "wb") as fh:
                 if fmt == "parquet":

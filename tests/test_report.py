@@ -260,7 +260,8 @@ def test_report_is_self_contained_complete_and_safe(paper, tmp_path) -> None:
     pngs = sorted(p.name for p in (out / "figures").glob("*.png"))
     pdfs = sorted(p.name for p in (out / "figures").glob("*.pdf"))
     assert len(pngs) == len(pdfs) == 8  # plane, PB, and per context: heatmap, separated TB, graph
-    assert not [p for p in out.iterdir() if p.name.startswith(".")], "staging left behind"
+    assert not [p for p in out.iterdir() if p.name.startswith(".") and p.name not in (".socialbias-output", ".lock")], \
+        "staging left behind"
     # self-contained: every image is a data URI, no external or relative asset
     srcs = re.findall(r'src="([^"]*)"', html_text)
     assert len(srcs) == len(pngs) and all(s.startswith("data:image/png;base64,") for s in srcs)
@@ -287,7 +288,7 @@ def test_report_is_self_contained_complete_and_safe(paper, tmp_path) -> None:
 
 def test_report_is_deterministic_and_replaces_atomically(paper, tmp_path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
-    (a / "figures").mkdir(parents=True)
+    R.write_report(paper, a, figures="summary")
     (a / "figures" / "stale.png").write_bytes(b"old")  # a previous report's figure
     R.write_report(paper, a, figures="summary")
     R.write_report(paper, b, figures="summary")
@@ -298,7 +299,7 @@ def test_report_is_deterministic_and_replaces_atomically(paper, tmp_path) -> Non
     assert files == sorted(p.name for p in (b / "figures").iterdir()) and "tb_bamt_plane.png" in files
     for name in files:
         assert (a / "figures" / name).read_bytes() == (b / "figures" / name).read_bytes(), name
-    assert sorted(p.name for p in a.iterdir()) == ["figures", "report.html", "report.md"]
+    assert sorted(p.name for p in a.iterdir()) == [".lock", ".socialbias-output", "figures", "report.html", "report.md"]
 
 
 def test_redact() -> None:
