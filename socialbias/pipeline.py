@@ -566,7 +566,6 @@ def load_run(directory: str | os.PathLike[str]) -> Results:
     """Read a run directory (``eval run``) or a scored directory (``eval score``) back.
 
     Only CSV and JSON are read: no pickle, no code executed."""
-    import metrics
 
     directory = Path(directory)
     if not directory.is_dir():

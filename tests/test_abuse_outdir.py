@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from socialbias.eval import main
-from socialbias.locks import RunDirLock
 from socialbias.outdir import MARKER, owner
 from tests.conftest import BBQ_DIR, REPO
 
