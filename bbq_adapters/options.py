@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from itertools import permutations
-from typing import Any
+from typing import Any, Sequence
 
 #: The six orders of three options; ``PERMUTATIONS[j][new_position] = old_position``.
 PERMUTATIONS: tuple[tuple[int, int, int], ...] = tuple(permutations(range(3)))  # type: ignore[assignment]
@@ -21,6 +21,24 @@ PERMUTATIONS: tuple[tuple[int, int, int], ...] = tuple(permutations(range(3)))  
 ROTATIONS: tuple[tuple[int, int, int], ...] = ((0, 1, 2), (1, 2, 0), (2, 0, 1))
 
 ORDERS = ("shuffle", "source")
+
+
+def balanced_rotations(keys: Sequence[str], seed: int) -> list[int]:
+    """A seeded index into :data:`ROTATIONS` per key, each rotation used equally often (within one).
+
+    Keys are ranked by a hash of ``(seed, key)`` and take rotations 0, 1, 2, 0, ... in that rank:
+    a random but balanced assignment, the same on every machine, independent of the keys' order.
+    """
+    ranks = sorted(range(len(keys)), key=lambda i: hashlib.sha256(f"{int(seed)}\x1f{keys[i]}".encode("utf-8")).digest())
+    out = [0] * len(keys)
+    for position, i in enumerate(ranks):
+        out[i] = position % len(ROTATIONS)
+    return out
+
+
+def order_name(order: Sequence[int]) -> str:
+    """An order as recorded in tables: ``(1, 2, 0)`` -> ``"120"`` (shown option i = original ``order[i]``)."""
+    return "".join(str(int(i)) for i in order)
 
 
 def permutation_for(key: str, seed: int) -> tuple[int, int, int]:

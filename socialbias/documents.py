@@ -200,6 +200,8 @@ class _ReportDoc:
         if isinstance(language, Mapping) and language.get("code") not in (None, "en"):
             out.append(f"Prompts in {language.get('name')}: translated by {language.get('translator')}; "
                        f"{language.get('reviewed')}.")
+        positions = self.record.get("position_bias") if self.record else None
+        out += [str(line) for line in positions] if isinstance(positions, list) else []
         for metric, reason in sorted(((getattr(self.mt, "config", {}) or {}).get("undefined_metrics") or {}).items()):
             out.append(f"{metric} is not reported (n/a) on this dataset: {reason}")
         return out

@@ -85,6 +85,13 @@ DATASET_HELP = ("dataset: bbq (default), kobbq, cbbq, esbbq, cabbq, basqbbq, mbb
                 "('datasets' lists them with their licences)")
 
 
+OPTION_ORDER_CHOICES = ("fixed", "cyclic", "balanced")
+OPTION_ORDERS_HELP = ("option-order design: fixed (default: the source order, the paper's prompts), cyclic (every "
+                      "item in its three cyclic orders: 3x the prompts), balanced (one cyclic order per item and run, "
+                      "each order equally often, seeded by --seed); choices are scored as the original options and "
+                      "each model's position bias is reported")
+
+
 def _add_data_args(p: argparse.ArgumentParser, defaults: bool = True) -> argparse._ArgumentGroup:
     g = p.add_argument_group("data")
     g.add_argument("--dataset", default="bbq" if defaults else None, help=DATASET_HELP)
@@ -132,7 +139,7 @@ def cmd_prompts(args: argparse.Namespace) -> int:
         dataset=args.dataset, bbq_dir=args.bbq_dir, dataset_options=parse_dataset_options(args.dataset_options),
         prompt_language=args.prompt_language, categories=split_list(args.categories), personas=args.personas,
         instructions=parse_instruction_range(args.instructions), instruction_file=args.instruction_file,
-        limit=args.limit, messages=args.template,
+        limit=args.limit, messages=args.template, option_orders=args.option_orders, seed=args.seed,
     )
     prompts = study_inputs(config).prompts
     summary = prompts.groupby("category").agg(items=("item_id", "nunique"), personas=("persona", "nunique"))
@@ -183,6 +190,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     if o.unknown_personas:
         print(f"personas not in the catalogue (scored, no in-group): {', '.join(sorted(o.unknown_personas))}")
     print_summary(scored.results.summary, quiet=args.quiet)
+    print_position_bias(scored.record, quiet=args.quiet)
     print(f"wrote {scored.out}/: summary.csv, target_bias.csv, persona_bias.csv, graphs/, score.json"
           + ("" if args.no_report else ", figures/, report.html"))
     return 0
@@ -245,6 +253,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = RunConfig(**settings)
     study = run_study(config)
     print_summary(study.summary, quiet=config.quiet)
+    print_position_bias(study.record, quiet=config.quiet)
     answering = study.record.get("answering", {})
     print(
         f"answered {answering.get('asked', 0):,} prompts ({answering.get('already_answered', 0):,} already in the store) "
@@ -259,6 +268,15 @@ def print_summary(summary, quiet: bool = False) -> None:
         return
     cols = ["model", "category", "context_condition", "TB", "BAmt", "PB", "PB_floor", "s_dis", "s_amb_paper", "acc", "invalid_rate", "type"]
     print(summary[[c for c in cols if c in summary.columns]].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+
+
+def print_position_bias(record: dict, quiet: bool = False) -> None:
+    """Each model's position-bias line (shown positions chosen vs expected), when rotated."""
+    if quiet:
+        return
+    for line in record.get("position_bias") or []:
+        if "not identifiable" not in line:
+            print(line)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -357,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--template", default=None, help="prompt rendering: auto (default), chat, plain, or a Jinja FILE")
     a.add_argument("--messages", default=None, choices=("split", "merged"), help="message layout: split (the paper's "
                    "three user messages, default) or merged (one, for templates that need alternating roles)")
+    a.add_argument("--option-orders", default=None, choices=OPTION_ORDER_CHOICES, help=OPTION_ORDERS_HELP)
     a.add_argument("--parser", default=None, choices=("strict", "paper"), help="text parser in generate mode")
     a.add_argument("--temperature", type=float, default=None, help="generate: temperature (default 0 = greedy)")
     a.add_argument("--top-p", type=float, default=None, help="generate: nucleus top_p (default 1)")
@@ -412,6 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="message layout: split (default) or merged, as in 'run --messages' (--template is its "
                    "earlier name here; in 'run', --template is the chat rendering)")
     p.add_argument("--limit", type=int, default=0, metavar="N", help="first N items per category (0 = all)")
+    p.add_argument("--option-orders", default="fixed", choices=OPTION_ORDER_CHOICES, help=OPTION_ORDERS_HELP)
+    p.add_argument("--seed", type=int, default=0, help="seed of the balanced option-order design (default 0)")
     p.add_argument("--out", metavar="FILE", help="write the prompts table (.parquet, .csv or .jsonl)")
     p.set_defaults(func=cmd_prompts)
 

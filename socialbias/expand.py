@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Iterable, Literal, Sequence
 import numpy as np
 import pandas as pd
 
+from bbq_adapters.options import ROTATIONS, balanced_rotations, order_name
+
 from .errors import InputError
 from .personas import DEFAULT_PERSONA
 
@@ -63,8 +65,16 @@ PROMPT_COLUMNS = (
     "instruction",
     "sample",
     "template",
+    "option_order",
     "messages",
 )
+
+#: Option-order designs (``--option-orders``): ``fixed`` shows every item in its source order
+#: (the paper's prompts, byte for byte); ``cyclic`` asks every item in its three cyclic orders;
+#: ``balanced`` shows one cyclic order per (item, run), the same to every persona, assigned so
+#: that each order is used equally often (within one) in every category and run, seeded.
+OPTION_ORDERS: tuple[str, ...] = ("fixed", "cyclic", "balanced")
+OptionOrders = Literal["fixed", "cyclic", "balanced"]
 
 _ITEM_NEEDS = ("item_id", "category", "context", "question", "option0", "option1", "option2")
 
@@ -103,6 +113,8 @@ def expand(
     template: Template = "split",
     include_default: bool = True,
     language: "PromptLanguage | None" = None,
+    option_orders: OptionOrders = "fixed",
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Build the prompts table: every item asked by every persona of its category, per run k.
 
@@ -117,10 +129,14 @@ def expand(
         language: the prompt language of the task sentence, option labels and answer cue
             (:func:`socialbias.languages.load_language`); None = the paper's English. The
             instructions are passed separately (``language.instructions`` for a translation).
+        option_orders: the option-order design (:data:`OPTION_ORDERS`); ``option_order`` records
+            the order shown (``"120"``: shown A, B, C = original options 1, 2, 0), and the prompt
+            text and id are those of the shown order. ``fixed`` (default) is the paper's grid.
+        seed: the seed of the ``balanced`` assignment (ignored otherwise).
 
     Returns:
         The prompts table (:data:`PROMPT_COLUMNS`), ordered category, persona (default first),
-        run, item, so that prompts sharing a system prompt are adjacent.
+        run, (cyclic: order,) item, so that prompts sharing a system prompt are adjacent.
     """
     if template not in TEMPLATES:
         raise InputError(f"unknown template {template!r}: use 'split' (the paper's) or 'merged'")
@@ -135,52 +151,73 @@ def expand(
     if bad:
         raise InputError(f"run(s) {bad} have no instruction: there are {len(instructions)} (0-{len(instructions) - 1})")
 
-    # Per item: the user messages and their hash (computed once per item, not per prompt).
+    if option_orders not in OPTION_ORDERS:
+        raise InputError(f"unknown option order design {option_orders!r}: use one of {', '.join(OPTION_ORDERS)}")
+
+    # Per (item, rotation) variant: the user messages and their hash (once per variant, not per
+    # prompt). Variant v = 3 * item + rotation; the fixed design only ever shows rotation 0.
+    rotations = (0,) if option_orders == "fixed" else tuple(range(len(ROTATIONS)))
+    option_cols = items[["option0", "option1", "option2"]].to_numpy()
+    variants = [(i, r) for i in range(len(items)) for r in rotations]
     users = [
-        user_messages(c, q, (a, b, d), template, language)
-        for c, q, a, b, d in zip(
-            items["context"], items["question"], items["option0"], items["option1"], items["option2"]
-        )
+        user_messages(items["context"].iat[i], items["question"].iat[i],
+                      [option_cols[i][j] for j in ROTATIONS[r]], template, language)
+        for i, r in variants
     ]
-    item_hash = np.array([_digest("\x1e".join(u)) for u in users], dtype=object)
+    variant_of = np.full((len(items), len(ROTATIONS)), -1, dtype=np.int64)
+    for v, (i, r) in enumerate(variants):
+        variant_of[i, r] = v
+    variant_hash = np.array([_digest("\x1e".join(u)) for u in users], dtype=object)
     # Message dicts are shared between the prompts that contain them: treat messages as read-only.
     user_dicts = [[{"role": "user", "content": m} for m in u] for u in users]
-    # Items whose text is identical (BBQ has a few) are numbered so that their prompts stay distinct.
-    item_rank = pd.Series(item_hash).groupby(item_hash, sort=False).cumcount().to_numpy()
+    # Variants whose text is identical (BBQ has a few items) are numbered so that their prompts stay distinct.
+    variant_rank = pd.Series(variant_hash).groupby(variant_hash, sort=False).cumcount().to_numpy()
+    # Balanced design: item i is shown rotation (base[i] + k) % 3 in run k, base balanced per category.
+    base = np.zeros(len(items), dtype=np.int64)
 
     header = f"{PROMPT_FORMAT_VERSION}\x1f{template}\x1f"
     frame_cols: dict[str, list] = {k: [] for k in ("category", "persona", "persona_group", "member_of", "instruction")}
-    frame_items, frame_prefix, frame_system, frame_rank, frame_mult = [], [], [], [], []
+    frame_variants, frame_prefix, frame_system, frame_rank, frame_mult = [], [], [], [], []
     for category, idx in items.groupby("category", sort=True).indices.items():
         cat_personas = personas[personas["persona_category"] == category]
+        if option_orders == "balanced":
+            base[idx] = balanced_rotations(items["item_id"].to_numpy()[idx].astype(str).tolist(), seed)
         rows = [(DEFAULT_PERSONA, "", "")] if include_default else []
         rows += list(zip(cat_personas["persona"], cat_personas["persona_group"], cat_personas["member_of"]))
-        multiplicity = int(item_rank[idx].max()) + 1
-        seen_systems: dict[str, int] = {}
+        cat_variants = variant_of[idx][:, list(rotations)].ravel()
+        multiplicity = int(variant_rank[cat_variants].max()) + 1
+        seen: dict[tuple[str, int], int] = {}
         for persona, group, member in rows:
             for k in ks:
                 system = "" if persona == DEFAULT_PERSONA else instructions[k].format(persona)
-                for key, value in zip(frame_cols, (category, persona, group, member, k)):
-                    frame_cols[key].append(value)
-                frame_items.append(idx)
-                frame_prefix.append(header + _digest(system) + "\x1f")
-                frame_system.append({"role": "system", "content": system})
-                frame_rank.append(seen_systems.get(system, 0))
-                frame_mult.append(multiplicity)
-                seen_systems[system] = seen_systems.get(system, 0) + 1
-    if not frame_items:
+                # One frame per shift: the prompts of one system message whose items are rotated by it.
+                shifts = (k,) if option_orders == "balanced" else rotations
+                for shift in shifts:
+                    for key, value in zip(frame_cols, (category, persona, group, member, k)):
+                        frame_cols[key].append(value)
+                    frame_variants.append(variant_of[idx, (base[idx] + shift) % len(ROTATIONS)])
+                    frame_prefix.append(header + _digest(system) + "\x1f")
+                    frame_system.append({"role": "system", "content": system})
+                    seen_key = (system, shift % len(ROTATIONS))
+                    frame_rank.append(seen.get(seen_key, 0))
+                    frame_mult.append(multiplicity)
+                    seen[seen_key] = seen.get(seen_key, 0) + 1
+    if not frame_variants:
         return pd.DataFrame(columns=list(PROMPT_COLUMNS))
 
-    sizes = np.array([len(i) for i in frame_items])
-    frame_no = np.repeat(np.arange(len(frame_items)), sizes)
-    item_idx = np.concatenate(frame_items)
+    sizes = np.array([len(v) for v in frame_variants])
+    frame_no = np.repeat(np.arange(len(frame_variants)), sizes)
+    variant_idx = np.concatenate(frame_variants)
+    item_idx = variant_idx // len(rotations) if len(rotations) > 1 else variant_idx
+    rotation = variant_idx % len(rotations) if len(rotations) > 1 else np.zeros_like(variant_idx)
     # sample = how many identical prompts come before this one in the grid (0 for most prompts).
-    sample = np.asarray(frame_rank)[frame_no] * np.asarray(frame_mult)[frame_no] + item_rank[item_idx]
+    sample = np.asarray(frame_rank)[frame_no] * np.asarray(frame_mult)[frame_no] + variant_rank[variant_idx]
     prompt_id = [
-        _digest(f"{frame_prefix[f]}{item_hash[i]}\x1f{s}")[:32]
-        for f, i, s in zip(frame_no.tolist(), item_idx.tolist(), sample.tolist())
+        _digest(f"{frame_prefix[f]}{variant_hash[v]}\x1f{s}")[:32]
+        for f, v, s in zip(frame_no.tolist(), variant_idx.tolist(), sample.tolist())
     ]
-    messages = [[frame_system[f], *user_dicts[i]] for f, i in zip(frame_no.tolist(), item_idx.tolist())]
+    messages = [[frame_system[f], *user_dicts[v]] for f, v in zip(frame_no.tolist(), variant_idx.tolist())]
+    order_names = np.array([order_name(o) for o in ROTATIONS], dtype=object)
     prompts = pd.DataFrame(
         {
             "prompt_id": prompt_id,
@@ -189,6 +226,7 @@ def expand(
             "instruction": np.asarray(frame_cols["instruction"], dtype=np.int16)[frame_no],
             "sample": sample.astype(np.int16),
             "template": template,
+            "option_order": order_names[rotation],
             "messages": messages,
         }
     )
@@ -197,6 +235,7 @@ def expand(
 
 __all__ = [
     "ANSWER_CUE",
+    "OPTION_ORDERS",
     "OPTIONS_TEMPLATE",
     "PROMPT_COLUMNS",
     "PROMPT_FORMAT_VERSION",

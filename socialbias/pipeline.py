@@ -57,6 +57,7 @@ class RunConfig:
     mode: str = "logprob"
     template: str = "auto"
     messages: str = "split"
+    option_orders: str = "fixed"
     parser: str = "strict"
     temperature: float = 0.0
     top_p: float = 1.0
@@ -119,6 +120,9 @@ class RunConfig:
             raise InputError(f"unknown mode {self.mode!r}: use 'logprob' or 'generate'")
         if self.messages not in ("split", "merged"):
             raise InputError(f"unknown message layout {self.messages!r}: use 'split' or 'merged'")
+        if self.option_orders not in ("fixed", "cyclic", "balanced"):
+            raise InputError(f"unknown option order design {self.option_orders!r}: use fixed (the paper's), "
+                             "cyclic or balanced")
         if self.backend == "replay":
             if not self.responses:
                 raise InputError("the replay backend needs --responses FILE.jsonl (recorded answers)")
@@ -144,7 +148,7 @@ CONFIG_GROUPS: dict[str, tuple[str, ...]] = {
     "model": ("model", "backend"),
     "data": ("dataset", "bbq_dir", "dataset_options", "categories", "limit", "include_excluded"),
     "personas": ("personas", "instructions", "instruction_file", "prompt_language"),
-    "prompting": ("mode", "template", "messages", "parser"),
+    "prompting": ("mode", "template", "messages", "option_orders", "parser"),
     "decoding": ("temperature", "top_p", "max_tokens", "seed"),
     "engine": ("dtype", "device", "revision", "gguf_file", "max_batch_tokens", "base_url", "api_key_env",
                "api_key_file", "concurrency", "responses", "tensor_parallel_size", "max_model_len",
@@ -297,20 +301,31 @@ def study_inputs(config: RunConfig) -> StudyInputs:
     personas = resolve_personas(config.personas, config.categories or sorted(set(items["category"])),
                                 dataset=config.dataset, language=language.code)
     prompts = expand(items, personas, instructions, runs=config.instructions, template=config.messages,
-                     language=None if language.code == "en" else language)
+                     language=None if language.code == "en" else language, option_orders=config.option_orders,
+                     seed=config.seed)
     return StudyInputs(items, personas, language, prompts, info)
 
 
 def answers_from_store(prompts: pd.DataFrame, responses: pd.DataFrame, items: pd.DataFrame, model: str) -> pd.DataFrame:
-    """The answers table (metrics' input) of one model: prompts joined with responses and items."""
+    """The answers table (metrics' input) of one model: prompts joined with responses and items.
+
+    The store holds the letter chosen as shown; ``choice`` here is the item's original option
+    (:func:`metrics.position.original_choices`), ``option_order`` the order that was shown. When
+    an item was asked in several orders per run (cyclic design), each (instruction, order) pair
+    is one metrics run (:func:`metrics.position.order_runs`)."""
+    from metrics.position import order_runs, original_choices
+
     from .recorded import ANSWER_COLUMNS
 
-    joined = prompts[["prompt_id", "item_id", "persona", "member_of", "instruction"]].merge(
+    orders = prompts["option_order"] if "option_order" in prompts.columns else pd.Series("012", index=prompts.index)
+    joined = prompts[["prompt_id", "item_id", "persona", "member_of", "instruction"]].assign(option_order=orders).merge(
         responses[["prompt_id", "choice", "parse"]], on="prompt_id", how="inner"
     )
+    joined["choice"] = original_choices(joined["choice"].to_numpy(), joined["option_order"].to_numpy())
+    repeated = bool(joined.duplicated(["item_id", "persona", "instruction"]).any())
     joined = joined.merge(items, on="item_id", how="left")
     joined["model"] = model
-    joined["run"] = joined["instruction"].astype("int16")
+    joined["run"] = order_runs(joined["instruction"].to_numpy(), joined["option_order"].to_numpy(), repeated)
     joined["persona_member_of"] = joined["member_of"].fillna("")
     return joined[list(ANSWER_COLUMNS)]
 
@@ -415,7 +430,9 @@ def _run_locked(config: RunConfig, out: Path, previous: dict[str, Any] | None, i
         results = metrics.score_answers(answers, w=config.w, v=config.v, n_boot=config.n_boot, ci=config.ci,
                                         seed=config.bootstrap_seed, include_excluded=config.include_excluded,
                                         undefined_metrics=inputs.dataset.undefined_metrics)
-        study = Results(results, out, record, personas)
+        position = position_report(answers, record, n_perm=999 if config.n_boot else 0, seed=config.bootstrap_seed)
+        study = Results(results, out, record, personas, position)
+        write_json_atomic(out / "run.json", scrub(record))
         study.save(out, report=config.report)
     return study
 
@@ -429,6 +446,22 @@ def _remove_new_run_dir(out: Path) -> None:
     with contextlib.suppress(OSError):
         (out / ".lock").unlink()
         out.rmdir()
+
+
+def write_position_bias(table: pd.DataFrame | None, directory: Path) -> None:
+    """``position_bias.csv`` (:mod:`metrics.position`), when there is a table."""
+    if table is not None:
+        table.to_csv(directory / "position_bias.csv", index=False, lineterminator="\n")
+
+
+def position_report(answers: pd.DataFrame, record: dict[str, Any], *, n_perm: int, seed: int) -> pd.DataFrame:
+    """Each model's position bias (:mod:`metrics.position`); its one-line summaries go into the
+    run record (and from there into the report)."""
+    from metrics.position import describe, position_bias
+
+    table = position_bias(answers, n_perm=n_perm, seed=seed)
+    record["position_bias"] = describe(table)
+    return table
 
 
 def evaluate(model: str | None = None, backend: str = "hf", categories: Sequence[str] | None = None, **settings: Any) -> "Results":
@@ -476,11 +509,14 @@ class Results:
     ``plot_*`` methods for the figures.
     """
 
-    def __init__(self, metrics_results: Any, directory: Path | None, record: dict[str, Any], personas: pd.DataFrame | None):
+    def __init__(self, metrics_results: Any, directory: Path | None, record: dict[str, Any], personas: pd.DataFrame | None,
+                 position_bias: pd.DataFrame | None = None):
         self.metrics = metrics_results
         self.directory = directory
         self.record = record
         self.personas = personas
+        #: Share of displayed positions A/B/C chosen vs expected (:mod:`metrics.position`), per model.
+        self.position_bias = position_bias
 
     summary = property(lambda self: self.metrics.summary)
     target_bias = property(lambda self: self.metrics.target_bias)
@@ -546,6 +582,7 @@ class Results:
             try:
                 (staging / "results").mkdir()
                 self.metrics.save(staging / "results")
+                write_position_bias(self.position_bias, staging / "results")
                 write_graphs(self.metrics, self.personas, staging / "results" / "graphs")
                 move_into_place(staging, directory, ["results"])
             finally:
@@ -591,7 +628,10 @@ def _load_run(directory: Path) -> Results:
     else:
         raise InputError(f"{directory} holds no socialbias results (results/summary.csv or summary.csv + score.json)")
     personas = _saved_personas(directory, record)
-    return Results(metrics.MetricResults.load(results_dir), directory, record, personas)
+    position = results_dir / "position_bias.csv"
+    position_bias = pd.read_csv(position, dtype={"model": str}, keep_default_na=False,
+                                na_values=[""]) if position.is_file() else None
+    return Results(metrics.MetricResults.load(results_dir), directory, record, personas, position_bias)
 
 
 def _saved_personas(directory: Path, record: dict[str, Any]) -> pd.DataFrame | None:

@@ -5,7 +5,10 @@ Two formats:
 ``jsonl`` (ours): one JSON object per line,
     ``{"model": str (optional), "category": str, "example_id": int, "persona": str ("" or absent =
     default), "instruction": int, "response": str}``, or ``"choice": 0|1|2|null`` instead of
-    ``"response"`` (null = no valid answer).
+    ``"response"`` (null = no valid answer). Optional ``"option_order": "120"``: the options were
+    shown in that order (shown A, B, C = the item's options 1, 2, 0; default ``"012"``, the
+    source order), and the response or ``choice`` refers to the options as shown; scoring maps
+    it back to the item's own options (:mod:`metrics.position`).
 
 ``paper``: the result files released with Shin et al. (2024) (repository ddindidu/BiasedPersona,
     ``results/refined/{model}/{persona category}/refined_p_{persona}_inst_{k}_target_{category}_{date}_{time}.json``,
@@ -32,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from metrics.schema import ANSWER_COLUMNS as METRIC_ANSWER_COLUMNS
+from metrics.position import ORDER_NAMES, order_matrix, order_runs, original_choices
 from metrics.schema import MEMBER_COLUMN
 
 from .answers import NONE, get_parser
@@ -39,11 +43,13 @@ from .errors import InputError
 from .personas import DEFAULT_PERSONA
 
 #: Columns of the recorded-responses table (one row per response, before items are joined).
-RECORDED_COLUMNS = ("model", "category", "example_id", "persona", "instruction", "response", "choice", "line")
+RECORDED_COLUMNS = ("model", "category", "example_id", "persona", "instruction", "response", "choice", "option_order",
+                    "line")
 
 #: Columns of the answers table: what ``metrics.score_answers`` takes (its own contract), plus the
-#: persona's in-group and how each choice was read.
-ANSWER_COLUMNS = (*METRIC_ANSWER_COLUMNS, MEMBER_COLUMN, "parse")
+#: persona's in-group, how each choice was read and the option order shown (``"012"``: as in
+#: the source; ``choice`` is always the item's original option).
+ANSWER_COLUMNS = (*METRIC_ANSWER_COLUMNS, MEMBER_COLUMN, "parse", "instruction", "option_order")
 
 _PAPER_NAME = re.compile(r"^refined_p_(?P<persona>.+)_inst_(?P<k>\d+)_target_(?P<category>.+?)_\d{6}_\d{6}\.json(\.gz)?$")
 _MAX_ERRORS_KEPT = 20
@@ -95,6 +101,9 @@ def _check_line(obj: Any) -> dict[str, Any]:
     model = obj.get("model", None)
     if model is not None and not isinstance(model, str):
         raise ValueError("field 'model' must be a string")
+    order = obj.get("option_order", "012")
+    if order not in ORDER_NAMES:
+        raise ValueError("field 'option_order' must be an order of the three options, e.g. \"120\"")
     has_text, has_choice = "response" in obj, "choice" in obj
     if has_text == has_choice:
         raise ValueError("give exactly one of 'response' (text) or 'choice' (0, 1, 2 or null)")
@@ -116,6 +125,7 @@ def _check_line(obj: Any) -> dict[str, Any]:
         "instruction": k,
         "response": response,
         "choice": choice,
+        "option_order": order,
     }
 
 
@@ -208,6 +218,7 @@ def read_paper_results(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, list
                     "instruction": int(m["k"]),
                     "response": resp.get("origin") if isinstance(resp.get("origin"), str) else "",
                     "choice": choice,
+                    "option_order": "012",
                     "line": i,
                 }
             )
@@ -248,7 +259,9 @@ def to_answers(
     merged = merged[~missing].drop(columns="_merge")
 
     key = ["model", "category", "example_id", "persona", "instruction"]
-    dup = merged.duplicated(key, keep="first")
+    if "option_order" not in merged.columns:
+        merged["option_order"] = "012"
+    dup = merged.duplicated([*key, "option_order"], keep="first")
     outcome.duplicates += int(dup.sum())
     merged = merged[~dup]
 
@@ -263,11 +276,13 @@ def to_answers(
     else:
         fn = get_parser(parser)
         sel = np.flatnonzero(has_text)
-        opts = merged[["option0", "option1", "option2"]].to_numpy()[sel]
+        shown = order_matrix(merged["option_order"].to_numpy()[sel])
+        opts = np.take_along_axis(merged[["option0", "option1", "option2"]].to_numpy()[sel], shown, axis=1)
         parsed = [fn(t, o) for t, o in zip(merged["response"].to_numpy()[sel], opts)]
         choice[sel] = [c for c, _ in parsed]
         how[sel] = [h for _, h in parsed]
-    merged["choice"] = choice.astype(np.int8)
+    # Choices refer to the options as shown: map them to the item's own options.
+    merged["choice"] = original_choices(choice.astype(np.int64), merged["option_order"].to_numpy())
     merged["parse"] = how
 
     members = {}
@@ -285,7 +300,8 @@ def to_answers(
             stacklevel=2,
         )
     merged["persona_member_of"] = [members.get((c, p), "") for c, p in zip(merged["category"], merged["persona"])]
-    merged["run"] = merged["instruction"].astype(np.int16)
+    repeated = bool(merged.duplicated(key).any())  # an item asked in several orders per run: cyclic design
+    merged["run"] = order_runs(merged["instruction"].to_numpy(), merged["option_order"].to_numpy(), repeated)
     outcome.scored += len(merged)
     answers = merged[list(ANSWER_COLUMNS)].reset_index(drop=True)
     return answers, outcome

@@ -54,18 +54,19 @@ def deterministic(mode: Mode, backend: Backend) -> bool:
 
 
 def _representatives(todo: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-    """One prompt per identical text (same item, system message and template), and its copies.
+    """One prompt per identical text (same item, system message, template and option order), and its copies.
 
     Copies differ only in ``sample`` (expand numbers repeats), so they share the item id, the
     system message and the template; the lowest sample stands for the others.
     """
     system = [m[0]["content"] if len(m) and m[0].get("role") == "system" else "" for m in todo["messages"]]
-    keys = pd.DataFrame({"item": todo["item_id"].to_numpy(), "system": system, "template": todo.get("template", "")})
+    keys = pd.DataFrame({"item": todo["item_id"].to_numpy(), "system": system, "template": todo.get("template", ""),
+                         "order": todo.get("option_order", "012")})
     first = ~keys.duplicated(keep="first").to_numpy()
     reps = todo.loc[first]
     copies: dict[str, list[str]] = {}
     if not first.all():
-        rep_of = keys.groupby(["item", "system", "template"], sort=False).ngroup().to_numpy()
+        rep_of = keys.groupby(["item", "system", "template", "order"], sort=False).ngroup().to_numpy()
         rep_ids = pd.Series(todo["prompt_id"].to_numpy()[first], index=rep_of[first])
         for pid, group in zip(todo["prompt_id"].to_numpy()[~first], rep_of[~first]):
             copies.setdefault(rep_ids[group], []).append(pid)

@@ -42,6 +42,7 @@ class ScoredResponses:
     record: dict[str, Any] = field(default_factory=dict)
     out: Path | None = None
     personas: pd.DataFrame | None = None
+    position_bias: pd.DataFrame | None = None
 
     summary = property(lambda self: self.results.summary)
     target_bias = property(lambda self: self.results.target_bias)
@@ -52,7 +53,7 @@ class ScoredResponses:
         ``.plot_*()``, ``.report()``), as ``evaluate`` returns them."""
         from .pipeline import Results
 
-        return Results(self.results, self.out, self.record, self.personas)
+        return Results(self.results, self.out, self.record, self.personas, self.position_bias)
 
 
 def score_responses(
@@ -88,7 +89,7 @@ def score_responses(
     import metrics
     from bbq_adapters import dataset_info, items_from_records
 
-    from .pipeline import versions
+    from .pipeline import position_report, versions
 
     from .personas import load_personas
 
@@ -142,7 +143,8 @@ def score_responses(
         "invalid_answers": int((answers["choice"] == -1).sum()),
         "versions": versions(),
     }
-    scored = ScoredResponses(results, answers, outcome, record, personas=persona_table)
+    position = position_report(answers, record, n_perm=999 if n_boot else 0, seed=seed)
+    scored = ScoredResponses(results, answers, outcome, record, personas=persona_table, position_bias=position)
     if out is not None:
         scored.out = save_scored(scored, persona_table, Path(out), report=report)
     return scored
@@ -185,8 +187,11 @@ def _load_items_for(dataset: str, source, wanted: list[str], options: dict | Non
 
 def save_scored(scored: ScoredResponses, personas: pd.DataFrame | None, out: Path, *, report: bool = True) -> Path:
     """Write the results into ``out`` atomically (all files, or none on error)."""
+    from .pipeline import write_position_bias
+
     with staged(out, "scoring", command="score") as staging:
         scored.results.save(staging)
+        write_position_bias(scored.position_bias, staging)
         graphs = write_graphs(scored.results, personas, staging / "graphs")
         scored.record["graphs"] = graphs
         (staging / "score.json").write_text(json.dumps(scored.record, indent=2, sort_keys=True, default=str) + "\n")

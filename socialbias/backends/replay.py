@@ -3,7 +3,8 @@
 Answers obtained elsewhere (another harness, an API batch job, a colleague's run) then flow
 through the same store, metrics and report as live ones. The file is our JSONL format
 (:mod:`socialbias.recorded`): one object per line with ``category``, ``example_id``,
-``persona``, ``instruction`` and ``response`` (text, parsed with ``parser``) or ``choice``.
+``persona``, ``instruction``, optionally ``option_order``, and ``response`` (text, parsed with
+``parser``) or ``choice``.
 A prompt with no recorded line is simply not answered: it stays missing in the store and the
 run reports how many.
 
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import pandas as pd
+
+from metrics.position import displayed_positions
 
 from ..errors import InputError
 from ..recorded import read_jsonl, to_answers
@@ -55,16 +58,20 @@ class ReplayBackend:
         answers, self.outcome = to_answers(recorded, items, personas, parser, outcome)
         digest = hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
         self.key = model_key("replay", self.model_name, file_sha256=digest, parser=parser)
-        # (item_id, persona, instruction) -> the recorded answer; joined to the prompts' ids.
-        keyed = answers.set_index(["item_id", "persona", "run"])
+        # (item_id, persona, instruction, option order) -> the recorded answer; joined to the
+        # prompts' ids. A prompt shown in another order than any recorded line stays unanswered.
+        keyed = answers.set_index(["item_id", "persona", "instruction", "option_order"])
+        orders = prompts["option_order"] if "option_order" in prompts.columns else pd.Series("012", index=prompts.index)
         index = pd.MultiIndex.from_arrays(
-            [prompts["item_id"], prompts["persona"], prompts["instruction"].astype("int16")]
+            [prompts["item_id"], prompts["persona"], prompts["instruction"].astype("int64"), orders]
         )
         found = keyed.reindex(index)
         hit = found["choice"].notna().to_numpy()
+        # The store holds the letter as shown: the recorded (original) option's shown position.
+        shown = displayed_positions(found["choice"].to_numpy()[hit].astype("int64"), orders.to_numpy()[hit])
         self._by_prompt: dict[str, tuple[int, str]] = {
             pid: (int(c), how)
-            for pid, c, how in zip(prompts["prompt_id"].to_numpy()[hit], found["choice"].to_numpy()[hit], found["parse"].to_numpy()[hit])
+            for pid, c, how in zip(prompts["prompt_id"].to_numpy()[hit], shown, found["parse"].to_numpy()[hit])
         }
         self.unmatched_prompts = int((~hit).sum())
 
