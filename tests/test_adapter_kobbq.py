@@ -20,6 +20,7 @@ from bbq_adapters import (
     kobbq,
     load_items,
 )
+from bbq_adapters import kobbq_groups
 from bbq_adapters.kobbq import load_kobbq
 
 from .conftest import FAMILY_DIR
@@ -201,8 +202,8 @@ def test_group_tables_cover_the_templates(kobbq_dir):
     assert len(tpls.by_key) == 570 and not tpls.broken
     assert len({(c, i) for c, i, _ in tpls.by_key}) == 269
     groups = {g for t in tpls.by_key.values() for s in ("N1", "N2") for g in t.groups[s]}
-    assert groups <= set(kobbq.GROUP_LABELS)
-    assert set(kobbq.NAME_GROUPS.values()) <= set(kobbq.GROUP_LABELS)
+    assert groups <= set(kobbq_groups.GROUP_LABELS)
+    assert set(kobbq_groups.NAME_GROUPS.values()) <= set(kobbq_groups.GROUP_LABELS)
     report = kobbq.LoadReport("kobbq")
     for tpl in tpls.by_key.values():
         labels = {s: {kobbq._group_of(w, s, tpl, report) for w in tpl.names[s]} for s in ("N1", "N2")}
