@@ -155,6 +155,9 @@ def cmd_prompts(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     import warnings
 
+    if args.instrument:
+        return cmd_score_instrument(args)
+
     from .scoring import score_responses
 
     with warnings.catch_warnings(record=True) as caught:
@@ -193,6 +196,18 @@ def cmd_score(args: argparse.Namespace) -> int:
     print_position_bias(scored.record, quiet=args.quiet)
     print(f"wrote {scored.out}/: summary.csv, target_bias.csv, persona_bias.csv, graphs/, score.json"
           + ("" if args.no_report else ", figures/, report.html"))
+    return 0
+
+
+def cmd_score_instrument(args: argparse.Namespace) -> int:
+    """``score --instrument``: answers to a political instrument -> summary.csv."""
+    from .instruments.politics.cli import score_instrument
+
+    summary = score_instrument(args.instrument, args.path, args.out, missing=args.missing, n_boot=args.n_boot,
+                               ci=args.ci, seed=args.seed)
+    if not args.quiet:
+        print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    print(f"wrote {args.out}/: summary.csv, baselines.csv, score.json")
     return 0
 
 
@@ -459,6 +474,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model name for lines without one (paper format: overrides the folder name)")
     p.add_argument("--personas", default="paper", help="persona catalogue: 'paper' (default) or a CSV file")
     p.add_argument("--strict", action="store_true", help="a malformed line is an error instead of being counted")
+    p.add_argument("--instrument", default=None, metavar="ID|FILE", help="score answers to a political instrument "
+                   "(8values, sapplyvalues, politiscales, anthropic-persona-politics, or a JSON file): lines "
+                   '{"model", "item", "variant"?, "persona"?, "run"?, "choice"|"response"}')
+    p.add_argument("--missing", default="skip", choices=("skip", "random", "neutral", "fail"),
+                   help="--instrument: items without a valid answer (default skip, counted in summary.csv)")
     m = p.add_argument_group("metrics")
     m.add_argument("--w", type=float, default=2.0, help="reward/penalty w of the perception counters (default 2)")
     m.add_argument("--v", type=float, default=1.0, help="counter-reward/penalty v (default 1)")

@@ -128,13 +128,13 @@ class PoliticalInstrument(Instrument):
         n_i, n_k, n_a = len(self._items), len(self._options), len(self._axes)
         #: weights W[i, k, a]: the weight on axis a of option k of item i
         self.weights = np.zeros((n_i, n_k, n_a))
-        #: on_axis[i, a]: item i has weights for axis a
+        #: on_axis[i, a]: item i has a non-zero weight on axis a (it can move that score)
         self.on_axis = np.zeros((n_i, n_a), dtype=bool)
         col = {a: j for j, a in enumerate(self._axes)}
         for i, it in enumerate(data["items"]):
             for axis, row in it["weights"].items():
                 self.weights[i, :, col[axis]] = row
-                self.on_axis[i, col[axis]] = True
+                self.on_axis[i, col[axis]] = any(w != 0 for w in row)
         self.offset = np.array([self.scoring["offset"][a] for a in self._axes], dtype=float)
         scale = self.scoring.get("scale", {})
         self.scale = np.array([scale.get(a, 1.0) for a in self._axes], dtype=float)
@@ -172,20 +172,26 @@ class PoliticalInstrument(Instrument):
         return render_prompt(self, item, variant)
 
     # -- scoring --------------------------------------------------------------------------------
-    def _finish(self, numer: np.ndarray, answered: np.ndarray) -> np.ndarray:
-        """Scores (..., n_axes) from per-axis weight sums ``numer`` (..., n_axes) and, for
-        weighted_ratio, the answered mask (..., n_items)."""
+    def finish_sums(self, numer: np.ndarray, denom: np.ndarray) -> np.ndarray:
+        """Scores (..., n_axes) from summed chosen weights ``numer`` and, for weighted_ratio, the
+        summed max |weight| of the answered items ``denom`` (ignored by weighted_sum)."""
         if self.kind == "weighted_sum":
             return self.offset + self.scale * numer / self.divisor
-        denom = answered.astype(float) @ self.max_abs
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(denom > 0, self.offset + self.scale * numer / np.where(denom > 0, denom, 1), np.nan)
 
+    def _finish(self, numer: np.ndarray, answered: np.ndarray) -> np.ndarray:
+        return self.finish_sums(numer, answered.astype(float) @ self.max_abs)
+
+    def with_derived(self, values: np.ndarray) -> np.ndarray:
+        """Append the derived axes (plus - minus) to scores (..., n_axes) -> (..., all axes)."""
+        extra = [values[..., self._axes.index(d["plus"])] - values[..., self._axes.index(d["minus"])]
+                 for d in self.derived]
+        return np.concatenate([values] + [e[..., None] for e in extra], axis=-1) if extra else values
+
     def _with_derived(self, values: np.ndarray) -> dict[str, Any]:
-        out = {a: values[..., j] for j, a in enumerate(self._axes)}
-        for d in self.derived:
-            out[d["id"]] = out[d["plus"]] - out[d["minus"]]
-        return {k: (float(v) if np.ndim(v) == 0 else v) for k, v in out.items()}
+        full = self.with_derived(values)
+        return {a: (float(full[..., j]) if full.ndim == 1 else full[..., j]) for j, a in enumerate(self.all_axes)}
 
     def chosen_weights(self, choices: np.ndarray) -> np.ndarray:
         """W[i, c_i, :] per item (0 where c_i is -1); choices shape (..., n_items)."""
