@@ -413,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "dtype, device, revision, gguf_file, max_batch_tokens, base_url, concurrency, "
                    "tensor_parallel_size, max_model_len, gpu_memory_utilization, ...")
     a.add_argument("--lora", action="append", default=None, metavar="NAME=PATH",
-                   help="vllm: a LoRA adapter to measure beside the base model (repeat for several)")
+                   help="vllm, hf: a PEFT LoRA adapter to measure beside the base model, each its own model (repeat for several)")
     x = p.add_argument_group("scale-out")
     x.add_argument("--executor", default=None, choices=("local", "ray"), help="local (default) or ray: the engines "
                    "run in Ray actors, answers stream into the run directory")

@@ -38,13 +38,14 @@ import importlib.util
 import logging
 import math
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..answers import LETTERS, get_parser
 from ..errors import InputError
+from .adapters import Adapter, PeftVariants, adapter_key, attach_peft, parse_adapters
 from .base import (Answer, Decoding, Mode, Prompt, check_decoding, check_mode, chunked, encode_texts, first_line,
                    group_by_text, looks_like_path, model_key, prompt_options, seed_of)
 from .render import ChatRenderer, TemplateInfo
@@ -167,7 +168,7 @@ def plan_batches(lengths: Sequence[int], max_batch_tokens: int, extra_tokens: in
 # --------------------------------------------------------------------------------------------
 
 
-class HFBackend:
+class HFBackend(PeftVariants):
     """A transformers causal language model as a :class:`~socialbias.backends.base.Backend`.
 
     Args:
@@ -189,6 +190,10 @@ class HFBackend:
             when the architecture has no SDPA attention.
         model_kwargs: more ``from_pretrained`` arguments (e.g. ``trust_remote_code``,
             ``quantization_config``); recorded in the key since they may change the answers.
+        lora: PEFT LoRA adapters to measure beside the base model, ``{name: path}`` or
+            ``[(name, path), ...]``; loaded once with peft; :meth:`variants` lists the base model
+            and each adapter as backends sharing the weights, each with its own :attr:`key`
+            (as :class:`~socialbias.backends.vllm.VLLMBackend` does).
 
     Raises :class:`InputError` (one line: the model, the reason, the fix) when the model cannot
     be loaded.
@@ -210,6 +215,7 @@ class HFBackend:
         window: int = 4096,
         attn_implementation: str | None = "sdpa",
         model_kwargs: dict[str, Any] | None = None,
+        lora: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None,
     ) -> None:
         self.mode: Mode = check_mode(mode)
         self.decoding = check_decoding(decoding or Decoding(), backend="hf")
@@ -236,6 +242,8 @@ class HFBackend:
         self.max_batch_tokens = int(max_batch_tokens)
 
         self.model_name, source, self.gguf_file = _locate(model, gguf_file)
+        self._adapters: dict[str, Adapter] = {a.name: a for a in parse_adapters(lora)}
+        self.adapter: str | None = None
         self.tokenizer, self.model = _load(
             self.model_name, source, revision=revision, gguf_file=self.gguf_file,
             dtype=_resolve_dtype(dtype, self.device), device=self.device,
@@ -254,6 +262,8 @@ class HFBackend:
         self._pad_id: int = next(i for i in (tok.pad_token_id, *self._eos_ids, 0) if i is not None)
         self._max_len = getattr(self.model.config, "max_position_embeddings", None)
         self._keep_kwarg = _logits_to_keep_kwarg(self.model)
+        if self._adapters:
+            self.model = attach_peft(self.model, list(self._adapters.values()))
         self._mass_n, self._mass_sum, self._mass_min, self._mass_low = 0, 0.0, math.inf, 0
         self.key = model_key("hf", self.model_name, **self._key_settings())
 
@@ -264,6 +274,8 @@ class HFBackend:
             "mode": self.mode, "revision": self.revision, "dtype": self.dtype, "gguf_file": self.gguf_file,
             "template": self.template_info.key, "model_kwargs": self.model_kwargs or None,
         }
+        if self.adapter is not None:
+            settings["adapter"] = adapter_key(self._adapters[self.adapter])
         if self.mode == "logprob":
             settings["scoring"] = LETTER_SCORING
         else:
@@ -306,6 +318,12 @@ class HFBackend:
             out.update(scoring=LETTER_SCORING, letter_tokens=self.letters.as_dict(), letter_mass=self.letter_mass())
         else:
             out.update(decoding=self._decoding_settings(), parser=self.parser)
+        if self._adapters:
+            import peft
+
+            out["versions"]["peft"] = peft.__version__
+            out["adapters"] = [a.as_dict() for a in self._adapters.values()]
+            out["adapter"] = self.adapter
         return out
 
     # -- answering ------------------------------------------------------------------------------
@@ -327,10 +345,11 @@ class HFBackend:
             extra = self.decoding.max_tokens if self.mode == "generate" else 0
             for batch in plan_batches([len(x) for x in ids], self.max_batch_tokens, extra):
                 start = time.perf_counter()
-                if self.mode == "logprob":
-                    results = self._score([ids[i] for i in batch])
-                else:
-                    results = self._generate([ids[i] for i in batch], [owners[i][0].prompt_id for i in batch])
+                with self._scope():
+                    if self.mode == "logprob":
+                        results = self._score([ids[i] for i in batch])
+                    else:
+                        results = self._generate([ids[i] for i in batch], [owners[i][0].prompt_id for i in batch])
                 answered = [(owners[i], r) for i, r in zip(batch, results)]
                 latency = (time.perf_counter() - start) / sum(len(o) for o, _ in answered)
                 for group, result in answered:
@@ -604,10 +623,10 @@ __all__ = [
 
 def from_config(config: Any, prompts: Any = None, items: Any = None, personas: Any = None) -> HFBackend:
     """The registry's factory (:mod:`socialbias.backends.registry`): an :class:`HFBackend` for a run configuration."""
-    from .base import decoding_from_config
+    from .base import decoding_from_config, parse_lora
 
     return HFBackend(
         config.model, mode=config.mode, revision=config.revision, dtype=config.dtype, device=config.device,
         template=config.template, gguf_file=config.gguf_file, decoding=decoding_from_config(config),
-        parser=config.parser, max_batch_tokens=config.max_batch_tokens,
+        parser=config.parser, max_batch_tokens=config.max_batch_tokens, lora=parse_lora(config.lora),
     )

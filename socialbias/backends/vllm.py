@@ -56,8 +56,6 @@ Keep one engine alive per process (:meth:`VLLMBackend.close` frees it).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import time
@@ -68,6 +66,7 @@ from typing import Any
 
 from ..answers import NONE, get_parser
 from ..errors import InputError
+from .adapters import Adapter, adapter_key, parse_adapters
 from .base import (Answer, Decoding, Mode, Prompt, check_decoding, check_mode, chunked, encode_texts, first_line,
                    group_by_text, looks_like_path, model_key, prompt_options, seed_of)
 from .hf import LETTER_SCORING, LOW_LETTER_MASS, LetterTokens, letter_tokens
@@ -125,62 +124,6 @@ def _locate(model: str | Path, what: str = "model") -> str:
     if isinstance(model, Path) or looks_like_path(text):
         raise InputError(f"{what} {text!r} does not exist: give a hub id (org/name) or a local model directory")
     return text
-
-
-def _file_digest(path: Path) -> str:
-    """SHA-256 of a local adapter: its config and weight files (name and content)."""
-    h = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(
-        p for p in path.iterdir() if p.is_file() and (p.suffix in (".json", ".safetensors", ".bin", ".pt")))
-    for f in files:
-        h.update(f.name.encode() + b"\0")
-        with open(f, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
-
-
-@dataclass(frozen=True)
-class Adapter:
-    """One LoRA adapter of an engine: its name, where it is, its content hash (local only) and
-    the integer id vLLM knows it by."""
-
-    name: str
-    path: str
-    sha256: str | None
-    int_id: int
-    rank: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "path": self.path, "sha256": self.sha256, "rank": self.rank}
-
-
-def _adapters(lora: Mapping[str, Any] | Sequence[tuple[str, Any]] | None) -> list[Adapter]:
-    if not lora:
-        return []
-    pairs = list(lora.items()) if isinstance(lora, Mapping) else list(lora)
-    out: list[Adapter] = []
-    for i, pair in enumerate(pairs, start=1):
-        try:
-            name, where = pair
-        except (TypeError, ValueError):
-            raise InputError(f"lora entry {pair!r}: expected (name, path) pairs or a dict name -> path") from None
-        name = str(name)
-        if not name or name in ("base", "none") or any(a.name == name for a in out):
-            raise InputError(f"lora adapter name {name!r} is empty, reserved or repeated: give each adapter its own name")
-        located = _locate(where, f"lora adapter {name!r}")
-        path = Path(located)
-        rank = None
-        if path.is_dir():
-            config = path / "adapter_config.json"
-            if not config.is_file():
-                raise InputError(f"lora adapter {name!r}: {located} has no adapter_config.json: give a PEFT LoRA directory")
-            try:
-                rank = int(json.loads(config.read_text(encoding="utf-8")).get("r") or 0) or None
-            except (ValueError, OSError) as e:
-                raise InputError(f"lora adapter {name!r}: cannot read {config}: {first_line(e)}") from None
-        out.append(Adapter(name, located, _file_digest(path) if path.exists() else None, i, rank))
-    return out
 
 
 def _lora_rank_setting(ranks: Iterable[int | None]) -> int:
@@ -278,7 +221,7 @@ def _load_engine(model: str | Path, *, revision: str | None, dtype: str | None, 
     if template not in TEMPLATE_NAMES and not Path(str(template)).expanduser().is_file():
         resolve_template(None, template)  # the InputError naming the choices, before any engine starts
     name = _locate(model)
-    adapters = _adapters(lora)
+    adapters = parse_adapters(lora)
     clash = sorted(set(engine_kwargs) & _OWN_ARGS)
     if clash:
         raise InputError(f"engine_kwargs {', '.join(clash)}: set these with VLLMBackend's own arguments")
@@ -494,8 +437,7 @@ class VLLMBackend:
             "engine_kwargs": e.key_engine_kwargs or None,
         }
         if self.adapter is not None:
-            a = e.adapters[self.adapter]
-            settings["adapter"] = {"name": a.name, "sha256": a.sha256 or a.path}
+            settings["adapter"] = adapter_key(e.adapters[self.adapter])
         if self.mode == "logprob":
             settings["scoring"] = LETTER_SCORING
         else:
