@@ -4,7 +4,8 @@ Every number this package reports is a function of additive counts:
 
 - per *target cell* (stratum, persona, run, target): ``n``, ``S``, ``A`` (section 5);
 - per *persona-run cell* (stratum, persona, run): responses, correct answers, "none"
-  answers, non-unknown answers and biased answers (for the BBQ bias scores).
+  answers, non-unknown answers, biased answers (for the BBQ bias scores) and "none" answers
+  counted correct (for the accuracy over valid answers).
 
 Each count is a sum over BBQ items of that item's contribution, so the counts of any
 reweighting of the items -- all weights 1 for the point estimate, multinomial counts for a
@@ -29,7 +30,7 @@ from metrics.schema import Responses
 
 #: Count blocks per target cell, then per persona-run cell, in column order of ``C``.
 TARGET_BLOCKS: tuple[str, ...] = ("n", "S", "A")
-PERSONA_RUN_BLOCKS: tuple[str, ...] = ("resp", "correct", "invalid", "nonunk", "biased")
+PERSONA_RUN_BLOCKS: tuple[str, ...] = ("resp", "correct", "invalid", "nonunk", "biased", "invalid_correct")
 
 
 def _rank(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

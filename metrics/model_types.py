@@ -50,7 +50,7 @@ import pandas as pd
 from metrics._grouping import nan_percentile
 from metrics.bbq_scores import ratio
 from metrics.bias import tb_T_over_runs
-from metrics.bootstrap import DEFAULT_CHUNK, replicate_generators
+from metrics.bootstrap import DEFAULT_CHUNK
 from metrics.counters import random_answerer_A, swap_deltas
 from metrics.design import Layout
 from metrics.errors import MetricsInputError
@@ -107,16 +107,18 @@ def type_names(codes: np.ndarray) -> pd.Series:
 
 
 def null_tb(layout: Layout, counts: dict[str, np.ndarray], n_null: int,
-            seed: int | np.random.SeedSequence, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
+            seed: int, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
     """Simulated TB(default->T) of the item-swap null model: (n_null x strata)."""
+    from metrics.streams import StratumStreams
+
     r = layout.r
     is_default = r.persona == r.default_code
     dx, dy = swap_deltas(r, layout.w, layout.v)
     delta = layout.unit_matrix(dx * is_default, dy * is_default)
-    gens = replicate_generators(seed, n_null)
+    streams = StratumStreams(seed, r.strata, "type_null", r.units["stratum"].to_numpy())
     out = []
     for start in range(0, n_null, chunk):
-        coins = np.stack([g.random(layout.n_units) < 0.5 for g in gens[start:start + chunk]])
+        coins = streams.uniform(min(chunk, n_null - start)) < 0.5
         S = counts["S"] + np.asarray(coins.astype(np.float64) @ delta)
         out.append(layout.default_per_stratum(tb_T_over_runs(counts["n"], S, layout)))
     return np.concatenate(out, axis=0)
@@ -132,7 +134,7 @@ def random_bamt(layout: Layout, counts: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def type_thresholds(layout: Layout, counts: dict[str, np.ndarray], thresholds: TypeThresholds,
-                    seed: int | np.random.SeedSequence) -> pd.DataFrame:
+                    seed: int) -> pd.DataFrame:
     """Per stratum: TB_threshold, BAmt_random, BAmt_threshold (rows = ``layout.r.strata``)."""
     n_strata = len(layout.r.strata)
     if thresholds.tb_threshold is not None:

@@ -1,7 +1,10 @@
 """``MetricResults``: the tables :func:`metrics.score_answers` returns, and their CSV files.
 
 Tables (long format; ``persona`` "" is the default persona; ``*_sd`` = population sd over
-runs; ``*_lo``/``*_hi`` = percentile bootstrap interval over items of the mean over runs):
+runs; ``*_lo``/``*_hi`` = bootstrap interval over resampling clusters -- BBQ templates by
+default, :mod:`metrics.clusters` -- of the mean over runs: percentile intervals for signed
+and ratio statistics; for the means of absolute values TB, TB(p->T), PB(p), PB and
+PB_floor an interval of the *true* value, one-sided at 0, from :mod:`metrics.crossfit`):
 
 - ``summary``: one row per (model, category, context_condition). First columns, in order,
   :data:`SUMMARY_HEAD`; then ``*_lo``/``*_hi`` for TB, BAmt, PB, PB_floor, s_dis, s_amb,
@@ -14,15 +17,25 @@ runs; ``*_lo``/``*_hi`` = percentile bootstrap interval over items of the mean o
   :data:`metrics.TYPES` (<NA> without a default persona) and ``type_confidence`` its
   bootstrap stability (:mod:`metrics.model_types`). TB, BAmt, acc, invalid_rate and the BBQ
   scores are the default persona's;
-  ``n_responses`` counts all responses of the stratum. ``PB_exceeds_floor``: the lower
-  bound of the bootstrap interval of PB - PB_floor (paired within replicates, so the floor's
-  own uncertainty counts) is above 0; with a floor of exactly 0 (log-probability scoring)
-  this is "PB_lo > PB_floor". <NA> when undefined (fewer than 2 runs, or no bootstrap).
+  ``n_responses`` counts all responses of the stratum. TB, PB, PB_floor are the paper's
+  plug-in estimates (also as ``TB_plugin``, ``PB_plugin``); ``TB_debiased``,
+  ``PB_debiased``, ``PB_floor_debiased``, ``PB_excess_debiased`` are the cross-fitted
+  estimates (:mod:`metrics.crossfit`); ``PB_excess_lo/hi`` is the interval of PB - PB_floor
+  around ``PB_excess_debiased``. ``PB_exceeds_floor``: the persona-exchange test
+  (:mod:`metrics.persona_test`) rejects "no persona shifts the model" at level 1 - ci,
+  Holm-adjusted over the stratum's personas (``PB_pvalue``: the smallest adjusted p-value;
+  ``PB_null``: the mean PB of the exchange null, the floor the plug-in PB sits at without
+  persona effects). <NA> when undefined (no persona, or ``n_perm=0``). ``acc_valid``,
+  ``s_amb_valid``, ``s_amb_paper_valid`` (+ ``_sd/_lo/_hi``): over valid (not "none")
+  answers only (:mod:`metrics.bbq_scores`).
 - ``target_bias``: (model, category, context_condition, persona, target): TB, TB_sd, BAmt,
   BAmt_sd, n (responses involving the target, summed over runs), TB_lo, TB_hi, BAmt_lo,
-  BAmt_hi, n_runs.
+  BAmt_hi, n_runs, TB_pvalue (two-sided normal test of TB(p->t) = 0 with the bootstrap
+  standard error), TB_padj (Benjamini-Hochberg over all (persona, target) cells of the
+  stratum; the heatmap hatches cells with TB_padj >= 1 - ci).
 - ``persona_bias``: (..., persona): PB (NaN for the default), TB = TB(p->T), BAmt =
-  BAmt(p->T), each with _sd/_lo/_hi; member_of; n_responses.
+  BAmt(p->T), each with _sd/_lo/_hi; member_of; n_responses; PB_debiased, TB_debiased;
+  PB_pvalue (exchange test of persona p) and PB_padj (Holm over the stratum's personas).
 - ``bbq_scores``: (..., persona): n_responses; acc, invalid_rate, bias_score, s_dis, s_amb,
   s_amb_paper, each with _sd/_lo/_hi (see :mod:`metrics.bbq_scores`).
 - ``ingroup``: (..., persona, member_of): ingroup (+_sd/_lo/_hi), TB_in, TB_out.

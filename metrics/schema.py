@@ -36,6 +36,9 @@ ANSWER_COLUMNS: tuple[str, ...] = (
 )
 #: Optional column: the target label the persona belongs to ("" if none).
 MEMBER_COLUMN = "persona_member_of"
+#: Optional column: the item's template (BBQ's ``question_index``); items of one template
+#: share their context and names, so they are resampled together (:mod:`metrics.clusters`).
+TEMPLATE_COLUMN = "question_index"
 #: The persona value of the default model (no persona, empty system message).
 DEFAULT_PERSONA = ""
 #: The target label of the "unknown" option.
@@ -63,7 +66,7 @@ class Responses:
     persona: np.ndarray
     runs: np.ndarray  # sorted run values
     run: np.ndarray
-    units: pd.DataFrame  # stratum, item_id; row i = unit (bootstrap resampling unit) i
+    units: pd.DataFrame  # stratum, item_id[, template]; row i = item i (sorted by stratum)
     unit: np.ndarray
     targets: np.ndarray  # sorted target labels (without "unknown")
     tx: np.ndarray
@@ -337,6 +340,12 @@ def prepare_answers(
 
     ch = choice[src]
     unk = unknown[src]
+    units = pd.DataFrame({"stratum": ukeys // items.size, "item_id": items[ukeys % items.size]})
+    if TEMPLATE_COLUMN in df.columns:
+        tmpl = df[TEMPLATE_COLUMN].astype(str).to_numpy()[src]
+        unit_tmpl = np.empty(len(units), dtype=object)
+        unit_tmpl[unit] = tmpl
+        units["template"] = unit_tmpl.astype(str)
     return Responses(
         strata=strata,
         stratum=stratum[order],
@@ -344,7 +353,7 @@ def prepare_answers(
         persona=p_used,
         runs=rvals,
         run=r_used,
-        units=pd.DataFrame({"stratum": ukeys // items.size, "item_id": items[ukeys % items.size]}),
+        units=units,
         unit=unit,
         targets=targets,
         tx=remap[tx_full[src]],

@@ -36,7 +36,7 @@ import pandas as pd
 
 from metrics.schema import ANSWER_COLUMNS as METRIC_ANSWER_COLUMNS
 from metrics.position import ORDER_NAMES, order_matrix, order_runs, original_choices
-from metrics.schema import MEMBER_COLUMN
+from metrics.schema import MEMBER_COLUMN, TEMPLATE_COLUMN
 
 from .answers import NONE, get_parser
 from .errors import InputError
@@ -49,7 +49,7 @@ RECORDED_COLUMNS = ("model", "category", "example_id", "persona", "instruction",
 #: Columns of the answers table: what ``metrics.score_answers`` takes (its own contract), plus the
 #: persona's in-group, how each choice was read and the option order shown (``"012"``: as in
 #: the source; ``choice`` is always the item's original option).
-ANSWER_COLUMNS = (*METRIC_ANSWER_COLUMNS, MEMBER_COLUMN, "parse", "instruction", "option_order")
+ANSWER_COLUMNS = (*METRIC_ANSWER_COLUMNS, MEMBER_COLUMN, TEMPLATE_COLUMN, "parse", "instruction", "option_order")
 
 _PAPER_NAME = re.compile(r"^refined_p_(?P<persona>.+)_inst_(?P<k>\d+)_target_(?P<category>.+?)_\d{6}_\d{6}\.json(\.gz)?$")
 _MAX_ERRORS_KEPT = 20

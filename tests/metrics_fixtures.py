@@ -38,6 +38,7 @@ def _item_fields(rec: dict) -> dict:
         "item_id": f"{rec['category']}:{rec['example_id']}",
         "context_condition": rec["context_condition"],
         "polarity": rec["question_polarity"],
+        "question_index": str(rec["question_index"]),
         "label": int(rec["label"]),
         "unknown_idx": unknown,
         "stereotyped_idx": stereo[0] if len(stereo) == 1 else -1,

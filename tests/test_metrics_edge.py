@@ -54,7 +54,9 @@ def test_no_default_persona_gives_nan_model_level() -> None:
 def test_single_run_has_no_floor() -> None:
     a = hand_answers()
     s = metrics.score_answers(a[a.run == 0], n_boot=20).summary
-    assert s.PB_floor.isna().all() and s.PB_exceeds_floor.isna().all()
+    assert s.PB_floor.isna().all() and s.PB_floor_debiased.isna().all()
+    # the persona-exchange test needs no second run
+    assert s.PB_exceeds_floor.notna().all() and s.PB_pvalue.between(0, 1).all()
     assert (s.TB_sd == 0).all()
 
 

@@ -119,7 +119,9 @@ def test_random_answerer_calibration(items) -> None:
     for seed in range(20):
         ans = simulate_answers(it, personas, q=0.5, p_target=2 / 3, p_correct_disambig=0.0,
                                seed=100 + seed, runs=5)
-        res = metrics.score_answers(ans, n_boot=200, seed=seed, thresholds=FAST)
+        # the simulator answers items independently: items are the independent units here
+        # (template resampling is checked in tests/test_validity.py)
+        res = metrics.score_answers(ans, n_boot=200, seed=seed, thresholds=FAST, resample="items")
         s = res.summary
         skewed += list(s["type"].isin(["skewed", "skewed-large"]))
         covered["acc"] += list((s.acc_lo <= 1 / 3) & (1 / 3 <= s.acc_hi))

@@ -181,8 +181,8 @@ def test_heatmap_default_first_and_insignificant_cells_marked(paper) -> None:
     assert rows[1:] == personas[1:]
     targets = [t.get_text() for t in ax.get_xticklabels()]
     assert targets == sorted(set(tb["target"]))
-    # the hatched cells are exactly those whose interval includes 0
-    insig = tb[(tb["TB_lo"] <= 0) & (tb["TB_hi"] >= 0)]
+    # the hatched cells are exactly those not significant after Benjamini-Hochberg adjustment
+    insig = tb[~(tb["TB_padj"] < 0.05)]
     expected = {(targets.index(t), personas.index(p)) for p, t in zip(insig["persona"], insig["target"])}
     hatch = next(c for c in ax.collections if c.get_gid() == "insignificant")
     assert hatch.get_hatch()
@@ -191,10 +191,10 @@ def test_heatmap_default_first_and_insignificant_cells_marked(paper) -> None:
     # values annotated with 2 decimals; significant ones in bold
     texts = {(round(t.get_position()[0] - 0.5), round(t.get_position()[1] - 0.5)): t for t in ax.texts}
     assert len(texts) == len(tb)
-    for p, t, v, lo, hi in tb[["persona", "target", "TB", "TB_lo", "TB_hi"]].itertuples(index=False):
+    for p, t, v, padj in tb[["persona", "target", "TB", "TB_padj"]].itertuples(index=False):
         text = texts[(targets.index(t), personas.index(p))]
         assert float(text.get_text().replace("\u2212", "-")) == pytest.approx(v, abs=0.005)
-        assert (text.get_fontweight() == "bold") == (not lo <= 0 <= hi)
+        assert (text.get_fontweight() == "bold") == (padj < 0.05)
     # symmetric colour limits around 0
     lo_c, hi_c = ax.collections[0].get_clim()
     assert lo_c == -hi_c and hi_c >= tb["TB"].abs().max()

@@ -33,8 +33,10 @@ def plot_tb_heatmap(
     targets alphabetically. Colours: ``RdBu`` centred on 0 with symmetric limits +-``vmax``
     (default: the largest |TB|, for large grids its 99th percentile with the colour bar
     extended, rounded up to 1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 x 10^k); grey: the persona was
-    never asked about the target. Cells whose bootstrap interval includes 0 are hatched (the
-    collection with gid ``"insignificant"``); annotated values whose interval excludes 0 are
+    never asked about the target. Cells not significantly different from 0 are hatched (the
+    collection with gid ``"insignificant"``): Benjamini-Hochberg-adjusted p-value ``TB_padj``
+    >= 1 - ci over all cells of the heatmap when the table has it, else the bootstrap interval
+    includes 0; annotated significant values are
     bold. ``annotate`` (default: grids up to 14 targets and 30 personas) writes the values
     with 2 decimals; large grids (e.g. Nationality, 69 x 68) drop the annotations and shrink
     the tick labels. Width: one column (3.3 in) when the grid fits, else two (6.9 in).
@@ -60,6 +62,10 @@ def plot_tb_heatmap(
     values, lo, hi = grid("TB"), grid("TB_lo"), grid("TB_hi")
     has_ci = bool(np.isfinite(lo).any())
     insig = np.isfinite(values) & (lo <= 0) & (hi >= 0)
+    padj = grid("TB_padj")  # Benjamini-Hochberg over the stratum's cells (metrics.score)
+    adjusted = bool(np.isfinite(padj).any())
+    if adjusted:
+        insig = np.isfinite(values) & ~(padj < 1.0 - level)
     n_p, n_t = values.shape
     large = n_t > 14 or n_p > 30
     annotate = (not large) if annotate is None else bool(annotate)
@@ -155,7 +161,8 @@ def plot_tb_heatmap(
     handles = []
     if has_ci:
         handles.append(Patch(facecolor="white", edgecolor=hatch_color, hatch="////", linewidth=0.4,
-                             label=f"{level:.0%} CI includes 0" + (" (bold: excludes 0)" if annotate else "")))
+                             label=(f"not significant (BH-adjusted p >= {1 - level:.2g})" if adjusted
+                                    else f"{level:.0%} CI includes 0") + (" (bold: significant)" if annotate else "")))
     if np.isnan(values).any():
         handles.append(Patch(facecolor=_NA_CELL, edgecolor="none", label="not asked"))
     if handles:
