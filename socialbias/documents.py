@@ -167,6 +167,8 @@ figure img{max-width:100%;height:auto;display:block;margin:0 auto}
 figcaption{font-size:12.5px;color:#333;margin-top:.5em}
 pre{background:#f6f6f6;padding:.8em;overflow-x:auto;font-size:12px}
 .note{font-size:12.5px;color:#444}
+.warnings{border:2px solid #c9302c;background:#fdf2f2;padding:.2em 1em;margin:1em 0}
+.warnings h2{margin-top:.4em;border:none;color:#a94442}
 """
 
 
@@ -206,6 +208,22 @@ class _ReportDoc:
             out.append(f"{metric} is not reported (n/a) on this dataset: {reason}")
         return out
 
+    def _warnings(self) -> list[str]:
+        """The run's warnings (run.json ``warnings``): shown first, before any number."""
+        found = (self.record or {}).get("warnings") or []
+        return [str(w) for w in found] if isinstance(found, list) else []
+
+    def _counts(self) -> str | None:
+        """The run's counts in the words of :data:`socialbias.runner.COUNTS`."""
+        counts = (self.record or {}).get("counts")
+        if not isinstance(counts, Mapping) or "prompts" not in counts:
+            return None
+        words = [f"{counts[k]:,} {k}" for k in ("prompts", "distinct", "copies", "cached", "asked", "scored")
+                 if isinstance(counts.get(k), int)]
+        return ("Counts: " + ", ".join(words) + ". prompts: one per item, persona, instruction and sample; distinct: "
+                "different texts among them (copies get the answer of the text they repeat); cached: already in "
+                "the store when the run started; asked: put to the model by the run; scored: answers in the metrics.")
+
     def _config(self) -> dict[str, Any]:
         thr = getattr(self.mt, "thresholds", None)
         cfg = dict(redact(getattr(self.mt, "config", {}) or {}))
@@ -220,7 +238,12 @@ class _ReportDoc:
                  '<meta name="viewport" content="width=device-width, initial-scale=1">',
                  f"<title>{e(self.title)}</title><style>{_CSS}</style></head><body>",
                  f"<h1>{e(self.title)}</h1>"]
+        if self._warnings():
+            parts.append('<div class="warnings" id="warnings"><h2>Warnings</h2><ul>'
+                         + "".join(f"<li>{e(w)}</li>" for w in self._warnings()) + "</ul></div>")
         parts += [f'<p class="note">{e(p)}</p>' for p in self._intro()]
+        if self._counts():
+            parts.append(f'<p class="note">{e(self._counts())}</p>')
         parts.append("<h2>Summary</h2>")
         parts.append(self._html_table(*_summary_rows(self.mt.summary)))
         parts.append("<h2>Model types</h2>")
@@ -270,7 +293,9 @@ class _ReportDoc:
     # -- markdown
     def markdown(self) -> str:
         lines = [f"# {self.title}", ""]
-        for p in self._intro():
+        if self._warnings():
+            lines += ["## Warnings", "", *[f"- {_md_escape(w)}" for w in self._warnings()], ""]
+        for p in [*self._intro(), *([self._counts()] if self._counts() else [])]:
             lines += [p, ""]
         lines += ["## Summary", "", self._md_table(*_summary_rows(self.mt.summary)), ""]
         lines += ["## Model types", "", _thresholds_text(self.mt) + ". Type confidence: the fraction of bootstrap "

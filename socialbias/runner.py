@@ -9,6 +9,13 @@
    answer is stored for every copy; in sampling modes each copy is its own request;
 3. stream the backend's answers into the store in transactions of ``batch_size``: a Ctrl-C or a
    killed process loses at most the batch in flight.
+
+Counts have one name each, the same in the CLI, ``run.json``, the report and the README
+(:data:`COUNTS`): a study has ``prompts`` (one per item, persona, instruction and sample, each
+with its own id and row in the store), ``distinct`` texts among them and ``copies`` (prompts
+whose text is another prompt's, so a deterministic model gives them that prompt's answer);
+a run finds some ``cached`` (already in the store), ``asked`` the model the rest (one per
+distinct text in deterministic modes), and ``scored`` the answers that entered the metrics.
 """
 
 from __future__ import annotations
@@ -24,13 +31,27 @@ from .backends.base import Backend, Mode, prompts_from_table
 from .store import ResponseStore
 
 
+#: The count words, defined once (module docstring): every report of counts uses these.
+COUNTS: dict[str, str] = {
+    "prompts": "prompts of the study (each with its own id and row in the store)",
+    "distinct": "distinct prompt texts among them",
+    "copies": "prompts whose text is another prompt's (a deterministic model gives them its answer)",
+    "cached": "prompts already answered in the store when the run started",
+    "asked": "prompts put to the model by this run",
+    "scored": "answers that entered the metrics",
+}
+
+
 @dataclass
 class RunStats:
-    """What one call of :func:`answer_prompts` did."""
+    """What one call of :func:`answer_prompts` did (the words of :data:`COUNTS`): of ``prompts``,
+    ``cached`` were in the store; the model was ``asked`` the others, their ``copies`` got the
+    answer of the prompt they copy; ``stored`` rows were written (asked + copies)."""
 
     prompts: int = 0
-    already_answered: int = 0
+    cached: int = 0
     asked: int = 0
+    copies: int = 0
     stored: int = 0
     seconds: float = 0.0
 
@@ -51,6 +72,22 @@ def deterministic(mode: Mode, backend: Backend) -> bool:
         return True
     decoding = getattr(backend, "decoding", None)
     return decoding is not None and float(getattr(decoding, "temperature", 1.0)) == 0.0
+
+
+def prompt_counts(prompts: pd.DataFrame) -> dict[str, int]:
+    """``prompts``, ``distinct`` and ``copies`` of a prompts table (see :data:`COUNTS`)."""
+    unique = prompts.drop_duplicates("prompt_id")
+    distinct = len(_representatives(unique)[0]) if len(unique) and "messages" in unique.columns else len(unique)
+    return {"prompts": len(unique), "distinct": distinct, "copies": len(unique) - distinct}
+
+
+def headline(stats: RunStats, distinct: int | None = None) -> str:
+    """The first line of a run: what will happen, in the words of :data:`COUNTS`."""
+    total = f"{stats.prompts:,} prompts" + (f" ({distinct:,} distinct)" if distinct is not None else "")
+    if stats.asked == 0:
+        return f"{total}: all {stats.cached:,} cached in the store; nothing to ask"
+    return (f"{total}: {stats.cached:,} cached in the store; asking {stats.asked:,}"
+            + (f" (their {stats.copies:,} copies get the same answer)" if stats.copies else ""))
 
 
 def _representatives(todo: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list[str]]]:
@@ -87,11 +124,12 @@ def plan_questions(prompts: pd.DataFrame, backend: Backend, store: ResponseStore
     """Steps 1-2 of the module docstring, shared by every executor (local, ray)."""
     unique = prompts.drop_duplicates("prompt_id")
     todo = store.missing(unique, backend.key)
-    stats = RunStats(prompts=len(unique), already_answered=len(unique) - len(todo))
+    stats = RunStats(prompts=len(unique), cached=len(unique) - len(todo))
     copies: dict[str, list[str]] = {}
     if not todo.empty and deterministic(mode, backend) and "item_id" in todo.columns:
         todo, copies = _representatives(todo)
     stats.asked = len(todo)
+    stats.copies = sum(len(c) for c in copies.values())
     return Plan(todo, copies, stats)
 
 
@@ -143,6 +181,8 @@ def answer_prompts(
     started = time.perf_counter()
     plan = plan_questions(prompts, backend, store, mode)
     stats = plan.stats
+    if progress:
+        print(headline(stats), file=sys.stderr, flush=True)
     if plan.todo.empty:
         return stats
     answers = ([a] for a in backend.answer(prompts_from_table(plan.todo), mode))
@@ -157,7 +197,10 @@ def _progress(total: int, description: str, enabled: bool) -> Any:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=description, unit="prompt", file=sys.stderr, dynamic_ncols=True, smoothing=0.05)
+    # smoothing=0: the ETA from the average rate since the start. Backends answer the longest
+    # prompts of a window first, so this ETA errs on the long side and shrinks as it goes.
+    return tqdm(total=total, desc=description, unit="prompt", file=sys.stderr, dynamic_ncols=True, smoothing=0.0,
+                mininterval=1.0)
 
 
-__all__ = ["Plan", "RunStats", "answer_prompts", "deterministic", "plan_questions", "store_answer", "store_stream"]
+__all__ = ["COUNTS", "Plan", "RunStats", "headline", "prompt_counts", "answer_prompts", "deterministic", "plan_questions", "store_answer", "store_stream"]

@@ -457,7 +457,7 @@ def test_cli_run_measures_base_and_lora_adapter_in_one_study(worker, spec, tiny_
     names = [v["model"] for v in record["variants"]]
     keys = [v["model_key"] for v in record["variants"]]
     assert names == [Path(tiny_model_dir).name, f"{Path(tiny_model_dir).name}+rnd"] and len(set(keys)) == 2
-    assert all(v["unanswered_prompts"] == 0 for v in record["variants"])
+    assert all(v["unanswered"] == 0 for v in record["variants"])
     import pandas as pd
 
     summary = pd.read_csv(out / "results" / "summary.csv")

@@ -57,6 +57,10 @@ def test_membership_from_persona_bias_and_selection_errors(results) -> None:
     g = build_graph(results.target_bias, context="disambig", persona_bias=results.persona_bias)
     assert g.nodes["persona:p"]["member_of"] == "a"  # from persona_bias.member_of
     assert g.has_edge("target:a", "persona:p")
+    for alias in ("disambiguated", "Disambig"):  # the full word names the same context
+        same = build_graph(results.target_bias, context=alias, persona_bias=results.persona_bias)
+        assert same.graph == g.graph and sorted(same.edges) == sorted(g.edges)
+    assert build_graph(results.target_bias, context="ambiguous").graph["context_condition"] == "ambig"
     with pytest.raises(InputError, match="several"):
         build_graph(results.target_bias)  # two contexts: ambiguous selection
     with pytest.raises(InputError, match="no rows"):

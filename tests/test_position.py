@@ -150,7 +150,7 @@ def test_run_cyclic_end_to_end(tmp_path, tiny_model_dir):
     prompts = pd.read_parquet(out / "prompts.parquet")
     assert sorted(prompts["option_order"].unique()) == ["012", "120", "201"] and len(prompts) == 6 * 2 * 3
     record = json.loads((out / "run.json").read_text())
-    assert record["config"]["option_orders"] == "cyclic" and record["counts"]["unanswered_prompts"] == 0
+    assert record["config"]["option_orders"] == "cyclic" and record["counts"]["unanswered"] == 0
     assert record["position_bias"] and record["position_bias"][0].startswith("position bias ")
     table = pd.read_csv(out / "results" / "position_bias.csv")
     assert table["design"].tolist() == ["rotated"] and table["n_valid"].iloc[0] == 36

@@ -136,7 +136,7 @@ def test_only_missing_prompts_are_sent(tmp_path, tiny_model_dir, prompts, local_
         store.add(half)
         stats = answer_prompts_ray(prompts, factory(tiny_model_dir, tmp_path / "log"), store, "logprob",
                                    backend=remote, concurrency=2, batch_size=8, progress=False)
-        assert stats.already_answered == len(half) == 48 and stats.stored == 48
+        assert stats.cached == len(half) == 48 and stats.stored == 48
         assert store.count(key) == 96
     sent = asked(tmp_path / "log")
     assert len(sent) == len(set(sent)) == stats.asked

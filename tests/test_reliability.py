@@ -151,7 +151,7 @@ def test_sigkill_at_random_moments_then_resume_gives_identical_results(study, ba
         assert (out / "results" / "summary.csv").read_bytes() == reference_summary
         assert (out / "results" / "target_bias.csv").read_bytes() == (baseline / "results" / "target_bias.csv").read_bytes()
         record = json.loads((out / "run.json").read_text())
-        assert record["counts"]["unanswered_prompts"] == 0
+        assert record["counts"]["unanswered"] == 0
     # the kills landed mid-answering (with committed answers the resume had to keep) and after it
     assert any(0 < n < N_PROMPTS for n in partial_counts) and N_PROMPTS in partial_counts, partial_counts
 

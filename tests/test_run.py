@@ -21,7 +21,7 @@ def test_run_end_to_end_and_resume(tmp_path, tiny_model_dir, capsys):
     out = tmp_path / "run"
     assert main(["run", "--model", str(tiny_model_dir), "--backend", "hf", *GRID, "--out", str(out)]) == 0
     record = json.loads((out / "run.json").read_text())
-    assert record["counts"]["prompts"] == 12 * 3 * 2 and record["counts"]["unanswered_prompts"] == 0
+    assert record["counts"]["prompts"] == 12 * 3 * 2 and record["counts"]["unanswered"] == 0
     # logprob mode: the default persona's two runs are one text, asked once.
     assert record["answering"]["asked"] == 12 * 5 and record["answering"]["stored"] == 12 * 6
     assert record["config"]["mode"] == "logprob" and record["model_key"].startswith("hf:")
@@ -38,9 +38,47 @@ def test_run_end_to_end_and_resume(tmp_path, tiny_model_dir, capsys):
     # The same command again: everything is in the store, nothing is asked.
     assert main(["run", "--model", str(tiny_model_dir), "--backend", "hf", *GRID, "--out", str(out)]) == 0
     again = json.loads((out / "run.json").read_text())
-    assert again["answering"]["asked"] == 0 and again["answering"]["already_answered"] == 72
+    assert again["answering"]["asked"] == 0 and again["answering"]["cached"] == 72
     assert again["history"][0]["answering"]["asked"] == 12 * 5  # the first session is kept
     pd.testing.assert_frame_equal(load_run(out).summary, results.summary)
+
+
+def test_counts_warnings_and_a_complete_rerun_without_the_model(tmp_path, tiny_model_dir, capsys, monkeypatch):
+    """One vocabulary of counts; warnings kept in run.json and the report; a rerun whose every
+    answer is stored never loads the model, keeps the measured letter mass and the warnings."""
+    out = tmp_path / "run"
+    cmd = ["run", "--model", str(tiny_model_dir), "--backend", "hf", *GRID[:-1], "--out", str(out)]
+    assert main(cmd) == 0
+    first = capsys.readouterr()
+    record = json.loads((out / "run.json").read_text())
+    counts = record["counts"]
+    assert counts == {**counts, "prompts": 72, "distinct": 60, "copies": 12, "cached": 0, "asked": 60,
+                      "scored": 72, "unanswered": 0}
+    assert "72 prompts (60 distinct)" in first.err.splitlines()[0] or "72 prompts: 0 cached in the store; asking 60" \
+        in first.err
+    assert "asked 60 prompts" in first.out and "scored 72 answers" in first.out
+    assert "s_amb: the original BBQ" in first.out
+    mass = record["backend"]["letter_mass"]
+    assert record["warnings"] and "option letters" in record["warnings"][0]  # a random tiny model: low mass
+    html = (out / "report.html").read_text()
+    assert html.index('id="warnings"') < html.index("<h2>Summary</h2>") and "option letters" in html
+    assert "72 prompts, 60 distinct, 12 copies, 0 cached, 60 asked, 72 scored" in html
+
+    import socialbias.pipeline as pipeline
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded although every answer is stored")
+
+    monkeypatch.setattr(pipeline, "make_backend", no_model)
+    assert main(cmd) == 0
+    again = json.loads((out / "run.json").read_text())
+    assert again["backend"]["loaded"] is False and again["model_key"] == record["model_key"]
+    assert again["counts"]["cached"] == 72 and again["counts"]["asked"] == 0 and again["counts"]["scored"] == 72
+    assert again["backend"]["letter_mass"] == mass and again["warnings"] == record["warnings"]
+    assert "option letters" in (out / "report.md").read_text().split("## Summary")[0]
+    # A setting that changes the answers (another template) loads the model again.
+    with pytest.raises(AssertionError, match="model was loaded"):  # noqa: PT012
+        main([*cmd, "--template", "plain"])
 
 
 def test_config_file_and_flag_override(tmp_path, tiny_model_dir):
@@ -70,7 +108,7 @@ def test_replay_backend_run(tmp_path):
     out = tmp_path / "replay"
     assert main(["run", "--backend", "replay", "--responses", str(path), *GRID, "--out", str(out)]) == 0
     record = json.loads((out / "run.json").read_text())
-    assert record["counts"]["unanswered_prompts"] == 3
+    assert record["counts"]["unanswered"] == 3
     assert record["answering"]["asked"] == 72 and record["answering"]["stored"] == 69  # replay never copies answers
     assert record["model"] == "recorded-model"
 

@@ -51,7 +51,7 @@ def test_deterministic_mode_asks_each_text_once(tmp_path, prompts):
         per_item = stored.loc[default.prompt_id, "choice"].groupby(default.item_id.to_numpy()).nunique()
         assert (per_item == 1).all()  # the five copies carry the one answer
         again = answer_prompts(prompts, backend, store, "logprob", progress=False)
-        assert again.asked == 0 and again.already_answered == len(prompts)
+        assert again.asked == 0 and again.cached == len(prompts)
 
 
 def test_sampling_mode_asks_every_copy(tmp_path, prompts):

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..contexts import context_code
 from ..errors import InputError
 from .data import _ci_level, _metric_tables, _one_stratum, _persona_order, _require, _strata, _table
 from .planes import _summary_table
@@ -43,7 +44,7 @@ def plot_persona_bias(
     pb, summ = mt.persona_bias, mt.summary
     _require(pb, _KEYS + ("persona", "PB"), "persona_bias")
     sel = pb
-    for col, value in zip(_KEYS, (model, category, context)):
+    for col, value in zip(_KEYS, (model, category, context_code(context))):
         if value is not None:
             sel = sel[sel[col].astype(str) == str(value)]
     sel = sel[sel["persona"].astype(str) != ""]

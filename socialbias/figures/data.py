@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..contexts import context_code
 from ..errors import InputError
 from .style import _KEYS
 
@@ -49,7 +50,7 @@ def _one_stratum(table: pd.DataFrame, model: str | None, category: str | None, c
     """The rows of one (model, category, context); each filter may be None when unique."""
     _require(table, _KEYS, name)
     sel = table
-    for col, value in zip(_KEYS, (model, category, context)):
+    for col, value in zip(_KEYS, (model, category, context_code(context))):
         if value is not None:
             sel = sel[sel[col].astype(str) == str(value)]
     if sel.empty:
