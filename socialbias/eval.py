@@ -222,6 +222,11 @@ def cmd_score_instrument(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from .pipeline import RunConfig, load_config_file, run_study
 
+    if args.instrument:
+        from .instruments.politics.cli import cmd_run_instrument
+
+        return cmd_run_instrument(args, demo_model_path if args.demo else None)
+
     settings: dict = {}
     if args.demo:
         from .demo import demo_settings
@@ -413,6 +418,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "tensor_parallel_size, max_model_len, gpu_memory_utilization, ...")
     a.add_argument("--lora", action="append", default=None, metavar="NAME=PATH",
                    help="vllm, hf: a PEFT LoRA adapter to measure beside the base model, each its own model (repeat for several)")
+    i = p.add_argument_group("instrument (political orientation; see the README)")
+    i.add_argument("--instrument", default=None, metavar="ID|FILE", help="run a political instrument instead of "
+                   "BBQ: 8values, sapplyvalues, politiscales, anthropic-persona-politics, or a JSON file (hf backend)")
+    i.add_argument("--variants", default=None, help="prompt variants, comma-separated: templ-NN/jail-MM (Röttger "
+                   "template and forcing) or rozado (default templ-01/jail-02)")
+    i.add_argument("--scale-orders", default=None, choices=("fixed", "reversed", "both"),
+                   help="answer-scale orders presented (default fixed)")
+    i.add_argument("--runs", type=int, default=None, help="repetitions per prompt (default 1)")
+    i.add_argument("--missing", default=None, choices=("skip", "random", "neutral", "fail"),
+                   help="items without a valid answer (default skip, counted)")
     x = p.add_argument_group("scale-out")
     x.add_argument("--executor", default=None, choices=("local", "ray"), help="local (default) or ray: the engines "
                    "run in Ray actors, answers stream into the run directory")

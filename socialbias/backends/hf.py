@@ -85,36 +85,39 @@ class LetterTokens:
 
     ids: tuple[tuple[int, ...], ...]
     tokens: tuple[tuple[str, ...], ...]
+    labels: tuple[str, ...] = LETTERS
 
     def as_dict(self) -> dict[str, list[str]]:
-        return {letter: list(toks) for letter, toks in zip(LETTERS, self.tokens)}
+        return {letter: list(toks) for letter, toks in zip(self.labels, self.tokens)}
 
 
-def letter_tokens(tokenizer: Any) -> LetterTokens:
+def letter_tokens(tokenizer: Any, labels: Sequence[str] = LETTERS) -> LetterTokens:
     """Find every single token that decodes to a bare option letter, blanks around it allowed.
 
     Tokenizers spell a letter at the start of an answer differently: ``"A"`` after a chat
     template's newline, ``" A"`` (byte-level ``"ĠA"``, SentencePiece ``"▁A"``) after
     ``"Answer:"``; some have ``"\\nA"``. All of them are the same answer. Lower-case letters and
     forms like ``"(A"`` are not counted. Special tokens are skipped. Raises :class:`InputError`
-    when a letter has no single token (score such a model in generate mode).
+    when a letter has no single token (score such a model in generate mode). ``labels``: other
+    option labels (N of them, e.g. ``"1".."5"`` for a political instrument), found the same way.
     """
+    labels = tuple(labels)
     special = set(getattr(tokenizer, "all_special_ids", []) or [])
-    found: list[list[tuple[int, str]]] = [[] for _ in LETTERS]
+    found: list[list[tuple[int, str]]] = [[] for _ in labels]
     for token, tid in tokenizer.get_vocab().items():
-        if tid in special or len(token) > 16 or not any(letter in token for letter in LETTERS):
+        if tid in special or len(token) > 16 or not any(letter in token for letter in labels):
             continue
         text = tokenizer.decode([tid]).strip()
-        if text in LETTERS:
-            found[LETTERS.index(text)].append((tid, token))
-    missing = [letter for letter, f in zip(LETTERS, found) if not f]
+        if text in labels:
+            found[labels.index(text)].append((tid, token))
+    missing = [letter for letter, f in zip(labels, found) if not f]
     if missing:
         raise InputError(
             f"the tokenizer of {getattr(tokenizer, 'name_or_path', '?')} has no single token for option "
             f"letter(s) {', '.join(missing)}: logprob mode cannot score it; use --mode generate"
         )
     found = [sorted(f) for f in found]
-    return LetterTokens(tuple(tuple(t for t, _ in f) for f in found), tuple(tuple(s for _, s in f) for f in found))
+    return LetterTokens(tuple(tuple(t for t, _ in f) for f in found), tuple(tuple(s for _, s in f) for f in found), labels)
 
 
 def letter_probabilities(logits: torch.Tensor, letters: LetterTokens) -> tuple[torch.Tensor, torch.Tensor]:
@@ -216,8 +219,12 @@ class HFBackend(PeftVariants):
         attn_implementation: str | None = "sdpa",
         model_kwargs: dict[str, Any] | None = None,
         lora: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None,
+        labels: Sequence[str] | None = None,
     ) -> None:
         self.mode: Mode = check_mode(mode)
+        #: option labels scored in logprob mode; None: BBQ's A/B/C (answers are store Answers).
+        #: Given (e.g. "1".."5"), logprob answers are OptionAnswers with one probability per label.
+        self.labels = tuple(labels) if labels is not None else None
         self.decoding = check_decoding(decoding or Decoding(), backend="hf")
         self.parser = parser
         self._parse = get_parser(parser)
@@ -252,7 +259,8 @@ class HFBackend(PeftVariants):
         self.dtype = str(self.model.dtype).removeprefix("torch.")
         self.renderer = ChatRenderer(self.tokenizer, template)
         self.template_info: TemplateInfo = self.renderer.info
-        self.letters: LetterTokens | None = letter_tokens(self.tokenizer) if mode == "logprob" else None
+        self.letters: LetterTokens | None = (
+            letter_tokens(self.tokenizer, self.labels or LETTERS) if mode == "logprob" else None)
 
         tok = self.tokenizer
         eos = getattr(self.model.generation_config, "eos_token_id", None)
@@ -278,6 +286,8 @@ class HFBackend(PeftVariants):
             settings["adapter"] = adapter_key(self._adapters[self.adapter])
         if self.mode == "logprob":
             settings["scoring"] = LETTER_SCORING
+            if self.labels is not None:
+                settings["labels"] = list(self.labels)
         else:
             settings["decoding"] = self._decoding_settings()
             settings["parser"] = self.parser
@@ -361,6 +371,11 @@ class HFBackend(PeftVariants):
         return self.renderer.render(prompt.messages, prompt.prompt_id)
 
     def _make_answer(self, prompt: Prompt, result: Any, latency: float) -> Answer:
+        if self.mode == "logprob" and self.labels is not None:
+            from ..instruments.option_store import OptionAnswer
+
+            choice = max(range(len(result)), key=result.__getitem__)
+            return OptionAnswer(prompt.prompt_id, self.key, choice, tuple(result), parse="logprob", latency=latency)
         if self.mode == "logprob":
             probs = result
             choice = max(range(3), key=probs.__getitem__)

@@ -169,8 +169,11 @@ def group_scores(inst: PoliticalInstrument, group: pd.DataFrame, missing: str = 
     n_asked = asked.sum(0)
     with np.errstate(invalid="ignore", divide="ignore"):
         invalid_rate = np.where(n_asked > 0, (asked & ~valid[:, None]).sum(0) / np.maximum(n_asked, 1), np.nan)
+    n_items_axis = (on_axis & answered[:, None]).sum(0)
+    if missing == "skip":  # an axis none of whose items was answered has no score (not its offset)
+        point, lo, hi = (np.where(n_items_axis > 0, x, np.nan) for x in (point, lo, hi))
     return {"score": point, "score_lo": lo, "score_hi": hi, "invalid_rate": invalid_rate,
-            "n_items": (on_axis & answered[:, None]).sum(0), "n_answers": n_asked, "n_missing": n_missing}
+            "n_items": n_items_axis, "n_answers": n_asked, "n_missing": n_missing}
 
 
 def summarise(answers: pd.DataFrame, inst: PoliticalInstrument, missing: str = "skip", n_boot: int = 1000,

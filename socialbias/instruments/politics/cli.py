@@ -50,3 +50,39 @@ def score_instrument(instrument: str, path: str, out: str, missing: str = "skip"
         baselines_table(inst, baseline).to_csv(staging / "baselines.csv", index=False)
         (staging / "score.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     return summary
+
+
+def cmd_run_instrument(args, demo_model=None) -> int:
+    """``run --instrument``: the CLI face of :func:`~.run.run_instrument` (hf backend)."""
+    from ...errors import InputError
+    from .run import run_instrument
+
+    if args.backend not in (None, "hf"):
+        raise InputError(f"--instrument runs on the hf backend only for now, not {args.backend!r}; use --backend hf")
+    model = args.model or (demo_model() if demo_model else None)
+    if not model:
+        raise InputError("run --instrument needs --model (a hub id or local directory) or --demo")
+    personas = [""]
+    if args.personas:
+        from ...personas import load_personas
+
+        names = list(load_personas("paper")["persona"]) if args.personas == "paper" else \
+            [n.strip() for n in args.personas.split(",") if n.strip()]
+        personas += [n for n in names if n]
+    variants = [v.strip() for v in (args.variants or "templ-01/jail-02").split(",") if v.strip()]
+    settings = {k: v for k, v in {"device": args.device, "dtype": args.dtype, "revision": args.revision,
+                                  "template": args.template}.items() if v is not None}
+    if (args.mode or "logprob") == "generate":
+        from ...backends.base import Decoding
+
+        settings["decoding"] = Decoding(temperature=args.temperature or 0.0, top_p=args.top_p or 1.0,
+                                        max_tokens=args.max_tokens or 16, seed=args.seed or 0)
+    out = args.out or f"runs/{args.instrument.rsplit('/', 1)[-1].removesuffix('.json')}"
+    summary = run_instrument(args.instrument, model, out, mode=args.mode or "logprob", variants=variants,
+                             option_orders=args.scale_orders or "fixed", personas=personas, runs=args.runs or 1,
+                             limit=args.limit, seed=args.seed or 0, missing=args.missing or "skip",
+                             n_boot=args.n_boot or 1000, ci=args.ci or 0.95, model_settings=settings)
+    if not args.quiet:
+        print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    print(f"wrote {out}/: summary.csv, answers.csv, robustness.csv, baselines.csv, run.json, responses.sqlite")
+    return 0
