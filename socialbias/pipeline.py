@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import platform
 import shutil
@@ -33,9 +32,8 @@ from .backends.registry import make_backend
 from .errors import InputError
 from .files import write_json_atomic
 from .redact import redact as scrub
+from .results import RUN_FORMAT, Results, check_run_dir, load_run, write_position_bias  # noqa: F401  (re-exported)
 
-#: Format of run.json; a run directory of another major format is refused, not misread.
-RUN_FORMAT = 1
 
 
 @dataclass
@@ -220,24 +218,6 @@ def versions() -> dict[str, str]:
         if module is not None:
             out[name] = getattr(module, "__version__", "?")
     return out
-
-
-def check_run_dir(out: Path) -> dict[str, Any] | None:
-    """The previous run.json of ``out`` if any; a directory of another format is refused."""
-    path = out / "run.json"
-    if not path.exists():
-        return None
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path} is not a readable run record ({exc}): move the directory away or choose another --out") from None
-    fmt = record.get("run_format") if isinstance(record, dict) else None
-    if fmt != RUN_FORMAT:
-        raise InputError(
-            f"{out} was written by socialbias {record.get('versions', {}).get('socialbias', '?') if isinstance(record, dict) else '?'} "
-            f"(run format {fmt!r}, this version reads {RUN_FORMAT}): choose another --out directory"
-        )
-    return record
 
 
 @dataclass
@@ -461,12 +441,6 @@ def _remove_new_run_dir(out: Path) -> None:
         out.rmdir()
 
 
-def write_position_bias(table: pd.DataFrame | None, directory: Path) -> None:
-    """``position_bias.csv`` (:mod:`metrics.position`), when there is a table."""
-    if table is not None:
-        table.to_csv(directory / "position_bias.csv", index=False, lineterminator="\n")
-
-
 def position_report(answers: pd.DataFrame, record: dict[str, Any], *, n_perm: int, seed: int) -> pd.DataFrame:
     """Each model's position bias (:mod:`metrics.position`); its one-line summaries go into the
     run record (and from there into the report)."""
@@ -518,160 +492,6 @@ def _history(previous: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 def _describe(backend: Any) -> dict[str, Any]:
     return scrub(backend.describe()) if hasattr(backend, "describe") else {"key": backend.key}
-
-
-class Results:
-    """The results of a study: metric tables, graphs, figures, and where they are saved.
-
-    ``summary`` (one row per model, category, context), ``target_bias`` (TB(p→t) long table),
-    ``persona_bias``, ``types`` (the model-type calls), ``graph(model, category, context)``, and
-    ``plot_*`` methods for the figures.
-    """
-
-    def __init__(self, metrics_results: Any, directory: Path | None, record: dict[str, Any], personas: pd.DataFrame | None,
-                 position_bias: pd.DataFrame | None = None):
-        self.metrics = metrics_results
-        self.directory = directory
-        self.record = record
-        self.personas = personas
-        #: Share of displayed positions A/B/C chosen vs expected (:mod:`metrics.position`), per model.
-        self.position_bias = position_bias
-
-    summary = property(lambda self: self.metrics.summary)
-    target_bias = property(lambda self: self.metrics.target_bias)
-    persona_bias = property(lambda self: self.metrics.persona_bias)
-
-    @property
-    def types(self) -> pd.DataFrame:
-        cols = ["model", "category", "context_condition", "type", "type_confidence", "TB", "TB_threshold", "BAmt", "BAmt_threshold"]
-        return self.summary[[c for c in cols if c in self.summary.columns]]
-
-    def graph(self, model: str | None = None, category: str | None = None, context: str | None = None):
-        """The perception graph of one (model, category, context); each may be omitted when unique."""
-        from .graph import build_graph
-
-        return build_graph(self.target_bias, self.personas, model=model, category=category, context=context,
-                           persona_bias=self.persona_bias)
-
-    # Figures (socialbias.report): each returns a matplotlib Figure; save with report.save_figure.
-    def plot_tb_heatmap(self, model=None, category=None, context=None, **kw):
-        from .report import plot_tb_heatmap
-
-        return plot_tb_heatmap(self.metrics, model, category, context, **kw)
-
-    def plot_tb_bamt_plane(self, **kw):
-        from .report import plot_tb_bamt_plane
-
-        return plot_tb_bamt_plane(self.summary, **kw)
-
-    def plot_persona_bias(self, model=None, category=None, context=None, **kw):
-        from .report import plot_persona_bias
-
-        return plot_persona_bias(self.metrics, model, category, context, **kw)
-
-    def plot_separated_tb(self, model=None, category=None, context=None, **kw):
-        from .report import plot_separated_tb
-
-        return plot_separated_tb(self.metrics, model, category, context, **kw)
-
-    def plot_graph(self, model=None, category=None, context=None, **kw):
-        from .report import plot_perception_graph
-
-        return plot_perception_graph(self.graph(model, category, context), **kw)
-
-    def report(self, directory: str | os.PathLike[str] | None = None, **kw) -> Path:
-        """Write figures, report.html and report.md (into the run directory by default)."""
-        from .report import write_report
-
-        target = Path(directory) if directory is not None else self.directory
-        if target is None:
-            raise InputError("these results were never saved: pass a directory to report()")
-        return write_report(self.metrics, target, record=self.record or None, **kw)
-
-    def save(self, directory: str | os.PathLike[str], *, report: bool = True) -> Path:
-        """Write the metric tables, graphs, run record and the report into ``directory``."""
-        from .graph import write_graphs
-
-        from .files import make_dir_temp, move_into_place
-        from .outdir import writing
-
-        # Only into a new, empty or socialbias directory (its lock held; crash leftovers removed).
-        with writing(directory, "run") as directory:
-            staging = make_dir_temp(directory, ".results-")
-            try:
-                (staging / "results").mkdir()
-                self.metrics.save(staging / "results")
-                write_position_bias(self.position_bias, staging / "results")
-                write_graphs(self.metrics, self.personas, staging / "results" / "graphs")
-                move_into_place(staging, directory, ["results"])
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
-            if self.record and not (directory / "run.json").exists():
-                write_json_atomic(directory / "run.json", scrub(self.record))
-            self.directory = directory
-            if report:
-                self.report(directory)
-        return directory
-
-    def __repr__(self) -> str:
-        rows = len(self.summary)
-        return f"<socialbias Results: {rows} summary rows, saved in {self.directory}>"
-
-
-def load_run(directory: str | os.PathLike[str]) -> Results:
-    """Read a run directory (``eval run``) or a scored directory (``eval score``) back.
-
-    Only CSV and JSON are read: no pickle, no code executed."""
-
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise InputError(f"run directory {str(directory)!r} does not exist")
-    from .outdir import reading
-
-    with reading(directory):  # a shared lock: no run or score may change it while it is read
-        return _load_run(directory)
-
-
-def _load_run(directory: Path) -> Results:
-    import metrics
-
-    if (directory / "results" / "summary.csv").is_file():
-        record = check_run_dir(directory) or {}
-        results_dir = directory / "results"
-    elif (directory / "summary.csv").is_file() and (directory / "score.json").is_file():  # eval score output
-        results_dir = directory
-        try:
-            record = json.loads((directory / "score.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"{directory / 'score.json'} is not readable ({exc})") from None
-    else:
-        raise InputError(f"{directory} holds no socialbias results (results/summary.csv or summary.csv + score.json)")
-    personas = _saved_personas(directory, record)
-    position = results_dir / "position_bias.csv"
-    position_bias = pd.read_csv(position, dtype={"model": str}, keep_default_na=False,
-                                na_values=[""]) if position.is_file() else None
-    return Results(metrics.MetricResults.load(results_dir), directory, record, personas, position_bias)
-
-
-def _saved_personas(directory: Path, record: dict[str, Any]) -> pd.DataFrame | None:
-    """The personas a run asked: ``personas.parquet`` when the run wrote it; for runs of earlier
-    versions, the catalogue rebuilt from the run's own dataset, prompt language and persona spec
-    (never the English BBQ catalogue by default: a KoBBQ run keeps its Korean in-group edges)."""
-    saved = directory / "personas.parquet"
-    if saved.is_file():
-        return pd.read_parquet(saved)
-    config = record.get("config", {})
-    if not config:
-        return None
-    from .personas import resolve_personas
-
-    dataset = (record.get("dataset") or {}).get("name") or config.get("dataset", "bbq")
-    language = (record.get("prompt_language") or {}).get("code") or "en"
-    try:
-        return resolve_personas(config.get("personas", "paper"), config.get("categories"), dataset=dataset,
-                                language=language)
-    except InputError:
-        return None
 
 
 __all__ = ["RunConfig", "Results", "answers_from_store", "evaluate", "load_config_file", "load_run", "run_study", "scrub"]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,32 +27,31 @@ from .errors import InputError
 from .files import staged
 from .graph import write_graphs
 from .recorded import ReadOutcome, read_jsonl, read_paper_results, to_answers
+from .results import Results, write_position_bias
 
 Format = Literal["jsonl", "paper"]
 
 
-@dataclass
-class ScoredResponses:
-    """The outcome of :func:`score_responses`: metric results, the answers scored, the bookkeeping."""
+class ScoredResponses(Results):
+    """The outcome of :func:`score_responses`: a :class:`~socialbias.results.Results` (the one
+    result type: tables, ``.types``, ``.graph()``, ``.plot_*()``, ``.report()``) that also keeps
+    the answers it scored and what was read (``outcome``)."""
 
-    results: Any  # metrics.MetricResults
-    answers: pd.DataFrame
-    outcome: ReadOutcome
-    record: dict[str, Any] = field(default_factory=dict)
-    out: Path | None = None
-    personas: pd.DataFrame | None = None
-    position_bias: pd.DataFrame | None = None
+    def __init__(self, results: Any, answers: pd.DataFrame, outcome: ReadOutcome, record: dict[str, Any] | None = None,
+                 out: Path | None = None, personas: pd.DataFrame | None = None,
+                 position_bias: pd.DataFrame | None = None) -> None:
+        super().__init__(results, out, record or {}, personas, position_bias)
+        self.answers = answers
+        self.outcome = outcome
 
-    summary = property(lambda self: self.results.summary)
-    target_bias = property(lambda self: self.results.target_bias)
-    persona_bias = property(lambda self: self.results.persona_bias)
+    #: The metric tables (:class:`metrics.MetricResults`); ``metrics`` is the same object.
+    results = property(lambda self: self.metrics)
+    #: Where the results were saved (``directory``), None if they were not.
+    out = property(lambda self: self.directory)
 
-    def to_results(self) -> Any:
-        """The same results as :class:`socialbias.pipeline.Results` (``.types``, ``.graph()``,
-        ``.plot_*()``, ``.report()``), as ``evaluate`` returns them."""
-        from .pipeline import Results
-
-        return Results(self.results, self.out, self.record, self.personas, self.position_bias)
+    def to_results(self) -> Results:
+        """These results (already a :class:`~socialbias.results.Results`; kept for older callers)."""
+        return self
 
 
 def score_responses(
@@ -146,7 +144,7 @@ def score_responses(
     position = position_report(answers, record, n_perm=999 if n_boot else 0, seed=seed)
     scored = ScoredResponses(results, answers, outcome, record, personas=persona_table, position_bias=position)
     if out is not None:
-        scored.out = save_scored(scored, persona_table, Path(out), report=report)
+        scored.directory = save_scored(scored, persona_table, Path(out), report=report)
     return scored
 
 
@@ -187,8 +185,6 @@ def _load_items_for(dataset: str, source, wanted: list[str], options: dict | Non
 
 def save_scored(scored: ScoredResponses, personas: pd.DataFrame | None, out: Path, *, report: bool = True) -> Path:
     """Write the results into ``out`` atomically (all files, or none on error)."""
-    from .pipeline import write_position_bias
-
     with staged(out, "scoring", command="score") as staging:
         scored.results.save(staging)
         write_position_bias(scored.position_bias, staging)
