@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from metrics.bootstrap import item_weights, percentile_interval, replicate_generators
+from metrics.bootstrap import percentile_interval
 
 from ...errors import InputError
 from .baselines import random_baseline
@@ -144,22 +144,23 @@ def group_scores(inst: PoliticalInstrument, group: pd.DataFrame, missing: str = 
     point = inst.with_derived(inst.finish_sums(item_mean.sum(0), denom_i.sum(0)))
 
     reps = np.empty((n_boot, len(inst.all_axes)))
-    gens = replicate_generators(seed, n_boot)
+    rng = np.random.default_rng(seed)
     m_max = max(int(m.max()), 1)
     chunk = max(1, 2_000_000 // max(1, n_items * m_max * n_axes))
     for start in range(0, n_boot, chunk):
-        g = gens[start:start + chunk]
-        w_items = item_weights(np.zeros(n_items, dtype=np.int64), g)  # (b, items) draw counts
-        u = np.stack([gen.random((n_items, m_max)) for gen in g])  # within-item resample
+        b = min(chunk, n_boot - start)
+        draws = rng.integers(0, n_items, size=(b, n_items)) + (np.arange(b) * n_items)[:, None]
+        w_items = np.bincount(draws.ravel(), minlength=b * n_items).reshape(b, n_items).astype(float)  # draw counts
+        u = rng.random((b, n_items, m_max))  # within-item resample
         pick = starts[None, :, None] + np.minimum((u * m[None, :, None]).astype(np.int64), np.maximum(m, 1)[None, :, None] - 1)
         keep = (np.arange(m_max)[None, None, :] < m[None, :, None])
         if v_w.shape[0]:
             drawn = np.where(keep[..., None], v_w[np.minimum(pick, v_w.shape[0] - 1)], 0.0).sum(axis=2)
         else:
-            drawn = np.zeros((len(g), n_items, n_axes))
+            drawn = np.zeros((b, n_items, n_axes))
         means = np.where(answered[None, :, None], drawn / np.maximum(m, 1)[None, :, None], fill_w[None])
         numer = np.einsum("bi,bia->ba", w_items, means)
-        reps[start:start + len(g)] = inst.with_derived(inst.finish_sums(numer, w_items @ denom_i))
+        reps[start:start + b] = inst.with_derived(inst.finish_sums(numer, w_items @ denom_i))
     lo, hi = percentile_interval(reps, ci)
 
     on_axis = np.concatenate([inst.on_axis, np.stack(
