@@ -539,21 +539,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 2 bad input, 1 failure, 130 Ctrl-C, 143 SIGTERM)."""
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse exits with 2 on bad usage
-    from .errors import exit_code
+    from .clitools import run_command
 
-    with _sigterm_raises():
-        try:
-            return int(args.func(args) or 0)
-        except BaseException as exc:
-            code = exit_code(exc)
-            if code is None:
-                raise
-            if code in (130, 143):
-                print(f"{PROG}: {'terminated' if code == 143 else 'interrupted'}", file=sys.stderr)
-            else:
-                message = " ".join(str(exc).split()) or type(exc).__name__
-                print(f"{PROG}: error: {message}", file=sys.stderr)
-            return code
+    return run_command(lambda: args.func(args), prog=PROG)
 
 
 @contextlib.contextmanager
