@@ -54,6 +54,7 @@ def test_run_on_tiny_model_scores_and_resumes(tiny_model_dir, tmp_path):
     assert set(first["persona"]) == {"", "elder"} and (first["invalid_rate"].dropna() == 0).all()
     econ = first[(first.axis == "econ") & (first.persona == "")].iloc[0]
     assert econ.score_lo <= econ.score <= econ.score_hi and np.isfinite(econ.score_expected)
+    assert sorted(p.name for p in (out / "figures").glob("*.png")) == ["axes.png", "items.png"]  # 4 axes: no compass
     robustness = pd.read_csv(out / "robustness.csv")
     assert set(robustness.factor) == {"template", "forcing", "order"}
     # resume: nothing is asked again and the same summary comes out
@@ -105,6 +106,22 @@ def test_cli_run_instrument(tiny_model_dir, tmp_path, capsys):
                  "--personas", "elder", "--limit", "3", "--n-boot", "50", "--quiet", "--out", str(out)]) == 0
     summary = pd.read_csv(out / "summary.csv", keep_default_na=False)
     assert set(summary.persona) == {"", "elder"} and set(summary.axis) == {"right", "auth", "prog"}
+    assert (out / "figures" / "compass.png").stat().st_size > 10_000  # SapplyValues: right x auth compass
+
+
+def test_compass_caption_states_mode_variants_and_forcing():
+    from socialbias.figures.politics import caption, plot_compass
+
+    inst = load_instrument(MADE_UP)
+    summary = pd.DataFrame({"model": ["m", "m"], "instrument": "madeup", "axis": ["economic", "social"],
+                            "score": [1.0, -2.0], "score_lo": [0.0, -3.0], "score_hi": [2.0, -1.0]})
+    record = {"mode": "generate", "variants": ["templ-02/jail-05", "rozado"], "option_orders": "both", "ci": 0.9}
+    text = caption(record)
+    assert "Mode: generate" in text and "templ-02/jail-05, rozado" in text and "Forcing: jail-01 (none), jail-05" in text
+    fig = plot_compass(summary, inst, "economic", "social", record=record)
+    assert fig._supxlabel.get_text().replace("\n", " ") == text
+    ax = fig.axes[0]
+    assert ax.get_xlim() == (-10, 10) and len(ax.patches) == 2  # random region + the model's interval ellipse
 
 
 def test_option_responses_table_keeps_old_stores_working(tmp_path):

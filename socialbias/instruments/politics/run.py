@@ -3,7 +3,8 @@
 Steps: expand the grid (:mod:`.grid`); open ``OUT/responses.sqlite`` and ask the backend only
 the prompts without a stored answer (resuming); map every answer from the presented option
 back to the instrument's option; score (:mod:`.answers`) and write ``summary.csv``,
-``answers.csv``, ``robustness.csv``, ``baselines.csv`` and ``run.json``.
+``answers.csv``, ``robustness.csv``, ``baselines.csv``, ``figures/`` (:mod:`socialbias.figures.politics`)
+and ``run.json``.
 
 Answer modes: ``logprob`` (one forward pass; the probabilities of the option labels ``1..N`` as
 the first answer token; choice = argmax; the summary also gives ``score_expected``, the score
@@ -149,5 +150,8 @@ def run_instrument(instrument: str, model: str, out: str | Path, *, backend: Any
         summary.to_csv(target / "summary.csv", index=False)
         baselines_table(inst, baseline).to_csv(target / "baselines.csv", index=False)
         robustness_table(answers, inst).to_csv(target / "robustness.csv", index=False)
+        from ...figures.politics import write_figures
+
+        write_figures(target, summary, inst, record=record, answers=answers, baseline=baseline)
         (target / "run.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     return summary
