@@ -170,6 +170,7 @@ def test_score_cli_writes_summary(tmp_path, capsys):
     baselines = pd.read_csv(out / "baselines.csv")
     assert {"random", "always Strongly agree", "always Strongly disagree"} <= set(baselines.answerer)
     assert json.loads((out / "score.json").read_text())["n_invalid"] == 1
+    assert (out / "figures" / "compass.png").is_file() and (out / "figures" / "axes.png").is_file()
 
 
 def test_score_cli_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):

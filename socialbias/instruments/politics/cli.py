@@ -4,7 +4,8 @@ Writes into ``--out`` (staged, only into a directory socialbias owns, see :mod:`
 ``summary.csv`` (:data:`~.answers.SUMMARY_COLUMNS`, plus ``persona`` when the answers have
 personas, ``n_answers`` and ``n_missing_items``), ``baselines.csv`` (the random answerer's exact
 mean and sd and Monte Carlo region per axis, and each constant answerer's scores) and
-``score.json`` (settings and counts).
+``score.json`` (settings and counts) and ``figures/`` (axis bars; a compass for two- or three-axis
+instruments).
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ def score_instrument(instrument: str, path: str, out: str, missing: str = "skip"
         summary.to_csv(staging / "summary.csv", index=False)
         baselines_table(inst, baseline).to_csv(staging / "baselines.csv", index=False)
         (staging / "score.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        from ...figures.politics import write_figures
+
+        variants = sorted(set(answers["variant"]) - {""}) or ["(not recorded)"]
+        write_figures(staging, summary, inst, record={"mode": "given answers", "variants": variants, "ci": ci,
+                                                      "option_orders": "as recorded"}, baseline=baseline)
     return summary
 
 
