@@ -315,6 +315,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .outdir import check_output_dir
 
     check_output_dir(args.out)  # before anything is read
+    if args.paired:
+        from .paired_compare import write_paired
+
+        print(f"wrote {write_paired(args.dirs, args.out, base=args.base, n_boot=args.n_boot)}")
+        return 0
     summaries = {}
     for directory in args.dirs:
         name = Path(directory).name
@@ -524,6 +529,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("dirs", nargs="+", help="run or score directories")
     p.add_argument("--out", default="runs/compare", metavar="DIR", help="output directory (default runs/compare)")
+    p.add_argument("--paired", action="store_true",
+                   help="shifts of every model against --base on shared items, with paired intervals and tests "
+                        "(runs must have the same prompts and settings; a run with --lora holds base and adapters)")
+    p.add_argument("--base", default=None, metavar="MODEL", help="--paired: the base model (default: the first)")
+    p.add_argument("--n-boot", type=int, default=1000, help="--paired: bootstrap replicates (default 1000)")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -117,7 +119,7 @@ def test_adapter_of_another_model_is_one_line_error(tiny_model_dir, tmp_path):
         HFBackend(tiny_model_dir, device="cpu", lora={"bad": bad})
 
 
-def test_cli_run_measures_base_and_adapter_in_one_study(tiny_model_dir, adapters, tmp_path):
+def test_cli_run_measures_base_and_adapter_in_one_study(tiny_model_dir, adapters, tmp_path, capsys):
     out = tmp_path / "study"
     args = ["run", "--backend", "hf", "--model", str(tiny_model_dir), "--lora", f"left={adapters['left']}",
             "--bbq-dir", str(BBQ_DIR), "--categories", "Religion", "--personas", "Muslim,Jewish",
@@ -133,3 +135,24 @@ def test_cli_run_measures_base_and_adapter_in_one_study(tiny_model_dir, adapters
     assert sorted(set(summary.model)) == sorted(names)
     with ResponseStore.open(out) as store:
         assert store.count(keys[0]) == store.count(keys[1]) == 6 * 3 * 2
+
+    # compare --paired: the adapter's shift from the base on the same items, with intervals.
+    cmp = tmp_path / "paired"
+    assert main(["compare", "--paired", str(out), "--n-boot", "50", "--out", str(cmp)]) == 0
+    shifts = pd.read_csv(cmp / "paired_shifts.csv")
+    assert set(shifts["model"]) == {names[1]} and set(shifts["base"]) == {names[0]}
+    assert set(shifts["metric"]) == {"TB", "BAmt", "PB", "acc", "invalid_rate"}
+    acc = shifts[shifts.metric == "acc"]
+    assert np.allclose(acc["shift"], acc["value"] - acc["base_value"])
+    assert (cmp / "paired.html").is_file() and (cmp / "figures" / "shift_arrows.png").is_file()
+    # Runs asked with other settings are refused, as is the same model twice.
+    other = tmp_path / "other"
+    shutil.copytree(out, other)
+    record["config"]["parser"] = "paper"
+    (other / "run.json").write_text(json.dumps(record))
+    capsys.readouterr()
+    assert main(["compare", "--paired", str(out), str(other), "--out", str(tmp_path / "no1")]) == 2
+    assert "differ in parser" in capsys.readouterr().err
+    assert main(["compare", "--paired", str(out), str(out), "--out", str(tmp_path / "no2")]) == 2
+    assert "same model name" in capsys.readouterr().err
+    assert not (tmp_path / "no1").exists() and not (tmp_path / "no2").exists()

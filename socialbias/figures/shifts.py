@@ -1,0 +1,92 @@
+"""Figures of paired shifts (:func:`metrics.paired.paired_shifts`): how far variants move a model.
+
+- :func:`plot_shift_arrows`: one arrow per variant from the base model's point to the
+  variant's on the TB-BAmt plane, one panel per (category, context); the arrow is solid when
+  TB or BAmt moved significantly (paired test), dashed when neither did.
+- :func:`plot_shift_forest`: every metric's shift with its interval (a forest plot), one row
+  per (variant, category, context, metric), a line at 0.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .style import DOUBLE_COLUMN, SINGLE_COLUMN, _context_label, _figure, _palette, _styled
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+_METRIC_LABEL = {"TB": "TB", "BAmt": "BAmt", "PB": "PB", "acc": "accuracy", "invalid_rate": "invalid rate"}
+
+
+@_styled
+def plot_shift_arrows(shifts: pd.DataFrame, alpha: float = 0.05) -> Figure:
+    """Arrows base -> variant on the TB-BAmt plane (TB and PB as debiased estimates)."""
+    cells = shifts[["category", "context_condition"]].drop_duplicates().itertuples(index=False)
+    cells = list(cells)
+    variants = list(dict.fromkeys(shifts["model"]))
+    colors = dict(zip(variants, _palette(len(variants))))
+    n = len(cells)
+    cols = min(n, 2)
+    rows = int(np.ceil(n / cols))
+    fig = _figure(SINGLE_COLUMN if cols == 1 else DOUBLE_COLUMN, 0.4 + 2.4 * rows)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, (cat, ctx) in zip(axes, cells):
+        sel = shifts[(shifts.category == cat) & (shifts.context_condition == ctx)]
+        tb, bamt = sel[sel.metric == "TB"].set_index("model"), sel[sel.metric == "BAmt"].set_index("model")
+        base = (tb["base_value"].iloc[0], bamt["base_value"].iloc[0])
+        ax.plot(*base, "o", color="0.2", ms=5, zorder=4, label=f"base ({sel['base'].iloc[0]})")
+        for m in variants:
+            if m not in tb.index:
+                continue
+            end = (tb.at[m, "value"], bamt.at[m, "value"])
+            moved = min(tb.at[m, "p_value"], bamt.at[m, "p_value"]) < alpha
+            ax.annotate("", xy=end, xytext=base, arrowprops=dict(arrowstyle="-|>", color=colors[m], lw=1.2,
+                                                                  linestyle="-" if moved else "--"), zorder=3)
+            ax.plot(*end, "o", color=colors[m], ms=4, zorder=4, label=m)
+        ax.axvline(0, color="0.8", lw=0.6, zorder=1)
+        ax.set_title(f"{cat}, {_context_label(ctx)}")
+        ax.set_xlabel("TB (default persona, debiased)")
+        ax.set_ylabel("BAmt")
+        ax.margins(0.25)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), frameon=False)
+    fig.suptitle(f"Shift of each variant from the base (solid: TB or BAmt shift with p < {alpha:g})")
+    return fig
+
+
+@_styled
+def plot_shift_forest(shifts: pd.DataFrame) -> Figure:
+    """Every shift with its interval, grouped by metric (one panel each), a line at 0."""
+    metrics = list(dict.fromkeys(shifts["metric"]))
+    variants = list(dict.fromkeys(shifts["model"]))
+    colors = dict(zip(variants, _palette(len(variants))))
+    labels = [f"{m} | {c}, {_context_label(x)}" for m, c, x in
+              shifts[["model", "category", "context_condition"]].drop_duplicates().itertuples(index=False)]
+    fig = _figure(DOUBLE_COLUMN, 0.8 + 0.22 * len(labels))
+    axes = np.atleast_1d(fig.subplots(1, len(metrics), sharey=True, squeeze=False)).ravel()
+    from matplotlib.ticker import MaxNLocator
+
+    ci = shifts.attrs.get("ci", 0.95)
+    for ax, metric in zip(axes, metrics):
+        sel = shifts[shifts.metric == metric].reset_index(drop=True)
+        y = np.arange(len(sel))[::-1]
+        for yi, row in zip(y, sel.itertuples(index=False)):
+            ax.plot([row.shift_lo, row.shift_hi], [yi, yi], color=colors[row.model], lw=1.2)
+            ax.plot(row.shift, yi, "o", color=colors[row.model], ms=3.5,
+                    mfc=colors[row.model] if row.p_value < 1 - ci else "white")
+        ax.axvline(0, color="0.4", lw=0.6)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=3))
+        ax.set_title(_METRIC_LABEL.get(metric, metric))
+        ax.set_yticks(y, labels[: len(sel)])
+        ax.set_xlabel("shift")
+    fig.suptitle(f"Shift variant - base with {ci:.0%} paired intervals (filled: test rejects no shift)")
+    return fig
+
+
+__all__ = ["plot_shift_arrows", "plot_shift_forest"]

@@ -1,0 +1,106 @@
+"""``compare --paired``: shifts of model variants (LoRA adapters, edits) against a base model.
+
+Reads the answers of every model in one or more run directories (a run with ``--lora`` holds
+the base and its adapters), checks that all of them were asked the same prompts with the same
+answer settings (refused with one line otherwise), and writes into ``--out``:
+``paired_shifts.csv`` (:func:`metrics.paired.paired_shifts`), ``figures/shift_arrows.*`` and
+``figures/shift_forest.*`` (:mod:`socialbias.figures.shifts`) and ``paired.html``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import InputError
+
+#: Run settings that must agree for answers to be paired (what was asked and how it was read).
+SAME_SETTINGS = ("dataset", "dataset_options", "mode", "template", "messages", "option_orders", "parser",
+                 "temperature", "top_p", "max_tokens", "seed", "include_excluded")
+
+
+def run_answers(directory: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, Any], set[str]]:
+    """The answers table of every model of a run directory, its config and its prompt ids."""
+    from .pipeline import answers_from_store
+    from .store import ResponseStore
+
+    d = Path(directory)
+    try:
+        record = json.loads((d / "run.json").read_text(encoding="utf-8"))
+        prompts = pd.read_parquet(d / "prompts.parquet")
+        items = pd.read_parquet(d / "items.parquet")
+    except (OSError, ValueError) as e:
+        raise InputError(f"{d} is not a complete run directory ({' '.join(str(e).split())[:160]}): give "
+                         "directories written by 'run'") from None
+    frames = []
+    with ResponseStore.open(d) as store:
+        for v in record.get("variants") or [{"model": record.get("model"), "model_key": record["model_key"]}]:
+            frames.append(answers_from_store(prompts, store.responses(v["model_key"]), items, v["model"]))
+    return pd.concat(frames, ignore_index=True), record.get("config", {}), set(prompts["prompt_id"])
+
+
+def paired_answers(dirs: list[str]) -> pd.DataFrame:
+    """All models' answers of ``dirs``, after checking that the runs asked the same prompts with
+    the same settings and that no model name repeats."""
+    frames, first = [], None
+    for directory in dirs:
+        answers, config, prompt_ids = run_answers(directory)
+        if first is None:
+            first = (directory, config, prompt_ids)
+        else:
+            diff = [k for k in SAME_SETTINGS if config.get(k) != first[1].get(k)]
+            if diff:
+                raise InputError(f"compare --paired: {directory} and {first[0]} differ in {', '.join(diff)}: paired "
+                                 "shifts need runs with the same prompts and answer settings")
+            if prompt_ids != first[2]:
+                raise InputError(f"compare --paired: {directory} and {first[0]} asked different prompts "
+                                 f"({len(prompt_ids ^ first[2])} differ): use the same items, personas and limit")
+        frames.append(answers)
+    combined = pd.concat(frames, ignore_index=True)
+    per_dir = [set(f["model"]) for f in frames]
+    if sum(map(len, per_dir)) != len(set().union(*per_dir)):
+        raise InputError("compare --paired: the same model name appears in two runs: pair runs of different models")
+    return combined
+
+
+def write_paired(dirs: list[str], out: str | os.PathLike[str], *, base: str | None = None, n_boot: int = 1000,
+                 ci: float = 0.95, seed: int = 0, w: float = 2, v: float = 1, dpi: int = 200) -> Path:
+    """Paired shifts of every model against ``base`` (default: the first model of the first run)."""
+    from metrics.paired import paired_shifts
+
+    from .figures.shifts import plot_shift_arrows, plot_shift_forest
+    from .figures.style import save_figure
+    from .files import staged
+    from .outdir import check_output_dir
+
+    check_output_dir(out)
+    answers = paired_answers(list(dirs))
+    base = base or str(answers["model"].iloc[0])
+    shifts = paired_shifts(answers, base, n_boot=n_boot, ci=ci, seed=seed, w=w, v=v)
+    with staged(out, "compare") as staging:
+        (staging / "figures").mkdir()
+        shifts.to_csv(staging / "paired_shifts.csv", index=False)
+        _, arrows = save_figure(plot_shift_arrows(shifts, alpha=1 - ci), staging / "figures" / "shift_arrows", dpi=dpi)
+        _, forest = save_figure(plot_shift_forest(shifts), staging / "figures" / "shift_forest", dpi=dpi)
+        cols = ["model", "category", "context_condition", "metric", "base_value", "value", "shift", "shift_lo",
+                "shift_hi", "p_value"]
+        table = shifts[cols].to_html(index=False, float_format=lambda x: f"{x:.3f}", border=0)
+        images = "".join(f'<figure><img alt="{html.escape(t)}" src="data:image/png;base64,'
+                         f'{base64.b64encode(p.read_bytes()).decode()}"><figcaption>{html.escape(t)}</figcaption></figure>'
+                         for t, p in (("Base to variant on the TB-BAmt plane", arrows),
+                                      ("Shifts with paired intervals", forest)))
+        (staging / "paired.html").write_text(
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>socialbias paired shifts</title></head><body>"
+            f"<h1>Shifts against {html.escape(base)}</h1><p>{ci:.0%} intervals from resampling shared "
+            f"{html.escape(shifts.attrs['resample_unit'])} jointly ({n_boot} replicates); p: test of no shift.</p>"
+            f"{table}{images}</body></html>", encoding="utf-8")
+    return Path(out) / "paired.html"
+
+
+__all__ = ["SAME_SETTINGS", "paired_answers", "run_answers", "write_paired"]
