@@ -165,3 +165,15 @@ def test_n_labels_leave_bbq_scoring_unchanged(tiny_model_dir):
     assert five.key != bbq.key and five._key_settings()["labels"] == ["1", "2", "3", "4", "5"]
     assert letter_tokens(bbq.tokenizer) == bbq.letters  # the default is still A/B/C
     assert [five.tokenizer.decode([ids[0]]).strip() for ids in five.letters.ids] == ["1", "2", "3", "4", "5"]
+
+
+def test_bbq_only_flags_are_refused_with_an_instrument(tmp_path, capsys):
+    assert main(["run", "--instrument", "8values", "--model", "x", "--categories", "Age", "--out", str(tmp_path / "y")]) == 2
+    assert "does not use --categories" in capsys.readouterr().err
+
+
+def test_python_api_names():
+    import socialbias.instruments.politics as politics
+
+    assert politics.run_instrument is run_instrument
+    assert callable(politics.score_answers_file) and callable(politics.random_baseline)

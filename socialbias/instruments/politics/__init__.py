@@ -9,9 +9,43 @@ licence and are never shipped).
 
 Modules: :mod:`.instrument` (load, validate, score), :mod:`.baselines` (random and constant
 answerers), :mod:`.answers` (score answers obtained elsewhere: ``summary.csv`` with intervals),
-:mod:`.prompts` (prompt variants: Röttger templates and forcing, Rozado-style prefix/suffix).
+:mod:`.prompts` (prompt variants: Röttger templates and forcing, Rozado-style prefix/suffix),
+:mod:`.grid`, :mod:`.run` (``run --instrument``), :mod:`.robustness`; figures in
+:mod:`socialbias.figures.politics`.
+
+Python API, end to end::
+
+    from socialbias.instruments.politics import load_instrument, run_instrument, score_answers_file
+    summary = run_instrument("sapplyvalues", "HUB_ID_OR_DIR", "runs/sapply", option_orders="both",
+                             personas=["", "elder"])          # grid -> store -> summary.csv, figures/
+    summary = score_answers_file("8values", "answers.jsonl", "runs/scored")   # answers from elsewhere
+    inst = load_instrument("8values"); inst.score([0] * 70)  # one answer vector -> axis scores
 """
 
 from .instrument import MISSING_POLICIES, PoliticalInstrument, builtin_ids, display_value, load_instrument
 
-__all__ = ["MISSING_POLICIES", "PoliticalInstrument", "builtin_ids", "display_value", "load_instrument"]
+
+def __getattr__(name: str):
+    """Lazy access to the heavier entry points (pandas, the engines): run_instrument, score_answers_file,
+    summarise, read_answers, random_baseline, constant_answerers."""
+    if name == "run_instrument":
+        from .run import run_instrument
+
+        return run_instrument
+    if name == "score_answers_file":
+        from .cli import score_instrument
+
+        return score_instrument
+    if name in ("summarise", "read_answers"):
+        from . import answers
+
+        return getattr(answers, name)
+    if name in ("random_baseline", "constant_answerers"):
+        from . import baselines
+
+        return getattr(baselines, name)
+    raise AttributeError(name)
+
+
+__all__ = ["MISSING_POLICIES", "PoliticalInstrument", "builtin_ids", "constant_answerers", "display_value",
+           "load_instrument", "random_baseline", "read_answers", "run_instrument", "score_answers_file", "summarise"]

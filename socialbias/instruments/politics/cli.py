@@ -63,6 +63,13 @@ def cmd_run_instrument(args, demo_model=None) -> int:
     from ...errors import InputError
     from .run import run_instrument
 
+    bbq_only = {"--config": "config", "--categories": "categories", "--instructions": "instructions",
+                "--option-orders": "option_orders", "--lora": "lora", "--executor": "executor",
+                "--dataset-option": "dataset_options"}
+    given = [flag for flag, name in bbq_only.items() if getattr(args, name, None) is not None]
+    if given:
+        raise InputError(f"run --instrument does not use {', '.join(given)} (BBQ settings); drop them "
+                         "(instrument runs take --variants, --scale-orders, --personas, --runs, --limit)")
     if args.backend not in (None, "hf"):
         raise InputError(f"--instrument runs on the hf backend only for now, not {args.backend!r}; use --backend hf")
     model = args.model or (demo_model() if demo_model else None)
