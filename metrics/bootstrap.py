@@ -59,10 +59,11 @@ def bootstrap(
     rows each.
     """
     parts: dict[str, list[np.ndarray]] = {}
+    C_t = C_cluster.T.tocsr()  # (columns x clusters): C_t @ weights.T runs row by row, cache-friendly
     for start in range(0, max(n_boot, 1), chunk):  # n_boot = 0: one empty chunk, (0 x m) arrays
         b = min(chunk, n_boot - start) if n_boot else 0
         weights = multinomial_counts(streams.uniform(b), cluster_stratum)
-        stats = statistic(np.asarray(weights @ C_cluster))
+        stats = statistic(np.asarray(C_t @ np.ascontiguousarray(weights.T)).T)
         for name, arr in stats.items():
             parts.setdefault(name, []).append(arr)
     return {name: np.concatenate(arrs, axis=0) for name, arrs in parts.items()}

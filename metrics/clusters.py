@@ -91,7 +91,7 @@ def multinomial_counts(u: np.ndarray, group: np.ndarray) -> np.ndarray:
 
 
 def half_splits(clusters: Clusters, n_splits: int, streams_uniform) -> np.ndarray:
-    """(n_splits x items) 0/1 masks: half A of each split, balanced within each stratum.
+    """(n_splits x clusters) 0/1 masks: half A of each split, balanced within each stratum.
 
     Per stratum and split, the clusters are put in a random order and the first half (rounded
     down) forms half A; every item of a cluster is on the same side, so the halves are
@@ -107,5 +107,4 @@ def half_splits(clusters: Clusters, n_splits: int, streams_uniform) -> np.ndarra
     rows = np.arange(n_splits)[:, None]
     rank[rows, order] = np.arange(cs.size)[None, :]
     pos = rank - starts[cs][None, :]
-    in_a = pos < (sizes[cs] // 2)[None, :]
-    return in_a[:, clusters.unit_cluster].astype(np.float64)
+    return (pos < (sizes[cs] // 2)[None, :]).astype(np.float64)

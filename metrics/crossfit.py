@@ -39,13 +39,23 @@ from metrics.bbq_scores import ratio
 from metrics.design import Layout
 
 #: Default number of random half-splits averaged by the debiased estimates.
-DEFAULT_SPLITS = 4
+DEFAULT_SPLITS = 2
 
 
-def crossfit_matrix(layout: Layout, masks: np.ndarray) -> sp.csr_array:
-    """(items x n_splits*2*target cells): the n and S counts of half A of every split."""
-    ns = layout.C[:, : 2 * layout.n_tc]
-    return sp.hstack([sp.diags_array(m) @ ns for m in masks]).tocsr()
+def with_halves(C: sp.csr_array, n_tc: int, masks: np.ndarray) -> sp.csr_array:
+    """``C`` (rows x columns) with, appended, the n and S columns (the first ``2 * n_tc``) of
+    half A of every split: row i kept in split m where ``masks[m, i]`` is 1."""
+    coo = C.tocoo()
+    rows, cols, data = [coo.row], [coo.col], [coo.data]
+    ns = coo.col < 2 * n_tc
+    r_ns, c_ns, d_ns = coo.row[ns], coo.col[ns], coo.data[ns]
+    for k, mask in enumerate(masks):
+        keep = mask[r_ns] > 0
+        rows.append(r_ns[keep])
+        cols.append(c_ns[keep] + C.shape[1] + 2 * n_tc * k)
+        data.append(d_ns[keep])
+    shape = (C.shape[0], C.shape[1] + 2 * n_tc * len(masks))
+    return sp.coo_array((np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))), shape=shape).tocsr()
 
 
 def _cf(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -71,8 +81,7 @@ def debiased(X: np.ndarray, n_cols: int, n: np.ndarray, S: np.ndarray, layout: L
              n_splits: int) -> dict[str, np.ndarray]:
     """Debiased TB(p->T), PB(p) (per ``pg`` row), PB, PB_floor, PB_excess (per stratum).
 
-    ``X``: (b x columns) counts of the extended matrix (``layout.C`` then
-    :func:`crossfit_matrix`), ``n_cols`` the width of ``layout.C``; ``n``, ``S`` the full
+    ``X``: (b x columns) counts of the extended matrix (:func:`with_halves`), ``n_cols`` the width of ``layout.C``; ``n``, ``S`` the full
     counts. Returns ``{"pg.TB_debiased", "pg.PB_debiased", "st.PB_debiased",
     "st.PB_floor_debiased", "st.PB_excess_debiased"}``, each (b x cells), means over splits.
     """
@@ -99,9 +108,9 @@ def debiased(X: np.ndarray, n_cols: int, n: np.ndarray, S: np.ndarray, layout: L
 
 def normal_quantile(ci: float) -> float:
     """z with P(Z <= z) = (1 + ci) / 2."""
-    from scipy.stats import norm
+    from scipy.special import ndtri
 
-    return float(norm.ppf(0.5 + ci / 2.0))
+    return float(ndtri(0.5 + ci / 2.0))
 
 
 def nan_sd(reps: np.ndarray) -> np.ndarray:

@@ -22,11 +22,9 @@ import pandas as pd
 
 from metrics.bbq_scores import BBQ_STATS, bbq_per_run
 from metrics.bias import cell_keys, target_per_run
-import scipy.sparse as sp
-
 from metrics.bootstrap import bootstrap, percentile_interval
 from metrics.clusters import RESAMPLE_UNITS, half_splits, make_clusters
-from metrics.crossfit import DEFAULT_SPLITS, abs_interval, crossfit_matrix, debiased, nan_sd, signed_interval
+from metrics.crossfit import DEFAULT_SPLITS, abs_interval, debiased, nan_sd, signed_interval, with_halves
 from metrics.design import Layout, build_layout
 from metrics.errors import MetricsInputError
 from metrics.extras import ingroup_per_run
@@ -152,7 +150,7 @@ def score_answers(
 
     masks = half_splits(clusters, int(n_splits), cstreams("split").uniform)
     n_cols = layout.C.shape[1]
-    C_cluster = (clusters.indicator() @ sp.hstack([layout.C, crossfit_matrix(layout, masks)]).tocsr()).tocsr()
+    C_cluster = with_halves((clusters.indicator() @ layout.C).tocsr(), layout.n_tc, masks)
     X0 = np.asarray(C_cluster.sum(axis=0)).reshape(1, -1)
     counts = layout.split(X0[:, :n_cols])
     per_run = per_run_statistics(counts, layout)
@@ -242,14 +240,14 @@ def _with_stats(table: pd.DataFrame, level: str, names: tuple[str, ...], point, 
 def _tb_pvalues(layout: Layout, point, reps) -> tuple[np.ndarray, np.ndarray]:
     """Per (stratum, persona, target): two-sided normal p-value of TB(p->t) = 0 (bootstrap
     standard error) and its Benjamini-Hochberg adjustment over the cells of the stratum."""
-    from scipy.stats import norm
+    from scipy.special import ndtr
 
     tb = point["tg"]["TB"][0]
     se = nan_sd(reps["tg.TB"])
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.abs(tb) / se
     p = np.where(np.isnan(tb) | np.isnan(se), np.nan,
-                 np.where(se > 0, 2.0 * norm.sf(np.where(se > 0, z, 0.0)), np.where(tb == 0, 1.0, 0.0)))
+                 np.where(se > 0, 2.0 * ndtr(-np.where(se > 0, z, 0.0)), np.where(tb == 0, 1.0, 0.0)))
     return p, benjamini_hochberg(p, layout.tg["stratum"].to_numpy())
 
 

@@ -46,6 +46,22 @@ def _ci_cell(row: pd.Series, name: str) -> str:
     return fmt_ci(row.get(name), row.get(f"{name}_lo"), row.get(f"{name}_hi"))
 
 
+#: Above this invalid-answer rate the summary leads with the figures over valid answers
+#: (``acc_valid``, ``s_amb_valid``, ``s_amb_paper_valid``); the paper's convention (a "none"
+#: answer counts as the unknown option, i.e. as correct on ambiguous items) follows.
+VALID_FIRST_ABOVE = 0.10
+
+
+def _valid_first(r: pd.Series, name: str) -> str:
+    """The cell of ``name``: over valid answers first when the invalid rate is high."""
+    rate = r.get("invalid_rate")
+    valid = f"{name}_valid"
+    if valid in r.index and rate is not None and pd.notna(rate) and rate > VALID_FIRST_ABOVE \
+            and pd.notna(r.get(valid)):
+        return f"{_ci_cell(r, valid)} valid answers; paper convention {_fmt(r.get(name))}"
+    return _ci_cell(r, name)
+
+
 def _summary_rows(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     head = ["model", "category", "context", "TB", "BAmt", "PB", "PB floor", "PB > floor", "s_DIS",
             "s_AMB (BBQ)", "s_AMB (paper)", "accuracy", "invalid rate", "type (confidence)"]
@@ -58,8 +74,8 @@ def _summary_rows(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             str(r["model"]), str(r["category"]), _context_label(str(r["context_condition"])),
             _ci_cell(r, "TB"), _ci_cell(r, "BAmt"), _ci_cell(r, "PB"), _ci_cell(r, "PB_floor"),
             "\u2014" if exceeds is None or pd.isna(exceeds) else ("yes" if bool(exceeds) else "no"),
-            _ci_cell(r, "s_dis"), _ci_cell(r, "s_amb"), _ci_cell(r, "s_amb_paper"),
-            _ci_cell(r, "acc"), _ci_cell(r, "invalid_rate"),
+            _ci_cell(r, "s_dis"), _valid_first(r, "s_amb"), _valid_first(r, "s_amb_paper"),
+            _valid_first(r, "acc"), _ci_cell(r, "invalid_rate"),
             "\u2014" if typ is None or pd.isna(typ) else
             (f"{typ} ({_fmt(conf, 2)})" if conf is not None and pd.notna(conf) else str(typ)),
         ])
@@ -113,10 +129,14 @@ def _thresholds_text(mt: Any) -> str:
     return f"skewed = {tb}; large = {ba}"
 
 
-_CAVEAT = ("Intervals are percentile bootstrap intervals over items. TB, PB and PB_floor are means of "
-           "absolute values: resampling adds noise that |\u00b7| turns into an upward shift, so their "
-           "intervals sit above the estimate and may even exclude it (e.g. 0.059 [0.064, 0.117]). Read them "
-           "against the null threshold (TB) and the noise floor (PB), not against 0.")
+_CAVEAT = ("Intervals come from a bootstrap over BBQ templates; for TB, PB and PB_floor (means of absolute "
+           "values, whose plug-in estimates noise inflates) the interval is that of the true value, from a "
+           "cross-fitted bias-corrected estimate below and the plug-in above, and starts at 0 when the data "
+           "cannot tell the value from 0. The floor is what PB looks like without persona effects: a persona "
+           "'exceeds the floor' when swapping its answers with the default persona's, template by template, "
+           "rarely gives a PB as large (Holm-adjusted over personas), which works under log-probability "
+           "scoring too. When more than 10% of the answers are unreadable, accuracy and s_AMB are shown over "
+           "valid answers first.")
 
 
 def _captions(mt: Any, level: float, plane_scale: str = "raw") -> dict[str, str]:
@@ -131,17 +151,18 @@ def _captions(mt: Any, level: float, plane_scale: str = "raw") -> dict[str, str]
                      "Dashed lines: the thresholds (values at the axes). ") + _CAVEAT),
         "pb": ("Persona bias PB(p) = mean over targets of |TB(p\u2192t) \u2212 TB(default\u2192t)| (persona run k "
                f"paired with default run k), sorted; black lines: {lv} intervals. Dashed line and grey band: the "
-               "noise floor PB_floor (the PB the default persona gets against itself across runs) and its "
-               "interval; dotted line: PB, the mean over personas. A persona shifts the model's perception "
-               "beyond run-to-run noise only when its bar clearly exceeds the floor. " + _CAVEAT),
+               "run-to-run floor PB_floor (the PB the default persona gets against itself across runs) and its "
+               "interval; dotted line: PB, the mean over personas. Whether a persona shifts the model is decided "
+               "by the exchange test (persona_bias.csv: PB_pvalue, PB_padj), not by eye. " + _CAVEAT),
         "pb_compare": ("Model-level PB per category (groups) and model (colours), one panel per context; black "
                        f"lines: {lv} intervals; black tick across each bar: that stratum's noise floor PB_floor. "
                        + _CAVEAT),
         "heatmap": ("Target bias TB(p\u2192t) = S/n, mean over runs: rows are personas (first row: the model "
                     "without persona), columns target groups. Red: the persona's answers blame the target "
                     "(it is named as the answer of negative questions); blue: they favour it. The colour scale is "
-                    "symmetric around 0 (the range of TB is [\u22122, 2]). Hatched cells: the "
-                    f"{lv} interval includes 0 (bold values: it excludes 0). Grey: the persona was never asked about "
+                    "symmetric around 0 (the range of TB is [\u22122, 2]). Hatched cells: not different from 0 at "
+                    f"level {1 - level:.2g} after Benjamini-Hochberg adjustment over all cells of the heatmap (bold "
+                    "values: significant). Grey: the persona was never asked about "
                     "the target. TB(p\u2192t) is signed, so its intervals are not shifted like those of TB."),
         "separated": ("Separated TB: per target, the positive part TB\u207a = (S + A)/(2n) (blue, favoured) and the "
                       "negative part TB\u207b = (S \u2212 A)/(2n) (red, blamed) of TB(p\u2192t), means over runs; "
