@@ -262,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fast", action="store_true", help="the CI-sized study (Sexual_orientation only)")
     ap.add_argument("--reps", type=int, default=None)
-    ap.add_argument("--out", default=str(ROOT / "docs" / "validity_table.md"))
+    ap.add_argument("--out", default=str(ROOT / "docs" / "validity.md"),
+                    help="a file to write the table to; in docs/validity.md it replaces the table "
+                         "between the <!-- fast --> or <!-- full --> markers")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     frames = []
@@ -277,8 +279,21 @@ def main(argv: list[str] | None = None) -> int:
     text = to_markdown(table)
     print(text)
     print(f"({time.perf_counter() - t0:.0f} s)")
-    Path(args.out).write_text(text + "\n", encoding="utf-8")
+    write_table(Path(args.out), "fast" if args.fast else "full", text, " ".join(["python bench/validity.py", *(argv if argv is not None else sys.argv[1:])]))
     return 0
+
+
+def write_table(path: Path, marker: str, table: str, command: str) -> None:
+    """Put ``table`` between ``<!-- marker -->`` lines of ``path`` (or write it alone)."""
+    tag = f"<!-- {marker} -->"
+    block = f"{tag}\n`{command}`\n\n{table}\n{tag}"
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    if old.count(tag) == 2:
+        head, _, rest = old.partition(tag)
+        _, _, tail = rest.partition(tag)
+        path.write_text(head + block + tail, encoding="utf-8")
+    else:
+        path.write_text(block + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
