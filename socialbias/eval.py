@@ -423,6 +423,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "tensor_parallel_size, max_model_len, gpu_memory_utilization, ...")
     a.add_argument("--lora", action="append", default=None, metavar="NAME=PATH",
                    help="vllm, hf: a PEFT LoRA adapter to measure beside the base model, each its own model (repeat for several)")
+    a.add_argument("--edit", default=None, metavar="DIR",
+                   help="hf: apply a representation edit (python -m socialbias.edit) through forward hooks; "
+                        "recorded in the model key")
     i = p.add_argument_group("instrument (political orientation; see the README)")
     i.add_argument("--instrument", default=None, metavar="ID|FILE", help="run a political instrument instead of "
                    "BBQ: 8values, sapplyvalues, politiscales, anthropic-persona-politics, or a JSON file (hf backend)")

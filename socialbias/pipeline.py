@@ -75,6 +75,7 @@ class RunConfig:
     max_model_len: int | None = None
     gpu_memory_utilization: float = 0.9
     lora: list[str] | None = None
+    edit: str | None = None
     executor: str = "local"
     ray_address: str | None = None
     ray_concurrency: int = 1
@@ -150,7 +151,7 @@ CONFIG_GROUPS: dict[str, tuple[str, ...]] = {
     "decoding": ("temperature", "top_p", "max_tokens", "seed"),
     "engine": ("dtype", "device", "revision", "gguf_file", "max_batch_tokens", "base_url", "api_key_env",
                "api_key_file", "concurrency", "responses", "tensor_parallel_size", "max_model_len",
-               "gpu_memory_utilization", "lora"),
+               "gpu_memory_utilization", "lora", "edit"),
     "scale-out": ("executor", "ray_address", "ray_concurrency", "ray_num_gpus", "ray_batch_size"),
     "statistics": ("w", "v", "n_boot", "ci", "bootstrap_seed"),
     "output": ("out", "report", "quiet"),
@@ -473,6 +474,8 @@ def _model_name(config: RunConfig, backend: Any) -> str:
     name = str(getattr(backend, "model_name", None) or config.model or "model")
     name = Path(name).name if os.sep in name else name
     adapter = getattr(backend, "adapter", None)
+    edit = getattr(backend, "edit_path", None)  # an edited model is another model (socialbias.edit)
+    name = f"{name}@{Path(edit).name}" if edit else name
     return f"{name}+{adapter}" if adapter else name
 
 

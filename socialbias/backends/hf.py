@@ -197,6 +197,8 @@ class HFBackend(PeftVariants):
             ``[(name, path), ...]``; loaded once with peft; :meth:`variants` lists the base model
             and each adapter as backends sharing the weights, each with its own :attr:`key`
             (as :class:`~socialbias.backends.vllm.VLLMBackend` does).
+        edit: a saved representation edit (:mod:`socialbias.edit`) applied to every answer
+            through forward hooks; its SHA-256 is part of :attr:`key`.
 
     Raises :class:`InputError` (one line: the model, the reason, the fix) when the model cannot
     be loaded.
@@ -220,6 +222,7 @@ class HFBackend(PeftVariants):
         model_kwargs: dict[str, Any] | None = None,
         lora: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None,
         labels: Sequence[str] | None = None,
+        edit: str | Path | None = None,
     ) -> None:
         self.mode: Mode = check_mode(mode)
         #: option labels scored in logprob mode; None: BBQ's A/B/C (answers are store Answers).
@@ -250,6 +253,7 @@ class HFBackend(PeftVariants):
 
         self.model_name, source, self.gguf_file = _locate(model, gguf_file)
         self._adapters: dict[str, Adapter] = {a.name: a for a in parse_adapters(lora)}
+        self.edit_path, self._edit = _read_edit(edit)
         self.adapter: str | None = None
         self.tokenizer, self.model = _load(
             self.model_name, source, revision=revision, gguf_file=self.gguf_file,
@@ -270,6 +274,10 @@ class HFBackend(PeftVariants):
         self._pad_id: int = next(i for i in (tok.pad_token_id, *self._eos_ids, 0) if i is not None)
         self._max_len = getattr(self.model.config, "max_position_embeddings", None)
         self._keep_kwarg = _logits_to_keep_kwarg(self.model)
+        if self._edit is not None:
+            from ..edit import apply_edit
+
+            apply_edit(self.model, self._edit)  # hooks on the base modules: they stay under peft
         if self._adapters:
             self.model = attach_peft(self.model, list(self._adapters.values()))
         self._mass_n, self._mass_sum, self._mass_min, self._mass_low = 0, 0.0, math.inf, 0
@@ -284,6 +292,8 @@ class HFBackend(PeftVariants):
         }
         if self.adapter is not None:
             settings["adapter"] = adapter_key(self._adapters[self.adapter])
+        if self._edit is not None:
+            settings["edit"] = self._edit.meta["sha256"]
         if self.mode == "logprob":
             settings["scoring"] = LETTER_SCORING
             if self.labels is not None:
@@ -328,6 +338,8 @@ class HFBackend(PeftVariants):
             out.update(scoring=LETTER_SCORING, letter_tokens=self.letters.as_dict(), letter_mass=self.letter_mass())
         else:
             out.update(decoding=self._decoding_settings(), parser=self.parser)
+        if self._edit is not None:
+            out["edit"] = {"path": self.edit_path, **self._edit.meta}
         if self._adapters:
             import peft
 
@@ -463,6 +475,18 @@ class HFBackend(PeftVariants):
 # --------------------------------------------------------------------------------------------
 # loading helpers
 # --------------------------------------------------------------------------------------------
+
+
+def _read_edit(edit: str | Path | None) -> tuple[str | None, Any]:
+    """``(absolute path, Edit)`` of a saved edit (checked before the model loads), or ``(None, None)``."""
+    if edit is None:
+        return None, None
+    from ..edit import Edit, edit_digest
+
+    loaded = Edit.load(edit)
+    path = str(Path(edit).expanduser().resolve())
+    loaded.meta["sha256"] = edit_digest(path)
+    return path, loaded
 
 
 def _resolve_device(device: str | None) -> torch.device:
@@ -644,4 +668,5 @@ def from_config(config: Any, prompts: Any = None, items: Any = None, personas: A
         config.model, mode=config.mode, revision=config.revision, dtype=config.dtype, device=config.device,
         template=config.template, gguf_file=config.gguf_file, decoding=decoding_from_config(config),
         parser=config.parser, max_batch_tokens=config.max_batch_tokens, lora=parse_lora(config.lora),
+        edit=getattr(config, "edit", None),
     )
