@@ -15,7 +15,6 @@ Exit codes: 0 ok, 2 bad usage or input (one line that names the fix), 1 any othe
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import tempfile
@@ -555,29 +554,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .clitools import run_command
 
     return run_command(lambda: args.func(args), prog=PROG)
-
-
-@contextlib.contextmanager
-def _sigterm_raises():
-    """SIGTERM raises :class:`~socialbias.errors.Terminated` in the main thread while a command
-    runs, so that it ends like Ctrl-C: every cleanup runs (nothing half-written is left)."""
-    import signal
-    import threading
-
-    from .errors import Terminated
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -129,6 +129,11 @@ class RunConfig:
             raise InputError("no model: pass --model (a hub id, a local directory or a .gguf file), or --demo")
         if self.executor not in ("local", "ray"):
             raise InputError(f"unknown executor {self.executor!r}: use 'local' or 'ray'")
+        if self.edit and self.backend != "hf":
+            raise InputError(f"--edit is applied by the hf backend only (not {self.backend}): use --backend hf")
+        if self.lora and self.backend not in ("hf", "vllm"):
+            raise InputError(f"--lora adapters run on the hf and vllm backends only (not {self.backend}): use "
+                             "--backend hf or vllm")
         if self.executor == "ray" and (self.lora or self.backend == "replay"):
             raise InputError(f"--executor ray does not run {'--lora adapters' if self.lora else 'the replay backend'}: "
                              "use --executor local")

@@ -97,3 +97,10 @@ def test_cli_derive_then_run_with_the_edit(tiny_model_dir, tmp_path):
                       "--instructions", "0", "--limit", "4", "--n-boot", "10", "--quiet", "--out", str(out)]) == 0
     record = json.loads((out / "run.json").read_text())
     assert record["variants"][0]["model"] == f"{tiny_model_dir.name}@persona-edit"
+
+
+def test_edit_and_lora_on_other_backends_are_refused(tmp_path, capsys):
+    for extra in (["--edit", str(tmp_path)], ["--lora", f"a={tmp_path}"]):
+        assert eval_main(["run", "--backend", "openai", "--model", "m", *extra, "--bbq-dir", str(BBQ_DIR),
+                          "--out", str(tmp_path / "out")]) == 2
+        assert "backend" in capsys.readouterr().err and not (tmp_path / "out").exists()
