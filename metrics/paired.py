@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from metrics.bootstrap import bootstrap
 from metrics.clusters import RESAMPLE_UNITS, Clusters, half_splits
-from metrics.crossfit import DEFAULT_SPLITS, crossfit_matrix, debiased, nan_sd
+from metrics.crossfit import DEFAULT_SPLITS, debiased, nan_sd, with_halves
 from metrics.design import Layout, build_layout
 from metrics.errors import MetricsInputError
 from metrics.schema import Responses, prepare_answers
@@ -127,7 +126,7 @@ def paired_shifts(answers: pd.DataFrame, base: str, *, w: float = 2, v: float = 
 
     masks = half_splits(clusters, int(n_splits), streams("split").uniform)
     n_cols = layout.C.shape[1]
-    C = (clusters.indicator() @ sp.hstack([layout.C, crossfit_matrix(layout, masks)]).tocsr()).tocsr()
+    C = with_halves((clusters.indicator() @ layout.C).tocsr(), layout.n_tc, masks)
     point = _summary_values(np.asarray(C.sum(axis=0)).reshape(1, -1), layout, n_cols, int(n_splits))
 
     strata = r.strata.reset_index(drop=True)
