@@ -97,23 +97,20 @@ def _chi2(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
 
 def _identifiable(codes: np.ndarray, orders: np.ndarray) -> bool:
     """Whether some item was shown in more than one order (else position and answer are confounded)."""
-    order_code = orders @ np.array([9, 3, 1])
-    return bool(pd.DataFrame({"g": codes, "o": order_code}).groupby("g")["o"].nunique().max() > 1)
+    pairs = np.unique(codes * 27 + orders @ np.array([9, 3, 1]))
+    return bool(np.bincount(pairs // 27).max(initial=0) > 1)
 
 
 def _test_one(item: np.ndarray, position: np.ndarray, orders: np.ndarray, original: np.ndarray,
               n_perm: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Observed and expected position counts, chi-square and randomization p-value of one model."""
-    codes, _ = pd.factorize(item, sort=True)
-    g = int(codes.max()) + 1
-    content = np.zeros((g, 3))
-    np.add.at(content, (codes, original), 1.0)
+    codes, uniques = pd.factorize(item, sort=False)
+    g = len(uniques)
+    content = np.bincount(codes * 3 + original, minlength=3 * g).reshape(g, 3).astype(np.float64)
     q = content / content.sum(axis=1, keepdims=True)  # each item's choice shares over its original options
-    counts = np.zeros((g, 3))  # N_g[x]: answers of item g shown at position x
-    np.add.at(counts, (codes, position), 1.0)
-    expect = np.zeros((g, 3))  # M_g[x]: expected answers at position x if the order did not matter
-    for d in range(3):
-        np.add.at(expect[:, d], codes, q[codes, orders[:, d]])
+    # N_g[x]: answers of item g shown at position x; M_g[x]: expected there if the order did not matter.
+    counts = np.bincount(codes * 3 + position, minlength=3 * g).reshape(g, 3).astype(np.float64)
+    expect = np.stack([np.bincount(codes, weights=q[codes, orders[:, d]], minlength=g) for d in range(3)], axis=1)
     observed, expected = counts.sum(axis=0), expect.sum(axis=0)
     t = float(_chi2(observed, expected))
     if n_perm <= 0 or not _identifiable(codes, orders):
@@ -145,21 +142,31 @@ def position_bias(answers: pd.DataFrame, *, n_perm: int = 999, seed: int = 0) ->
     if n_perm < 0:
         raise MetricsInputError(f"n_perm must be >= 0, got {n_perm}. Fix: pass 0 (no test) or more.")
     rows = []
-    order_col = answers["option_order"] if "option_order" in answers.columns else pd.Series("012", index=answers.index)
-    for model, idx in sorted(answers.groupby("model", sort=True).indices.items()):
-        choice = answers["choice"].to_numpy()[idx].astype(np.int64)
+    # Each column decoded once (string columns may be Arrow-backed: per-model conversions are slow).
+    model_code, models = pd.factorize(answers["model"], sort=True)
+    item_code, _ = pd.factorize(answers["item_id"])
+    if "option_order" in answers.columns:
+        order_code, order_names = pd.factorize(answers["option_order"])
+        all_orders = order_matrix(np.asarray(order_names, dtype=object))[order_code]
+    else:
+        all_orders = np.tile(np.arange(3), (len(answers), 1))
+    all_choice = answers["choice"].to_numpy().astype(np.int64)
+    by_model = np.argsort(model_code, kind="stable")
+    bounds = np.searchsorted(model_code[by_model], np.arange(len(models) + 1))
+    for m, model in enumerate(models):
+        idx = by_model[bounds[m]:bounds[m + 1]]
+        choice = all_choice[idx]
         valid = choice >= 0
         n = int(valid.sum())
         if n == 0:
             continue
-        orders = order_matrix(order_col.to_numpy()[idx][valid])
+        orders = all_orders[idx][valid]
         original = choice[valid]
         position = (orders == original[:, None]).argmax(axis=1)
         # One random stream per model, derived from (seed, model name): adding a model changes no other row.
         rng = np.random.default_rng([int(seed), *str(model).encode("utf-8")])
-        observed, expected, t, p = _test_one(answers["item_id"].to_numpy()[idx][valid], position, orders, original,
-                                             n_perm, rng)
-        n_orders = len(np.unique(orders, axis=0))
+        observed, expected, t, p = _test_one(item_code[idx][valid], position, orders, original, n_perm, rng)
+        n_orders = len(np.unique(orders @ np.array([9, 3, 1])))
         design = "fixed" if n_orders < 2 else "rotated" if np.isfinite(p) or n_perm == 0 else "one order per item"
         rows.append({
             "model": model, "design": design, "n_valid": n, "n_orders": n_orders,
