@@ -51,7 +51,7 @@ import pandas as pd
 
 from .backends.base import Mode, Prompt
 from .errors import InputError
-from .runner import RunStats, deterministic, headline, plan_questions, store_stream
+from .runner import RunStats, deterministic, headline, plan_questions, prompt_counts, store_stream
 from .store import Answer, ResponseStore
 
 EXECUTORS = ("local", "ray")
@@ -238,7 +238,7 @@ def answer_prompts_ray(
         plan = plan_questions(prompts, backend, store, mode)
         todo, copies, stats = plan.todo, plan.copies, plan.stats
         if progress:
-            print(headline(stats), file=sys.stderr, flush=True)
+            print(headline(stats, prompt_counts(prompts)), file=sys.stderr, flush=True)
         if todo.empty:
             return stats
 

@@ -81,9 +81,11 @@ def prompt_counts(prompts: pd.DataFrame) -> dict[str, int]:
     return {"prompts": len(unique), "distinct": distinct, "copies": len(unique) - distinct}
 
 
-def headline(stats: RunStats, distinct: int | None = None) -> str:
-    """The first line of a run: what will happen, in the words of :data:`COUNTS`."""
-    total = f"{stats.prompts:,} prompts" + (f" ({distinct:,} distinct)" if distinct is not None else "")
+def headline(stats: RunStats, counts: dict[str, int] | None = None) -> str:
+    """The first line of a run: what will happen, in the words of :data:`COUNTS` (``counts``:
+    :func:`prompt_counts` of the study, for its distinct texts and copies)."""
+    total = f"{stats.prompts:,} prompts" + (f" ({counts['distinct']:,} distinct, {counts['copies']:,} copies)"
+                                            if counts else "")
     if stats.asked == 0:
         return f"{total}: all {stats.cached:,} cached in the store; nothing to ask"
     return (f"{total}: {stats.cached:,} cached in the store; asking {stats.asked:,}"
@@ -182,7 +184,7 @@ def answer_prompts(
     plan = plan_questions(prompts, backend, store, mode)
     stats = plan.stats
     if progress:
-        print(headline(stats), file=sys.stderr, flush=True)
+        print(headline(stats, prompt_counts(prompts)), file=sys.stderr, flush=True)
     if plan.todo.empty:
         return stats
     answers = ([a] for a in backend.answer(prompts_from_table(plan.todo), mode))

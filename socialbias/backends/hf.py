@@ -48,6 +48,7 @@ from ..errors import InputError
 from .adapters import Adapter, PeftVariants, adapter_key, attach_peft, parse_adapters
 from .base import (Answer, Decoding, Mode, Prompt, check_decoding, check_mode, chunked, encode_texts, first_line,
                    group_by_text, looks_like_path, model_key, prompt_options, seed_of)
+from .hub_access import access_kwargs, offline_if
 from .render import ChatRenderer, TemplateInfo
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,7 +57,7 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 #: Default padded-token budget of one batch, by device type.
-DEFAULT_MAX_BATCH_TOKENS = {"cpu": 16384, "cuda": 65536}
+DEFAULT_MAX_BATCH_TOKENS = {"cpu": 2048, "cuda": 65536}
 #: Version of the logprob scoring rule (letter variants summed, renormalised over A/B/C); part
 #: of the model key, so a change of the rule never mixes with stored answers of the old one.
 LETTER_SCORING = "letters-sum/1"
@@ -187,7 +188,8 @@ class HFBackend(PeftVariants):
         gguf_file: the GGUF file name inside the directory ``model`` (or give the file as ``model``).
         decoding: generate mode's settings (temperature 0 = greedy); ignored in logprob mode.
         parser: generate mode's text parser, ``"strict"`` or ``"paper"``.
-        max_batch_tokens: padded tokens per batch; None: 65536 on CUDA, 16384 on CPU.
+        max_batch_tokens: padded tokens per batch; None: 65536 on CUDA, 2048 on CPU (small batches: on a
+            CPU the throughput barely depends on the batch, and answers, progress and ETA come every few prompts).
         window: prompts sorted and batched together (bounds memory and the wait for the first answers).
         attn_implementation: passed to ``from_pretrained``; ``"sdpa"`` falls back to the default
             when the architecture has no SDPA attention.
@@ -255,11 +257,14 @@ class HFBackend(PeftVariants):
         self._adapters: dict[str, Adapter] = {a.name: a for a in parse_adapters(lora)}
         self.edit_path, self._edit = _read_edit(edit)
         self.adapter: str | None = None
-        self.tokenizer, self.model = _load(
-            self.model_name, source, revision=revision, gguf_file=self.gguf_file,
-            dtype=_resolve_dtype(dtype, self.device), device=self.device,
-            attn_implementation=attn_implementation, model_kwargs=self.model_kwargs,
-        )
+        # A local model never touches the network; an unreachable, uncached hub id fails at once.
+        access = access_kwargs(source, {**self.model_kwargs, "revision": revision})
+        with offline_if(bool(access)):
+            self.tokenizer, self.model = _load(
+                self.model_name, source, revision=revision, gguf_file=self.gguf_file,
+                dtype=_resolve_dtype(dtype, self.device), device=self.device,
+                attn_implementation=attn_implementation, model_kwargs={**self.model_kwargs, **access},
+            )
         self.dtype = str(self.model.dtype).removeprefix("torch.")
         self.renderer = ChatRenderer(self.tokenizer, template)
         self.template_info: TemplateInfo = self.renderer.info
