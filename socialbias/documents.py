@@ -313,11 +313,12 @@ class _ReportDoc:
 
     # -- markdown
     def markdown(self) -> str:
-        lines = [f"# {self.title}", ""]
+        lines = [f"# {_md_escape(self.title)}", ""]
         if self._warnings():
             lines += ["## Warnings", "", *[f"- {_md_escape(w)}" for w in self._warnings()], ""]
+        # model, persona and category names come from users and models: shown as text
         for p in [*self._intro(), *([self._counts()] if self._counts() else [])]:
-            lines += [p, ""]
+            lines += [_md_escape(p), ""]
         lines += ["## Summary", "", self._md_table(*_summary_rows(self.mt.summary)), ""]
         lines += ["## Model types", "", _thresholds_text(self.mt) + ". Type confidence: the fraction of bootstrap "
                   "replicates (recentred on the estimate, thresholds fixed) that get the same call.", "",
@@ -338,13 +339,13 @@ class _ReportDoc:
         lines += ["## Versions", "", self._md_table(["package", "version"], version_rows), ""]
         if self.record:
             lines += ["## Run record", "", "Secrets (entries named like key, token, secret, password) are removed.", "",
-                      "```json", json.dumps(self.record, indent=2, sort_keys=True, default=str), "```", ""]
+                      *_md_fenced(json.dumps(self.record, indent=2, sort_keys=True, default=str), "json"), ""]
         return "\n".join(lines)
 
     @staticmethod
     def _md_table(head: list[str], rows: list[list[str]]) -> str:
         def cell(c: str) -> str:
-            return str(c).replace("|", "\\|").replace("\n", " ")
+            return _md_escape(" ".join(str(c).split()))
 
         out = ["| " + " | ".join(cell(h) for h in head) + " |", "|" + "---|" * len(head)]
         out += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
@@ -352,4 +353,14 @@ class _ReportDoc:
 
 
 def _md_escape(text: str) -> str:
-    return re.sub(r"([\[\]*_`<>])", r"\\\1", str(text))
+    """Text that Markdown shows as it is: every character that could start markup (emphasis,
+    links, code, raw HTML, entities, table cells, headings) is backslash-escaped."""
+    return re.sub(r"([\\`*_{}\[\]<>()#+!|&~])", r"\\\1", str(text))
+
+
+def _md_fenced(text: str, info: str = "") -> list[str]:
+    """A fenced code block that ``text`` cannot close: the fence is longer than any run of
+    backticks inside it."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence + info, text, fence]

@@ -412,6 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--api-key-env", default=None, help="openai: environment variable holding the key (default OPENAI_API_KEY)")
     a.add_argument("--api-key-file", default=None, help="openai: file holding the key")
     a.add_argument("--concurrency", type=int, default=None, help="openai: requests in flight (default 16)")
+    a.add_argument("--request-timeout", type=float, default=None, metavar="S",
+                   help="openai: total seconds per request, connecting and the whole answer (default 60)")
+    a.add_argument("--max-retries", type=int, default=None, help="openai: retries per prompt (default 8)")
     a.add_argument("--responses", default=None, metavar="FILE", help="replay: recorded responses JSONL")
     a.add_argument("--tensor-parallel-size", type=int, default=None, help="vllm: GPUs per model (default 1)")
     a.add_argument("--max-model-len", type=int, default=None, help="vllm: context length")
@@ -449,6 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--include-excluded", action="store_true", default=None, help="also score items with known label defects")
     p.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/study; --demo: runs/demo)")
     p.add_argument("--quiet", action="store_true", default=None, help="no progress bar, no summary table")
+    p.add_argument("--repair", action="store_true", default=None,
+                   help="drop the stored answers that fail their checksum or invariants (they are asked again); "
+                   "without it a damaged store stops the run (docs/reliability.md)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(

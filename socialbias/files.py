@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .errors import InputError
+
 
 def move_into_place(staging: Path, out: Path, names: Iterable[str] | None = None) -> None:
     """Replace ``out/<name>`` by ``staging/<name>`` for each name (default: everything staged).
@@ -83,6 +85,34 @@ def respect_umask(path: Path) -> None:
     os.chmod(path, 0o666 & ~_umask())
 
 
+def read_text_utf8(path: str | os.PathLike[str], what: str) -> str:
+    """The text of a user's file in UTF-8 (with or without a BOM); any other encoding is one
+    clear error that names it, instead of a UnicodeDecodeError."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(data) > 1 and b"\x00" in data[:64]):
+            found = "UTF-16"
+        else:
+            found = f"not UTF-8 (byte {data[exc.start]:#04x} at offset {exc.start}; Latin-1 or Windows-1252?)"
+        raise InputError(f"{what} {str(path)!r} is {found}: save it as UTF-8 (e.g. iconv -t UTF-8)") from None
+
+
+def safe_file_stem(*parts: object, limit: int = 120) -> str:
+    """A file-name stem from ``parts`` (model, category, ...): safe characters only, ``__``
+    between parts, and at most ``limit`` characters (a long name keeps its start and gets a
+    digest of the whole, so two long names never collide)."""
+    import hashlib
+    import re
+
+    stem = "__".join(re.sub(r"[^A-Za-z0-9._-]+", "-", str(p)).strip("-") or "default" for p in parts)
+    if len(stem) <= limit:
+        return stem
+    digest = hashlib.blake2b(stem.encode("utf-8"), digest_size=4).hexdigest()
+    return f"{stem[:limit - 9]}-{digest}"
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write ``data`` as indented, key-sorted JSON to ``path`` through a temporary file and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,4 +124,4 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-__all__ = ["make_dir_temp", "move_into_place", "respect_umask", "staged", "write_json_atomic"]
+__all__ = ["read_text_utf8", "safe_file_stem", "make_dir_temp", "move_into_place", "respect_umask", "staged", "write_json_atomic"]

@@ -235,7 +235,9 @@ def read_json(path: str | os.PathLike) -> nx.DiGraph:
 
 
 def _safe_name(*parts: str) -> str:
-    return "__".join(re.sub(r"[^A-Za-z0-9._-]+", "-", p).strip("-") or "default" for p in parts)
+    from .files import safe_file_stem
+
+    return safe_file_stem(*parts)
 
 
 def write_graphs(results: Any, personas: pd.DataFrame | None, directory: Path) -> list[str]:

@@ -20,6 +20,7 @@ import dataclasses
 import os
 import platform
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -70,6 +71,8 @@ class RunConfig:
     api_key_env: str = "OPENAI_API_KEY"
     api_key_file: str | None = None
     concurrency: int = 16
+    request_timeout: float = 60.0
+    max_retries: int = 8
     responses: str | None = None
     tensor_parallel_size: int = 1
     max_model_len: int | None = None
@@ -90,6 +93,7 @@ class RunConfig:
     out: str = "runs/study"
     report: bool = True
     quiet: bool = False
+    repair: bool = False
 
     @classmethod
     def fields(cls) -> list[str]:
@@ -113,6 +117,9 @@ class RunConfig:
             raise InputError(f"--model-arg {key}={value}: {name} takes a {kind.__name__}") from None
 
     def validate(self) -> RunConfig:
+        from .validation import check_run
+
+        check_run(self)  # types, ranges and files of every setting, before any model or request
         if self.backend not in backend_registry.names():
             backend_registry.factory(self.backend)  # raises the error that lists the registered names
         if self.mode not in ("logprob", "generate"):
@@ -143,7 +150,12 @@ class RunConfig:
 
     def public(self) -> dict[str, Any]:
         """The configuration as recorded in run.json (never a secret: keys are named, not stored)."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("quiet",)}
+        from .redact import scrub_url
+
+        out = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("quiet",)}
+        if out.get("base_url"):
+            out["base_url"] = scrub_url(out["base_url"])  # a key in the URL is never stored
+        return out
 
 
 #: The settings of a study by group, in the order of ``run --help``; every RunConfig field is in
@@ -155,11 +167,11 @@ CONFIG_GROUPS: dict[str, tuple[str, ...]] = {
     "prompting": ("mode", "template", "messages", "option_orders", "parser"),
     "decoding": ("temperature", "top_p", "max_tokens", "seed"),
     "engine": ("dtype", "device", "revision", "gguf_file", "max_batch_tokens", "base_url", "api_key_env",
-               "api_key_file", "concurrency", "responses", "tensor_parallel_size", "max_model_len",
-               "gpu_memory_utilization", "lora", "edit"),
+               "api_key_file", "concurrency", "request_timeout", "max_retries", "responses", "tensor_parallel_size",
+               "max_model_len", "gpu_memory_utilization", "lora", "edit"),
     "scale-out": ("executor", "ray_address", "ray_concurrency", "ray_num_gpus", "ray_batch_size"),
     "statistics": ("w", "v", "n_boot", "ci", "bootstrap_seed"),
-    "output": ("out", "report", "quiet"),
+    "output": ("out", "report", "quiet", "repair"),
 }
 _INT_ENGINE_SETTINGS = ("max_batch_tokens", "max_model_len")
 
@@ -350,6 +362,12 @@ def _run_locked(config: RunConfig, out: Path, previous: dict[str, Any] | None, i
     counts = {"items": len(items), **prompt_counts(prompts)}
     # the run directory's lock is held (run_study)
     with ResponseStore.open(out) as store, captured_warnings() as logged:
+        # Every stored row is checked before anything is asked: a damaged one is an error, or with
+        # --repair it is dropped (and asked again below).
+        repaired = store.check(repair=config.repair)
+        if repaired:
+            print(f"warning: --repair dropped {repaired} damaged answer(s) from {store.path}; they are asked again",
+                  file=sys.stderr)
         # A rerun whose every answer is stored does not load the model (socialbias.session).
         stored = stored_backends(config, previous, prompts, store)
         try:

@@ -88,16 +88,16 @@ def _check_line(obj: Any) -> dict[str, Any]:
     category = obj.get("category")
     if not isinstance(category, str) or not category:
         raise ValueError("field 'category' must be a non-empty string")
-    if not _is_int(obj.get("example_id")):
-        raise ValueError("field 'example_id' must be an integer")
+    if not _is_int(obj.get("example_id")) or not -2**63 <= obj["example_id"] < 2**63:
+        raise ValueError("field 'example_id' must be an integer (within 64 bits)")
     persona = obj.get("persona", DEFAULT_PERSONA)
     if persona is None:
         persona = DEFAULT_PERSONA
     if not isinstance(persona, str):
         raise ValueError("field 'persona' must be a string ('' or absent for the default persona)")
     k = obj.get("instruction")
-    if not _is_int(k) or k < 0:
-        raise ValueError("field 'instruction' must be an integer >= 0")
+    if not _is_int(k) or not 0 <= k <= 32767:
+        raise ValueError("field 'instruction' must be an integer from 0 to 32767")
     model = obj.get("model", None)
     if model is not None and not isinstance(model, str):
         raise ValueError("field 'model' must be a string")
@@ -151,6 +151,8 @@ def read_jsonl(path: str | os.PathLike[str], *, strict: bool = False, model: str
                     obj = json.loads(raw)
                 except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                     raise ValueError(f"not valid JSON ({exc})") from None
+                except RecursionError:
+                    raise ValueError("JSON nested too deeply (a response line is one flat object)") from None
                 row = _check_line(obj)
             except ValueError as exc:
                 message = f"{path}:{lineno}: {exc}"

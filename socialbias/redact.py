@@ -26,9 +26,37 @@ _SECRET_VALUE = [
     re.compile(r"\bAIza[0-9A-Za-z_\-]{30,}"),
     re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/\-]{8,}=*"),
     re.compile(r"(?i)(?<=[?&])(?:api[_-]?key|key|token|access_token|secret|password|sig)=[^&\s\"']+"),
-    re.compile(r"(?<=://)[^/@\s:]+:[^/@\s]+(?=@)"),
+    re.compile(r"(?<=://)[^/@\s]+(?=@)"),  # user:password@ or TOKEN@ in a URL
 ]
+_URL = re.compile(r"https?://[^\s\"'<>]+")
+#: A URL path segment that looks like a key: a known key prefix, 20+ characters of mixed case
+#: and digits without word separators, or 32+ hex digits.
+_KEY_SEGMENT = re.compile(r"(?:sk|hf|gh[pousr]|xox[abpr]|AKIA|AIza)[-_][A-Za-z0-9_\-]{8,}|"
+                          r"(?=[A-Za-z0-9_+=]*\d)(?=[A-Za-z0-9_+=]*[a-z])(?=[A-Za-z0-9_+=]*[A-Z])[A-Za-z0-9_+=]{20,}|"
+                          r"[0-9a-fA-F]{32,}")
 REDACTED = "[redacted]"
+
+
+def _scrub_path(path: str) -> str:
+    return "/".join(REDACTED if _KEY_SEGMENT.fullmatch(seg) else seg for seg in path.split("/"))
+
+
+def scrub_url(url: str) -> str:
+    """``url`` without credentials, safe to store, print or hash into a model key: no
+    ``user:password@`` or ``TOKEN@``, no query or fragment (``?api_key=...``), and every path
+    segment that looks like a key replaced by ``[redacted]``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(str(url))
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return REDACTED
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{port}" if port else "")
+    return urlunsplit((parts.scheme, netloc, _scrub_path(parts.path), "", ""))
 
 
 def _secret_name(name: str) -> bool:
@@ -55,11 +83,19 @@ def redact(record: Any) -> Any:
     if isinstance(record, (list, tuple)):
         return [redact(v) for v in record]
     if isinstance(record, str):
-        out = record
+        out = _URL.sub(lambda m: _scrub_url_path(m.group(0)), record)
         for pat in _SECRET_VALUE:
             out = pat.sub(REDACTED, out)
         return out
     return record
 
 
-__all__ = ["REDACTED", "redact"]
+def _scrub_url_path(url: str) -> str:
+    """Key-shaped path segments of one URL inside a longer text (the query is handled by the
+    value patterns)."""
+    head, sep, rest = url.partition("://")
+    cut = min([i for i in (rest.find("?"), rest.find("#")) if i >= 0], default=len(rest))
+    return head + sep + _scrub_path(rest[:cut]) + rest[cut:]
+
+
+__all__ = ["REDACTED", "redact", "scrub_url"]

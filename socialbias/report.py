@@ -62,7 +62,9 @@ from .redact import REDACTED, redact  # noqa: F401  (re-exported: report.redact)
 
 
 def _slug(*parts: str) -> str:
-    return "__".join(re.sub(r"[^A-Za-z0-9._-]+", "-", str(p)).strip("-") or "default" for p in parts)
+    from .files import safe_file_stem
+
+    return safe_file_stem(*parts)
 
 
 def _load_record(record: Any) -> dict[str, Any] | None:

@@ -91,6 +91,9 @@ def score_responses(
 
     from .personas import load_personas
 
+    from .validation import check_statistics
+
+    check_statistics(n_boot=n_boot, ci=ci, w=w, v=v)  # before anything is read
     if out is not None:  # refused before anything is read or computed
         from .outdir import check_output_dir
 
@@ -101,6 +104,10 @@ def score_responses(
         raise InputError(f"unknown parser {parser!r}: use 'strict' (default), 'paper' or 'recorded'")
     if fmt == "jsonl":
         recorded, outcome = read_jsonl(path, strict=strict, model=model)
+        if recorded.empty:
+            first = f" (first: {outcome.errors[0]})" if outcome.errors else ""
+            raise InputError(f"no line of {str(path)!r} is a valid response ({outcome.malformed} malformed){first}: "
+                             "fix the file (one JSON object per line, see 'score --help')")
         items = _load_items_for(dataset, bbq_dir, sorted(set(recorded["category"])), dataset_options)
     else:
         recorded, records, outcome = read_paper_results(path)

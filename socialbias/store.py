@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from socialbias import __version__
 from socialbias.errors import InputError, StoreError
 from socialbias.files import _umask
+from socialbias.integrity import answer_problem, row_checksum, row_is_bad
 from socialbias.locks import RunDirLock
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,7 +60,7 @@ __all__ = [
 
 #: Version of the on-disk layout, kept in ``PRAGMA user_version``. Bump it (and add a migration)
 #: whenever the tables change; a store written by a newer version is refused, not misread.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: per-row checksum (socialbias.integrity); 1 is migrated on open
 
 #: ``PRAGMA application_id`` of every socialbias store ("SBia"): tells our files from other
 #: SQLite databases before we touch them.
@@ -82,7 +83,7 @@ _FIX = "move it away or choose another --out directory"
 
 # Column order in the table (model_key first: the primary key clusters a model's answers).
 _TABLE_COLUMNS = (
-    "model_key", "prompt_id", "choice", "p0", "p1", "p2", "text", "parse", "latency", "created_at",
+    "model_key", "prompt_id", "choice", "p0", "p1", "p2", "text", "parse", "latency", "created_at", "checksum",
 )
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -96,6 +97,7 @@ CREATE TABLE IF NOT EXISTS responses (
     parse      TEXT    NOT NULL DEFAULT '',
     latency    REAL,
     created_at TEXT    NOT NULL,
+    checksum   TEXT,
     PRIMARY KEY (model_key, prompt_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (
@@ -110,7 +112,11 @@ _INSERT = (
     " ON CONFLICT (model_key, prompt_id) DO NOTHING"
 )
 
-_Row = tuple[str, str, int, "float | None", "float | None", "float | None", str, str, "float | None", str]
+_Row = tuple[str, str, int, "float | None", "float | None", "float | None", str, str, "float | None", str, str]
+#: The columns a row check reads (socialbias.integrity.row_is_bad), text read as bytes so that a
+#: damaged UTF-8 sequence is a bad row, not an exception.
+_CHECK_SELECT = ("SELECT CAST(model_key AS BLOB), CAST(prompt_id AS BLOB), choice, p0, p1, p2, CAST(text AS BLOB), "
+                 "CAST(parse AS BLOB), latency, checksum FROM responses")
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +203,7 @@ def _row(prompt_id: Any, model_key: Any, choice: Any, p0: Any, p1: Any, p2: Any,
          text: Any, parse: Any, latency: Any, created_at: str) -> _Row:
     """Validate one answer and return it as a row tuple in :data:`_TABLE_COLUMNS` order."""
     pid = _key(prompt_id, "prompt_id", prompt_id)
-    return (
+    values = (
         _key(model_key, "model_key", pid),
         pid,
         _choice(choice, pid),
@@ -207,8 +213,11 @@ def _row(prompt_id: Any, model_key: Any, choice: Any, p0: Any, p1: Any, p2: Any,
         _opt_str(text, "text", pid),
         _opt_str(parse, "parse", pid),
         _opt_float(latency, "latency", pid),
-        created_at,
     )
+    problem = answer_problem(values[2], values[3], values[4], values[5])
+    if problem:
+        raise InputError(f"answer for prompt {pid!r} is impossible: {problem}")
+    return (*values, created_at, row_checksum(*values))
 
 
 def _answer_row(a: Any, created_at: str) -> _Row:
@@ -265,13 +274,15 @@ class ResponseStore:
     version raises :class:`StoreError` and the file is left untouched.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 60.0, verify: bool = False,
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 60.0, verify: bool = True,
                  _lock: RunDirLock | None = None) -> None:
         """Open (or create) the store file at ``path``.
 
         ``timeout``: seconds to wait for another process's write transaction before failing
-        (SQLite busy timeout). ``verify``: also run ``PRAGMA quick_check`` (reads the whole file:
-        0.5 s for 1.2 million answers / 130 MB, hence off by default).
+        (SQLite busy timeout). ``verify``: run ``PRAGMA quick_check`` on open (reads the whole
+        file: 0.5 s for 1.2 million answers / 130 MB). A new store is built beside ``path`` and
+        linked into place complete, so an existing 0-byte or truncated file is always damage
+        (an error), never taken for a new store.
         """
         self.path = Path(path)
         self.timeout = float(timeout)
@@ -281,6 +292,8 @@ class ResponseStore:
             raise InputError(f"{self.path} is a directory; use ResponseStore.open({str(self.path)!r}) for a run directory")
         _check_header(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            _create_file(self.path)
         try:
             conn = sqlite3.connect(str(self.path), timeout=self.timeout, isolation_level=None)
         except sqlite3.Error as e:
@@ -297,7 +310,7 @@ class ResponseStore:
 
     @classmethod
     def open(cls, run_dir: str | os.PathLike[str], *, lock: bool = False, timeout: float = 60.0,
-             verify: bool = False) -> ResponseStore:
+             verify: bool = True) -> ResponseStore:
         """Open (or create) ``run_dir/responses.sqlite``, creating ``run_dir`` if needed.
 
         ``lock=True`` first takes the run-directory lock (:class:`RunDirLock`) and holds it until
@@ -468,7 +481,9 @@ class ResponseStore:
                 f"socialbias {__version__} reads schema version {SCHEMA_VERSION} or older: upgrade "
                 f"socialbias (pip install -U socialbias) to read or resume it"
             )
-        if ver < SCHEMA_VERSION:  # no older layout exists yet; future migrations go here
+        if ver == 1:
+            self._migrate_1_to_2()
+        elif ver < SCHEMA_VERSION:
             raise StoreError(f"{self.path} has an unknown store schema version {ver}: {_FIX}")
         cols = tuple(r[1] for r in self._db.execute("PRAGMA table_info(responses)"))
         if cols != _TABLE_COLUMNS or "meta" not in tables:
@@ -628,12 +643,17 @@ class ResponseStore:
         ``model_key, prompt_id``; missing probabilities/latencies are NaN."""
         import pandas as pd
 
+        if model_key is not None and (not isinstance(model_key, str) or not model_key):
+            _bad_key(model_key)
+        bad = self.bad_rows(model_key)  # a damaged row is never scored
+        if bad:
+            raise StoreError(
+                f"{self.path} has {len(bad)} damaged answer(s) (checksum or invariant fails): run again with "
+                f"--repair to drop exactly those rows (they are asked again), or restore the file from a backup")
         sel = "SELECT prompt_id, model_key, choice, p0, p1, p2, text, parse, latency FROM responses"
         if model_key is None:
             rows = self._query(sel + " ORDER BY model_key, prompt_id")
         else:
-            if not isinstance(model_key, str) or not model_key:
-                _bad_key(model_key)
             rows = self._query(sel + " WHERE model_key = ? ORDER BY prompt_id", (model_key,))
         df = pd.DataFrame.from_records(rows, columns=list(RESPONSE_COLUMNS)) if rows else \
             pd.DataFrame({c: [] for c in RESPONSE_COLUMNS})
@@ -641,6 +661,62 @@ class ResponseStore:
             "prompt_id": "str", "model_key": "str", "choice": "int64", "p0": "float64",
             "p1": "float64", "p2": "float64", "text": "str", "parse": "str", "latency": "float64",
         })
+
+    # -- row checks (socialbias.integrity) ----------------------------------------------------------
+
+    def bad_rows(self, model_key: str | None = None) -> list[tuple[bytes, bytes]]:
+        """The keys ``(model_key, prompt_id)`` (as bytes) of the rows whose checksum does not match
+        or that break an answer's invariants (:mod:`socialbias.integrity`)."""
+        sql, params = _CHECK_SELECT, ()
+        if model_key is not None:
+            sql, params = sql + " WHERE model_key = ?", (model_key,)
+        bad = []
+        for row in self._query(sql, params):
+            decoded = tuple(v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else v for v in row)
+            if row_is_bad(decoded):
+                bad.append((row[0], row[1]))
+        return bad
+
+    def check(self, *, repair: bool = False) -> int:
+        """Check every row; raise :class:`StoreError` naming the file and how many rows are bad,
+        or, with ``repair=True``, delete exactly those rows (they are asked again by the next run)
+        and return how many were deleted."""
+        bad = self.bad_rows()
+        if not bad:
+            return 0
+        if not repair:
+            raise StoreError(
+                f"{self.path} has {len(bad)} damaged answer(s) (checksum or invariant fails) of {self.count():,}: "
+                f"run again with --repair to drop exactly those {len(bad)} rows (they are asked again), or restore "
+                f"the file from a backup")
+        try:
+            with self._transaction():
+                self._db.executemany("DELETE FROM responses WHERE CAST(model_key AS BLOB) = ? AND "
+                                     "CAST(prompt_id AS BLOB) = ?", bad)
+        except sqlite3.Error as e:
+            raise self._error(e, "repairing") from e
+        return len(bad)
+
+    def _migrate_1_to_2(self) -> None:
+        """Schema 1 -> 2: add the checksum column; rows that satisfy the invariants are accepted
+        (once) and checksummed, the others keep no checksum and count as bad."""
+        db = self._db
+        with self._transaction():
+            if db.execute("PRAGMA user_version").fetchone()[0] != 1:
+                return  # migrated by another process meanwhile
+            db.execute("ALTER TABLE responses ADD COLUMN checksum TEXT")
+            rows = db.execute("SELECT model_key, prompt_id, choice, p0, p1, p2, text, parse, latency "
+                              "FROM responses").fetchall()
+            sums = []
+            for r in rows:
+                try:
+                    if answer_problem(r[2], r[3], r[4], r[5]) is None:
+                        sums.append((row_checksum(*r), r[0], r[1]))
+                except TypeError:
+                    pass
+            db.executemany("UPDATE responses SET checksum = ? WHERE model_key = ? AND prompt_id = ?", sums)
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def meta(self) -> dict[str, str]:
         """The store's metadata (created_by, schema_version, created_at)."""
@@ -776,16 +852,54 @@ def _is_frame(x: Any) -> bool:
 
 
 def _check_header(path: Path) -> None:
-    """Refuse a non-empty file that does not start with the SQLite header, before SQLite opens it.
-
-    A 0-byte file is accepted: it holds nothing, and SQLite treats it as a new database.
-    """
+    """Refuse, before SQLite opens it, a file that does not start with the SQLite header, a
+    0-byte file (stores are created complete, so it is a truncated store) and a file shorter
+    than the database size its header states (truncated)."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(100)
+            size = os.fstat(fh.fileno()).st_size
     except FileNotFoundError:
         return
     except OSError as e:
         raise StoreError(f"cannot read the response store {path}: {e}") from e
-    if head and (len(head) < 100 or not head.startswith(_SQLITE_MAGIC)):
+    if not head:
+        raise StoreError(f"{path} is empty (0 bytes): the store was truncated or never written; restore it from a "
+                         f"backup, or {_FIX}")
+    if len(head) < 100 or not head.startswith(_SQLITE_MAGIC):
         raise StoreError(f"{path} is not a socialbias response store (file is not a database): {_FIX}")
+    page_size = int.from_bytes(head[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(head[28:32], "big")
+    if head[92:96] == head[24:28] and pages and size < pages * page_size:
+        raise StoreError(f"{path} is a damaged SQLite database: truncated ({size:,} of {pages * page_size:,} bytes); "
+                         f"restore it from a backup, or {_FIX}")
+
+
+def _create_file(path: Path) -> None:
+    """Build an empty store beside ``path`` and link it into place (never over an existing file:
+    a process that loses the race just uses the winner's)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.new-", dir=path.parent)
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
+    try:
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+                conn.execute(stmt)
+            conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
+                ("created_by", f"socialbias {__version__}"),
+                ("schema_version", str(SCHEMA_VERSION)),
+                ("created_at", _now()),
+            ])
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        finally:
+            conn.close()
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    except sqlite3.Error as e:
+        raise StoreError(f"cannot create the response store {path}: {e}") from e
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)

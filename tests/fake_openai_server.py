@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from urllib.parse import urlsplit
 import math
 import random
 import threading
@@ -132,7 +133,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         fake = self.server.fake
-        if self.path.rstrip("/") != "/v1/models":
+        if not urlsplit(self.path).path.rstrip("/").endswith("/v1/models"):  # a key may precede /v1
             return self.send_body(404, {"detail": "Not Found"})
         if not fake._authorised(self):
             return
@@ -140,7 +141,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.path.rstrip("/") != "/v1/chat/completions":
+        self.server.fake.paths.append(self.path)
+        if not urlsplit(self.path).path.rstrip("/").endswith("/v1/chat/completions"):
             return self.send_body(404, {"detail": "Not Found"})
         self.server.fake._chat(self, body)
 
@@ -186,6 +188,7 @@ class FakeOpenAIServer:
         self.seeds: list[int] = []
         self.last_payload: dict | None = None
         self.authorizations: set[str] = set()
+        self.paths: list[str] = []
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 

@@ -42,8 +42,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 def expected_answer(i: int, model_key: str = "m", text: str = "first") -> Answer:
     """A deterministic answer for prompt i (every 4th one without probabilities)."""
-    probs = (math.nan, math.nan, math.nan) if i % 4 == 0 else (0.25, 0.5 + i / 1e6, 0.25 - i / 1e6)
-    return Answer(f"p{i:05d}", model_key, i % 3 - (i % 7 == 0), *probs,
+    choice = i % 3 - (i % 7 == 0)
+    probs = [math.nan, math.nan, math.nan]
+    if i % 4 and choice >= 0:  # the stored choice is the argmax of its probabilities (an invariant)
+        probs = [0.25, 0.25, 0.25]
+        probs[choice] = 0.5 + i / 1e8
+        probs[(choice + 1) % 3] = 0.25 - i / 1e8
+    return Answer(f"p{i:05d}", model_key, choice, *probs,
                   text=f"{text} {i}\nαβγ, \"quoted\"", parse="logprob", latency=i / 1000)
 
 
@@ -338,7 +343,7 @@ CONCURRENT_CHILD = """
     with ResponseStore.open(run_dir) as store:  # both open a store that does not exist yet
         with store.writer(batch_size=25) as w:
             for i in range(start, stop, step):
-                w.add(Answer(f"p{i:05d}", "m", i % 3, 0.2, 0.3, 0.5, text=tag, parse="logprob"))
+                w.add(Answer(f"p{i:05d}", "m", 2, 0.2, 0.3, 0.5, text=tag, parse="logprob"))
                 time.sleep(0.0002)
     print(w.inserted, flush=True)
 """
@@ -426,13 +431,14 @@ def test_truncated_store_is_refused(tmp_path: Path, fraction: float) -> None:
     _refused(path, "damaged SQLite database")
 
 
-def test_empty_file_is_a_fresh_store(tmp_path: Path) -> None:
+def test_empty_file_is_damage_not_a_fresh_store(tmp_path: Path) -> None:
+    """Stores are created complete and linked into place, so a 0-byte file is a truncated store
+    (issue 13): an error naming the file, and the file is left as it is."""
     path = tmp_path / STORE_FILENAME
     path.touch()
-    with ResponseStore(path) as store:
-        assert store.add([Answer("a", "m", 1)]) == 1
-    with ResponseStore(path) as store:
-        assert store.count() == 1
+    with pytest.raises(StoreError, match="empty \\(0 bytes\\)"):
+        ResponseStore(path)
+    assert path.stat().st_size == 0
 
 
 def test_newer_schema_version_is_refused(tmp_path: Path) -> None:

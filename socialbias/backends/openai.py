@@ -137,6 +137,18 @@ def letter_probabilities(top: Iterable[tuple[Any, Any]]) -> tuple[int, tuple[flo
     return max(range(3), key=probs.__getitem__), probs
 
 
+def impossible_logprobs(top: Iterable[tuple[Any, Any]]) -> int:
+    """How many numeric log-probabilities in ``top`` are impossible: positive (beyond float
+    noise, 1e-6), NaN or infinite (-inf is possible: probability 0)."""
+    bad = 0
+    for _, logprob in top:
+        if isinstance(logprob, bool) or not isinstance(logprob, (int, float)):
+            continue
+        if logprob != logprob or logprob == math.inf or logprob > 1e-6:
+            bad += 1
+    return bad
+
+
 def parse_retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
     """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date);
     None when absent or unreadable; never negative."""
@@ -279,13 +291,17 @@ def _httpx() -> Any:
 
 
 def _public_url(url: str) -> str:
-    """``url`` without user:password@ and without query/fragment (they may hold credentials)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    """``url`` without credentials (:func:`socialbias.redact.scrub_url`): no user:password@ or
+    TOKEN@, no query or fragment, key-shaped path segments replaced."""
+    from ..redact import scrub_url
+
+    return scrub_url(url)
+
+
+def _endpoint(base_url: str, name: str) -> str:
+    """``base_url`` + ``/name``, keeping a query (``?api-version=...``) after the path."""
+    parts = urlsplit(base_url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + "/" + name, parts.query, ""))
 
 
 def _one_line(text: str, limit: int = _MESSAGE_CHARS) -> str:
@@ -397,7 +413,7 @@ class OpenAIBackend:
         parser: generate-mode text parser, ``"strict"`` (default) or ``"paper"``.
         top_logprobs: K alternatives asked for in logprob mode (OpenAI allows at most 20).
         concurrency: requests in flight at once.
-        timeout: seconds per request attempt.
+        timeout: seconds per request attempt, in total (connecting and the whole answer).
         max_retries: retries per prompt after its first attempt.
         base_delay, max_delay: backoff bounds in seconds (``max_delay`` also caps Retry-After).
         api_key_env: environment variable holding the key (None: do not read the environment).
@@ -622,6 +638,11 @@ class OpenAIBackend:
                 raise _first_error(eg) from None
         if source.duplicates:
             log.info("%d repeated prompt id(s) were asked once only", source.duplicates)
+        bad = self.fault_counts.get("impossible_logprobs", 0)
+        if bad:
+            log.warning("%d answer(s) from %s came with impossible log-probabilities (positive, NaN or infinite): "
+                        "they are stored as invalid answers (choice -1, parse 'logprob:invalid')", bad,
+                        _public_url(self.base_url))
 
     async def _worker(self, client: Any, source: _Prompts, out: queue.SimpleQueue[Any], ctl: _Control, probe: bool = False) -> None:
         while True:
@@ -647,11 +668,11 @@ class OpenAIBackend:
                 if result is not _NO_LOGPROBS:
                     if self.logprob_supported is None:
                         self.logprob_supported = True
-                    choice, probs, text = result
+                    choice, probs, text, how = result
                     with self._lock:
                         self._call_answers += 1
-                    return Answer(pid, self.key, choice, *probs, text=text,
-                                  parse="logprob" if choice != NONE else "logprob:none", latency=latency)
+                    parse = how or ("logprob" if choice != NONE else "logprob:none")
+                    return Answer(pid, self.key, choice, *probs, text=text, parse=parse, latency=latency)
                 self._fall_back()
             text, latency = await self._request(
                 client, self._generate_payload(messages, int(getattr(prompt, "sample", 0) or 0)), pid, self._read_text
@@ -694,8 +715,14 @@ class OpenAIBackend:
             if self.logprob_supported:  # seen before: a glitch of this answer, not of the server
                 raise _Retry("no_logprobs", "an answer without log-probabilities")
             return _NO_LOGPROBS
+        if impossible_logprobs(top):
+            # A log-probability is never positive, NaN or infinite: the answer is invalid (choice
+            # -1, no probabilities), counted, never read as an option.
+            with self._lock:
+                self.fault_counts["impossible_logprobs"] += 1
+            return NONE, (_NAN, _NAN, _NAN), _message_text(choice), "logprob:invalid"
         picked, probs = letter_probabilities(top)
-        return picked, probs, _message_text(choice)
+        return picked, probs, _message_text(choice), ""
 
     def _read_text(self, data: Any) -> str:
         return _message_text(_first_choice(data))
@@ -714,7 +741,7 @@ class OpenAIBackend:
                        read: Callable[[Any], Any]) -> tuple[Any, float]:
         """POST one chat completion with retries; returns ``(read(json), latency)``."""
         httpx = _httpx()
-        url = self.base_url + "/chat/completions"
+        url = _endpoint(self.base_url, "chat/completions")
         last = ""
         for attempt in range(self.max_retries + 1):
             wait_hint: float | None = None
@@ -722,9 +749,12 @@ class OpenAIBackend:
                 self.requests += 1
             start = time.monotonic()
             try:
-                resp = await client.post(url, json=payload)
-            except httpx.TimeoutException:
-                fault, detail = "timeout", f"no answer within {self.timeout:g} s"
+                # One deadline for the whole request (connect, send, every byte of the answer):
+                # httpx's timeouts are per read, so a server dripping a byte a second never hits them.
+                async with asyncio.timeout(self.timeout):  # (wait_for can swallow a cancellation)
+                    resp = await client.post(url, json=payload)
+            except (httpx.TimeoutException, TimeoutError):
+                fault, detail = "timeout", f"no complete answer within {self.timeout:g} s"
             except httpx.ConnectError as e:
                 fault, detail = "connection", f"cannot connect ({type(e).__name__})"
             except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
@@ -809,7 +839,7 @@ class OpenAIBackend:
     async def _list_models(self, client: Any) -> list[str]:
         """The server's model ids (GET /models), or [] if it cannot say quickly."""
         try:
-            resp = await client.get(self.base_url + "/models", timeout=min(self.timeout, 10.0))
+            resp = await client.get(_endpoint(self.base_url, "models"), timeout=min(self.timeout, 10.0))
             data = resp.json() if resp.status_code == 200 else {}
             ids = [m.get("id") for m in data.get("data", []) if isinstance(m, dict)]
             return sorted(self._scrub(str(i)) for i in ids if i)
@@ -864,5 +894,6 @@ def from_config(config: Any, prompts: Any = None, items: Any = None, personas: A
     return OpenAIBackend(
         config.model, base_url=config.base_url, mode=config.mode, decoding=decoding_from_config(config),
         parser=config.parser, api_key_env=config.api_key_env, api_key_file=config.api_key_file,
-        concurrency=config.concurrency,
+        concurrency=config.concurrency, timeout=getattr(config, "request_timeout", 60.0),
+        max_retries=getattr(config, "max_retries", 8),
     )

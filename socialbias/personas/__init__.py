@@ -41,6 +41,7 @@ import pandas as pd
 from bbq_adapters.bbq import NAME_TARGET_CATEGORIES
 
 from ..errors import InputError
+from ..files import read_text_utf8
 
 #: The default (no-persona) persona's name.
 DEFAULT_PERSONA = ""
@@ -169,7 +170,7 @@ def load_personas(
         path = Path(source)
         if not path.is_file():
             raise InputError(f"persona file {str(path)!r} does not exist: give a CSV path, or 'paper'")
-        table = _read_catalogue(path.read_text(encoding="utf-8-sig"), str(path), language)
+        table = _read_catalogue(read_text_utf8(path, "persona file"), str(path), language)
     if categories is not None:
         cats = list(categories)
         table = table[table["persona_category"].isin(cats)]
@@ -214,7 +215,7 @@ def load_instructions(source: str | os.PathLike[str] = "paper") -> list[str]:
         path = Path(source)
         if not path.is_file():
             raise InputError(f"instruction file {str(path)!r} does not exist: give a text file path, or 'paper'")
-        text, where = path.read_text(encoding="utf-8-sig"), str(path)
+        text, where = read_text_utf8(path, "instruction file"), str(path)
         if path.suffix.lower() == ".csv":
             reader = csv.DictReader(io.StringIO(text))
             if not reader.fieldnames or "instruction" not in [f.strip().lower() for f in reader.fieldnames]:
