@@ -101,9 +101,12 @@ class MetricResults:
                    for name in TABLES}
         payload[_CONFIG] = json.dumps({"thresholds": self.thresholds.to_dict(), **self.config},
                                       indent=2, sort_keys=True) + "\n"
+        umask = os.umask(0o022)  # mkstemp makes 0600; the tables hold no secret: use the umask's mode
+        os.umask(umask)
         for name, text in payload.items():
             target = out / (name if name == _CONFIG else f"{name}.csv")
             fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{target.name}.")
+            os.chmod(tmp, 0o666 & ~umask)
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
                 fh.write(text)
             os.replace(tmp, target)

@@ -237,6 +237,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     explicit = {k: v for k, v in vars(args).items() if k in RunConfig.fields() and v is not None}
     if "categories" in explicit:
         explicit["categories"] = split_list(explicit["categories"])
+        if explicit["categories"] is None:
+            raise InputError("--categories is empty: name categories, e.g. Age,Religion, or leave it out for all")
     if "instructions" in explicit:
         explicit["instructions"] = parse_instruction_range(explicit["instructions"])
     if "dataset_options" in explicit:

@@ -40,7 +40,6 @@ import base64
 import html
 import json
 import os
-import re
 import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
