@@ -354,8 +354,10 @@ class _ReportDoc:
 
 def _md_escape(text: str) -> str:
     """Text that Markdown shows as it is: every character that could start markup (emphasis,
-    links, code, raw HTML, entities, table cells, headings) is backslash-escaped."""
-    return re.sub(r"([\\`*_{}\[\]<>()#+!|&~])", r"\\\1", str(text))
+    code, raw HTML, entities, table cells, headings) is backslash-escaped; links and images are
+    broken at ``](`` and ``![``, so brackets and parentheses stay readable (``0.06 [0.03, 0.11]``)."""
+    text = re.sub(r"([\\`*_{}<>#|&~])", r"\\\1", str(text))
+    return text.replace("](", "]\\(").replace("![", "\\![")
 
 
 def _md_fenced(text: str, info: str = "") -> list[str]:

@@ -415,7 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--api-key-file", default=None, help="openai: file holding the key")
     a.add_argument("--concurrency", type=int, default=None, help="openai: requests in flight (default 16)")
     a.add_argument("--request-timeout", type=float, default=None, metavar="S",
-                   help="openai: total seconds per request, connecting and the whole answer (default 60)")
+                   help="openai: seconds without progress per request (default 60); a request ends after 3x "
+                   "that in total, however slowly the server sends")
     a.add_argument("--max-retries", type=int, default=None, help="openai: retries per prompt (default 8)")
     a.add_argument("--responses", default=None, metavar="FILE", help="replay: recorded responses JSONL")
     a.add_argument("--tensor-parallel-size", type=int, default=None, help="vllm: GPUs per model (default 1)")

@@ -215,10 +215,10 @@ def test_faults_before_each_answer_are_retried_and_counted(tmp_path, unique_prom
 def test_random_faults_at_20_percent(tmp_path, prompt_table, n):
     """2,000 prompts in CI; the 20,000-prompt soak runs with ``pytest -m slow``."""
     prompts = prompts_from_table(prompt_table.iloc[:n])
-    # timeout 1.3 s for the whole request: generous against a loaded test machine (a spurious
-    # timeout would spoil the exact counts below); stall 2 s: the injected timeouts surely exceed it.
-    with FakeOpenAIServer(fault_rate=0.2, seed=7, stall=2.0) as server:
-        b = backend(server, timeout=1.3, concurrency=32)
+    # timeout 1 s: generous against a loaded test machine (a spurious timeout would spoil the
+    # exact counts below); stall 1.6 s: the injected timeouts surely exceed it.
+    with FakeOpenAIServer(fault_rate=0.2, seed=7, stall=1.6) as server:
+        b = backend(server, timeout=1.0, concurrency=32)
         start = time.monotonic()
         df = run_with_deadline(lambda: store_answers(tmp_path, b, prompts), 20 * n // 1000)
         elapsed = time.monotonic() - start

@@ -327,6 +327,7 @@ def test_bad_run_input_exits_2_with_one_line_and_writes_nothing(case, tmp_path, 
 def test_run_dir_of_another_format_is_left_untouched(tmp_path, capsys):
     out = tmp_path / "old"
     out.mkdir()
+    (tmp_path / "r.jsonl").write_text("")  # the settings are valid: the directory is what is refused
     record = json.dumps({"run_format": 2, "versions": {"socialbias": "9.0"}})
     (out / "run.json").write_text(record)
     code = main(["run", "--backend", "replay", "--responses", str(tmp_path / "r.jsonl"), "--bbq-dir", str(BBQ_DIR),

@@ -413,7 +413,9 @@ class OpenAIBackend:
         parser: generate-mode text parser, ``"strict"`` (default) or ``"paper"``.
         top_logprobs: K alternatives asked for in logprob mode (OpenAI allows at most 20).
         concurrency: requests in flight at once.
-        timeout: seconds per request attempt, in total (connecting and the whole answer).
+        timeout: seconds without progress (connecting, or between two reads of the answer).
+        deadline: seconds per request attempt in total, connecting and the whole answer
+            (default 3 x timeout): a server that drips its answer cannot hold a request longer.
         max_retries: retries per prompt after its first attempt.
         base_delay, max_delay: backoff bounds in seconds (``max_delay`` also caps Retry-After).
         api_key_env: environment variable holding the key (None: do not read the environment).
@@ -432,6 +434,7 @@ class OpenAIBackend:
         top_logprobs: int = 20,
         concurrency: int = 16,
         timeout: float = 60.0,
+        deadline: float | None = None,
         max_retries: int = 8,
         base_delay: float = 0.5,
         max_delay: float = 60.0,
@@ -467,6 +470,8 @@ class OpenAIBackend:
         self.top_logprobs = top_logprobs
         self.concurrency = concurrency
         self.timeout = float(timeout)
+        #: Total seconds per attempt (connecting, sending, every byte of the answer).
+        self.deadline = float(deadline) if deadline is not None else 3.0 * self.timeout
         self.max_retries = max_retries
         self.base_delay = float(base_delay)
         self.max_delay = float(max_delay)
@@ -529,6 +534,7 @@ class OpenAIBackend:
             "extra_body": dict(self.extra_body),
             "concurrency": self.concurrency,
             "timeout": self.timeout,
+            "deadline": self.deadline,
             "max_retries": self.max_retries,
             "base_delay": self.base_delay,
             "max_delay": self.max_delay,
@@ -751,10 +757,12 @@ class OpenAIBackend:
             try:
                 # One deadline for the whole request (connect, send, every byte of the answer):
                 # httpx's timeouts are per read, so a server dripping a byte a second never hits them.
-                async with asyncio.timeout(self.timeout):  # (wait_for can swallow a cancellation)
+                async with asyncio.timeout(self.deadline):  # (wait_for can swallow a cancellation)
                     resp = await client.post(url, json=payload)
-            except (httpx.TimeoutException, TimeoutError):
-                fault, detail = "timeout", f"no complete answer within {self.timeout:g} s"
+            except httpx.TimeoutException:
+                fault, detail = "timeout", f"no answer within {self.timeout:g} s"
+            except TimeoutError:
+                fault, detail = "timeout", f"no complete answer within the deadline of {self.deadline:g} s"
             except httpx.ConnectError as e:
                 fault, detail = "connection", f"cannot connect ({type(e).__name__})"
             except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
