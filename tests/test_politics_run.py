@@ -138,7 +138,9 @@ def test_option_responses_table_keeps_old_stores_working(tmp_path):
         frame = OptionResponses(store).frame("m")
         assert frame["choice"].tolist() == [4, -1] and frame["probs"].iloc[0][4] == pytest.approx(0.6)
     con = sqlite3.connect(tmp_path / "responses.sqlite")
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 1  # no schema-version bump
+    from socialbias.store import SCHEMA_VERSION
+
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION  # the option table bumps nothing
     con.close()
 
 
