@@ -407,6 +407,7 @@ def _run_locked(config: RunConfig, out: Path, previous: dict[str, Any] | None, i
         }
         write_json_atomic(out / "run.json", scrub(record))
         items.to_parquet(out / "items.parquet", index=False)
+        personas.to_parquet(out / "personas.parquet", index=False)
         prompts.drop(columns=["messages"]).to_parquet(out / "prompts.parquet", index=False)
         frames, record["variants"] = [], []
         for variant in variants:

@@ -41,6 +41,9 @@ def check_types(config: Any) -> None:
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         allowed = _allowed(f.type)
+        if isinstance(value, os.PathLike) and str in allowed:  # a Path where a path is asked for
+            value = os.fspath(value)
+            setattr(config, f.name, value)
         ok = isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed)
         if not ok:
             raise InputError(f"setting {f.name} = {_short(value)} has the wrong type ({type(value).__name__}): "
