@@ -455,16 +455,7 @@ class ResponseStore:
             app, ver, tables = self._inspect()
             if app or ver or tables:  # created (or taken) by someone else since we looked
                 return
-            # statement by statement: executescript() would COMMIT our transaction first
-            for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
-                db.execute(stmt)
-            db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
-                ("created_by", f"socialbias {__version__}"),
-                ("schema_version", str(SCHEMA_VERSION)),
-                ("created_at", _now()),
-            ])
-            db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            _write_schema(db)
 
     def _validate(self, app: int, ver: int, tables: list[str]) -> None:
         if app != APPLICATION_ID:
@@ -885,15 +876,7 @@ def _create_file(path: Path) -> None:
     try:
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
-            for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
-                conn.execute(stmt)
-            conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
-                ("created_by", f"socialbias {__version__}"),
-                ("schema_version", str(SCHEMA_VERSION)),
-                ("created_at", _now()),
-            ])
-            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            _write_schema(conn)
         finally:
             conn.close()
         with contextlib.suppress(FileExistsError):
@@ -903,3 +886,17 @@ def _create_file(path: Path) -> None:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+
+
+def _write_schema(conn: sqlite3.Connection) -> None:
+    """Create the tables and the meta rows of a new store on ``conn`` (statement by statement:
+    executescript() would COMMIT an open transaction first)."""
+    for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+        conn.execute(stmt)
+    conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
+        ("created_by", f"socialbias {__version__}"),
+        ("schema_version", str(SCHEMA_VERSION)),
+        ("created_at", _now()),
+    ])
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
