@@ -9,7 +9,7 @@ exclusion_reason``
 
 Adapters register themselves by name; :func:`load_items` looks one up::
 
-    from bbq_adapters import load_items
+    from . import load_items
     items = load_items("bbq", source="path/to/BBQ/data", categories=["Age"])
 
 Every adapter also registers a :class:`DatasetInfo` (languages, licence, citation, hub path,

@@ -213,7 +213,7 @@ def measure_peak(device: Any, dtype: Any, size: int, reps: int = 5) -> dict[str,
 
 def build_prompts(bbq_dir: Path, seed: int):
     """The Age persona grid (128,800 prompts for the paper's data), shuffled with ``seed``."""
-    from bbq_adapters import load_bbq
+    from socialbias.bbq_adapters import load_bbq
     from socialbias.expand import expand
     from socialbias.personas import load_instructions, load_personas
 

@@ -28,7 +28,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from metrics import score_answers  # noqa: E402
+from socialbias.metrics import score_answers  # noqa: E402
 
 RACE = ["African", "African American", "Arab", "Asian", "Black", "Caucasian", "European",
         "Hispanic", "Jewish", "Latino", "Middle Eastern", "Native American", "Roma",

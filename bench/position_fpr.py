@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from metrics.position import position_bias  # noqa: E402
+from socialbias.metrics.position import position_bias  # noqa: E402
 from tests.test_position import _simulate  # noqa: E402
 
 rng = np.random.default_rng(1)

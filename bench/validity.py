@@ -43,7 +43,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import metrics  # noqa: E402
+from socialbias import metrics  # noqa: E402
 from tests.metrics_fixtures import bbq_items  # noqa: E402
 
 W, V = 2.0, 1.0

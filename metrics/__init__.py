@@ -15,12 +15,12 @@ counters), :mod:`metrics.bias` (TB, BAmt, PB), :mod:`metrics.bbq_scores`,
 :mod:`metrics.results`, :mod:`metrics.score`.
 """
 
-from metrics.bias import perception_counters
-from metrics.errors import MetricsInputError
-from metrics.model_types import TYPES, TypeThresholds
-from metrics.results import SUMMARY_HEAD, TABLES, MetricResults
-from metrics.schema import ANSWER_COLUMNS, DEFAULT_PERSONA, UNKNOWN_TARGET, prepare_answers
-from metrics.score import score_answers
+from .bias import perception_counters
+from .errors import MetricsInputError
+from .model_types import TYPES, TypeThresholds
+from .results import SUMMARY_HEAD, TABLES, MetricResults
+from .schema import ANSWER_COLUMNS, DEFAULT_PERSONA, UNKNOWN_TARGET, prepare_answers
+from .score import score_answers
 
 __all__ = [
     "ANSWER_COLUMNS",

@@ -39,10 +39,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from metrics.schema import Responses
+from .schema import Responses
 
 if TYPE_CHECKING:
-    from metrics.design import Layout
+    from .design import Layout
 
 #: Names of the per-persona-run BBQ statistics, in report order.
 BBQ_STATS: tuple[str, ...] = ("acc", "invalid_rate", "bias_score", "s_dis", "s_amb", "s_amb_paper",

@@ -34,9 +34,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from metrics.bbq_scores import ratio
-from metrics.design import Layout, build_layout
-from metrics.schema import prepare_answers
+from .bbq_scores import ratio
+from .design import Layout, build_layout
+from .schema import prepare_answers
 
 
 def target_per_run(counts: dict[str, np.ndarray], layout: Layout) -> dict[str, dict[str, np.ndarray]]:

@@ -31,9 +31,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from metrics._grouping import nan_percentile
-from metrics.clusters import multinomial_counts
-from metrics.streams import StratumStreams
+from ._grouping import nan_percentile
+from .clusters import multinomial_counts
+from .streams import StratumStreams
 
 #: Replicates per chunk: (chunk x count columns) float64 arrays stay small and in cache.
 DEFAULT_CHUNK = 100

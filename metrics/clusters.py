@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from metrics.errors import MetricsInputError
-from metrics.schema import Responses
+from .errors import MetricsInputError
+from .schema import Responses
 
 RESAMPLE_UNITS: tuple[str, ...] = ("templates", "items")
 

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from metrics.schema import Responses
+from .schema import Responses
 
 
 class TargetTerms(NamedTuple):

@@ -35,8 +35,8 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-from metrics.bbq_scores import ratio
-from metrics.design import Layout
+from .bbq_scores import ratio
+from .design import Layout
 
 #: Default number of random half-splits averaged by the debiased estimates.
 DEFAULT_SPLITS = 2

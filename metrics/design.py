@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from metrics._grouping import Grouping
-from metrics.bbq_scores import response_flags
-from metrics.counters import target_terms
-from metrics.schema import Responses
+from ._grouping import Grouping
+from .bbq_scores import response_flags
+from .counters import target_terms
+from .schema import Responses
 
 #: Count blocks per target cell, then per persona-run cell, in column order of ``C``.
 TARGET_BLOCKS: tuple[str, ...] = ("n", "S", "A")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from metrics.design import Layout
+from .design import Layout
 
 
 def ingroup_per_run(TB: np.ndarray, layout: Layout) -> dict[str, np.ndarray]:

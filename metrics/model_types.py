@@ -47,13 +47,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from metrics._grouping import nan_percentile
-from metrics.bbq_scores import ratio
-from metrics.bias import tb_T_over_runs
-from metrics.bootstrap import DEFAULT_CHUNK
-from metrics.counters import random_answerer_A, swap_deltas
-from metrics.design import Layout
-from metrics.errors import MetricsInputError
+from ._grouping import nan_percentile
+from .bbq_scores import ratio
+from .bias import tb_T_over_runs
+from .bootstrap import DEFAULT_CHUNK
+from .counters import random_answerer_A, swap_deltas
+from .design import Layout
+from .errors import MetricsInputError
 
 #: The four calls, indexed by 2*skewed + large.
 TYPES: tuple[str, str, str, str] = ("ideal", "balanced", "skewed", "skewed-large")
@@ -109,7 +109,7 @@ def type_names(codes: np.ndarray) -> pd.Series:
 def null_tb(layout: Layout, counts: dict[str, np.ndarray], n_null: int,
             seed: int, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
     """Simulated TB(default->T) of the item-swap null model: (n_null x strata)."""
-    from metrics.streams import StratumStreams
+    from .streams import StratumStreams
 
     r = layout.r
     is_default = r.persona == r.default_code

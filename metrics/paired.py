@@ -26,14 +26,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from metrics.bootstrap import bootstrap
-from metrics.clusters import RESAMPLE_UNITS, Clusters, half_splits
-from metrics.crossfit import DEFAULT_SPLITS, debiased, nan_sd, with_halves
-from metrics.design import Layout, build_layout
-from metrics.errors import MetricsInputError
-from metrics.schema import Responses, prepare_answers
-from metrics.score import over_runs, per_run_statistics
-from metrics.streams import StratumStreams
+from .bootstrap import bootstrap
+from .clusters import RESAMPLE_UNITS, Clusters, half_splits
+from .crossfit import DEFAULT_SPLITS, debiased, nan_sd, with_halves
+from .design import Layout, build_layout
+from .errors import MetricsInputError
+from .schema import Responses, prepare_answers
+from .score import over_runs, per_run_statistics
+from .streams import StratumStreams
 
 #: The metrics whose shifts are reported, in order.
 PAIRED_METRICS: tuple[str, ...] = ("TB", "BAmt", "PB", "acc", "invalid_rate")

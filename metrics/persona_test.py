@@ -35,11 +35,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from metrics.bootstrap import DEFAULT_CHUNK
-from metrics.clusters import Clusters
-from metrics.counters import target_terms
-from metrics.design import Layout
-from metrics.streams import StratumStreams
+from .bootstrap import DEFAULT_CHUNK
+from .clusters import Clusters
+from .counters import target_terms
+from .design import Layout
+from .streams import StratumStreams
 
 
 def exchange_matrix(layout: Layout, clusters: Clusters, n: np.ndarray) -> sp.csr_array:

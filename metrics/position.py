@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from metrics.errors import MetricsInputError
+from .errors import MetricsInputError
 
 #: Columns of the table :func:`position_bias` returns.
 POSITION_COLUMNS: tuple[str, ...] = (

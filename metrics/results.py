@@ -58,8 +58,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from metrics.errors import MetricsInputError
-from metrics.model_types import TypeThresholds
+from .errors import MetricsInputError
+from .model_types import TypeThresholds
 
 #: The summary's first columns, exactly in this order.
 SUMMARY_HEAD: tuple[str, ...] = (

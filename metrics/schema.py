@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from metrics.errors import MetricsInputError
+from .errors import MetricsInputError
 
 #: Columns the answers table must have, in the documented order.
 ANSWER_COLUMNS: tuple[str, ...] = (

@@ -20,19 +20,19 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from metrics.bbq_scores import BBQ_STATS, bbq_per_run
-from metrics.bias import cell_keys, target_per_run
-from metrics.bootstrap import bootstrap, percentile_interval
-from metrics.clusters import RESAMPLE_UNITS, half_splits, make_clusters
-from metrics.crossfit import DEFAULT_SPLITS, abs_interval, debiased, nan_sd, signed_interval, with_halves
-from metrics.design import Layout, build_layout
-from metrics.errors import MetricsInputError
-from metrics.extras import ingroup_per_run
-from metrics.model_types import TypeThresholds, classify, type_names, type_thresholds
-from metrics.persona_test import benjamini_hochberg, persona_tests
-from metrics.results import SUMMARY_HEAD, MetricResults
-from metrics.schema import prepare_answers
-from metrics.streams import StratumStreams
+from .bbq_scores import BBQ_STATS, bbq_per_run
+from .bias import cell_keys, target_per_run
+from .bootstrap import bootstrap, percentile_interval
+from .clusters import RESAMPLE_UNITS, half_splits, make_clusters
+from .crossfit import DEFAULT_SPLITS, abs_interval, debiased, nan_sd, signed_interval, with_halves
+from .design import Layout, build_layout
+from .errors import MetricsInputError
+from .extras import ingroup_per_run
+from .model_types import TypeThresholds, classify, type_names, type_thresholds
+from .persona_test import benjamini_hochberg, persona_tests
+from .results import SUMMARY_HEAD, MetricResults
+from .schema import prepare_answers
+from .streams import StratumStreams
 
 #: Levels of per-run statistics and the grouping + level that averages them over runs.
 _OVER_RUNS: dict[str, tuple[str, str]] = {

@@ -210,7 +210,7 @@ def derive_edit(model: Any, tokenizer: Any, positive: Sequence[str], negative: S
 
 def _persona_pairs(model_dir: str, args: argparse.Namespace) -> tuple[Any, Any, list[str], list[str]]:
     """The model, its tokenizer and (persona answer, default answer) texts for BBQ prompts."""
-    from bbq_adapters import load_bbq
+    from socialbias.bbq_adapters import load_bbq
 
     from .backends import prompts_from_table
     from .backends.hf import HFBackend

@@ -5,7 +5,7 @@ is raised as one of these, with a message that names the input and the fix. The 
 into a one-line message and exit code 2.
 """
 
-from bbq_adapters.errors import DatasetError
+from socialbias.bbq_adapters.errors import DatasetError
 
 
 class SocialBiasError(Exception):
@@ -44,7 +44,7 @@ _USER_STATUSES = (400, 401, 403, 404, 422)
 
 def user_errors() -> tuple[type[Exception], ...]:
     """Every exception type that means bad input, from socialbias, bbq_adapters and metrics."""
-    from metrics.errors import MetricsInputError
+    from socialbias.metrics.errors import MetricsInputError
 
     return (*USER_ERRORS, MetricsInputError)
 

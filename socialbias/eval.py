@@ -113,7 +113,7 @@ def _add_data_args(p: argparse.ArgumentParser, defaults: bool = True) -> argpars
 def cmd_datasets(args: argparse.Namespace) -> int:
     import inspect
 
-    import bbq_adapters
+    from socialbias import bbq_adapters
 
     for name in bbq_adapters.available():
         info = bbq_adapters.dataset_info(name)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Iterable, Literal, Sequence
 import numpy as np
 import pandas as pd
 
-from bbq_adapters.options import ROTATIONS, balanced_rotations, order_name
+from socialbias.bbq_adapters.options import ROTATIONS, balanced_rotations, order_name
 
 from .errors import InputError
 from .personas import DEFAULT_PERSONA

@@ -72,7 +72,7 @@ def paired_answers(dirs: list[str]) -> pd.DataFrame:
 def write_paired(dirs: list[str], out: str | os.PathLike[str], *, base: str | None = None, n_boot: int = 1000,
                  ci: float = 0.95, seed: int = 0, w: float = 2, v: float = 1, dpi: int = 200) -> Path:
     """Paired shifts of every model against ``base`` (default: the first model of the first run)."""
-    from metrics.paired import paired_shifts
+    from socialbias.metrics.paired import paired_shifts
 
     from .figures.shifts import plot_shift_arrows, plot_shift_forest
     from .figures.style import save_figure

@@ -255,7 +255,7 @@ def load_dataset_items(dataset: str, source: Any, categories: Sequence[str] | No
     MBBQ's ``language=nl``); an option the adapter does not take is one clear error."""
     import re
 
-    from bbq_adapters import load_items
+    from socialbias.bbq_adapters import load_items
 
     options = dict(options or {})
     try:
@@ -276,7 +276,7 @@ def study_inputs(config: RunConfig) -> StudyInputs:
     TOML file: that translation). With ``instruction_file="paper"`` the instructions are the
     prompt language's translation of the paper's five.
     """
-    from bbq_adapters import dataset_info
+    from socialbias.bbq_adapters import dataset_info
 
     from .expand import expand
     from .languages import load_language
@@ -311,7 +311,7 @@ def answers_from_store(prompts: pd.DataFrame, responses: pd.DataFrame, items: pd
     (:func:`metrics.position.original_choices`), ``option_order`` the order that was shown. When
     an item was asked in several orders per run (cyclic design), each (instruction, order) pair
     is one metrics run (:func:`metrics.position.order_runs`)."""
-    from metrics.position import order_runs, original_choices
+    from socialbias.metrics.position import order_runs, original_choices
 
     from .recorded import ANSWER_COLUMNS
 
@@ -352,7 +352,7 @@ def run_study(config: RunConfig) -> "Results":
 
 def _run_locked(config: RunConfig, out: Path, previous: dict[str, Any] | None, inputs: StudyInputs,
                 created: bool) -> "Results":
-    import metrics
+    from socialbias import metrics
 
     from .runner import COUNTS, answer_prompts, prompt_counts
     from .session import captured_warnings, carry_letter_mass, model_fingerprint, run_warnings, stored_backends
@@ -469,7 +469,7 @@ def _remove_new_run_dir(out: Path) -> None:
 def position_report(answers: pd.DataFrame, record: dict[str, Any], *, n_perm: int, seed: int) -> pd.DataFrame:
     """Each model's position bias (:mod:`metrics.position`); its one-line summaries go into the
     run record (and from there into the report)."""
-    from metrics.position import describe, position_bias
+    from socialbias.metrics.position import describe, position_bias
 
     table = position_bias(answers, n_perm=n_perm, seed=seed)
     record["position_bias"] = describe(table)

@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metrics.schema import ANSWER_COLUMNS as METRIC_ANSWER_COLUMNS
-from metrics.position import ORDER_NAMES, order_matrix, order_runs, original_choices
-from metrics.schema import MEMBER_COLUMN, TEMPLATE_COLUMN
+from socialbias.metrics.schema import ANSWER_COLUMNS as METRIC_ANSWER_COLUMNS
+from socialbias.metrics.position import ORDER_NAMES, order_matrix, order_runs, original_choices
+from socialbias.metrics.schema import MEMBER_COLUMN, TEMPLATE_COLUMN
 
 from .answers import NONE, get_parser
 from .errors import InputError

@@ -184,7 +184,7 @@ def load_run(directory: str | os.PathLike[str]) -> Results:
 
 
 def _load_run(directory: Path) -> Results:
-    import metrics
+    from socialbias import metrics
 
     if (directory / "results" / "summary.csv").is_file():
         record = check_run_dir(directory) or {}

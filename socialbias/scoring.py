@@ -84,8 +84,8 @@ def score_responses(
     looked up in that dataset's catalogue in ``prompt_language`` (default: the items' language).
     Metrics the dataset cannot support are NaN, with the reason in ``score.json``.
     """
-    import metrics
-    from bbq_adapters import dataset_info, items_from_records
+    from socialbias import metrics
+    from socialbias.bbq_adapters import dataset_info, items_from_records
 
     from .pipeline import position_report, versions
 
@@ -169,7 +169,7 @@ def _record_options(options: dict | None) -> dict:
 def _load_items_for(dataset: str, source, wanted: list[str], options: dict | None) -> pd.DataFrame:
     """Load the categories the responses name; categories the data lack are counted later
     (as unknown category) instead of failing the whole scoring."""
-    from bbq_adapters import DatasetError
+    from socialbias.bbq_adapters import DatasetError
 
     from .pipeline import load_dataset_items
 

@@ -30,6 +30,6 @@ def bbq_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def bbq_items(bbq_dir):
-    from bbq_adapters import load_bbq
+    from socialbias.bbq_adapters import load_bbq
 
     return load_bbq(bbq_dir)

@@ -88,7 +88,7 @@ def test_bad_input_is_one_line_and_exit_2(case, tmp_path, monkeypatch, capsys):
 
 
 def test_one_place_maps_every_user_error_type_to_exit_2():
-    from metrics.errors import MetricsInputError
+    from socialbias.metrics.errors import MetricsInputError
 
     for exc in (InputError("x"), StoreError("x"), DatasetError("x"), MetricsInputError("x"), BackendError("x", 401)):
         assert exit_code(exc) == 2, exc

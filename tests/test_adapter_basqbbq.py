@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bbq_adapters import ITEM_COLUMNS, DatasetError, available, dataset_info, load_items
-from bbq_adapters import basqbbq as basq
+from socialbias.bbq_adapters import ITEM_COLUMNS, DatasetError, available, dataset_info, load_items
+from socialbias.bbq_adapters import basqbbq as basq
 from tests.conftest import FAMILY_DIR
 
 ROOT = FAMILY_DIR / "BasqBBQ"

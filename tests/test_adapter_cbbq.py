@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bbq_adapters import (
+from socialbias.bbq_adapters import (
     ITEM_COLUMNS,
     DatasetError,
     available,
@@ -25,7 +25,7 @@ from bbq_adapters import (
     dataset_info,
     load_items,
 )
-from bbq_adapters.cbbq import load_cbbq
+from socialbias.bbq_adapters.cbbq import load_cbbq
 from tests.conftest import FAMILY_DIR
 
 CBBQ_DIR = FAMILY_DIR / "CBBQ"

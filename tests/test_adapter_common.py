@@ -6,10 +6,10 @@ import types
 
 import pytest
 
-from bbq_adapters import DatasetError
-from bbq_adapters.common import finish_items, pin_revision
-from bbq_adapters.options import PERMUTATIONS, permutation_for, reorder
-from bbq_adapters.schema import LoadReport
+from socialbias.bbq_adapters import DatasetError
+from socialbias.bbq_adapters.common import finish_items, pin_revision
+from socialbias.bbq_adapters.options import PERMUTATIONS, permutation_for, reorder
+from socialbias.bbq_adapters.schema import LoadReport
 
 ROW = {
     "category": "Age", "example_id": 1, "question_index": "1", "polarity": "neg", "context_condition": "disambig",
@@ -75,7 +75,7 @@ def test_pinned_commit_is_what_kobbq_reads_and_records(monkeypatch, tmp_path):
         raise ConnectionError("no network in tests")
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load)
-    from bbq_adapters import load_items
+    from socialbias.bbq_adapters import load_items
     from tests.conftest import FAMILY_DIR
 
     with pytest.raises(DatasetError, match=sha[:7]):

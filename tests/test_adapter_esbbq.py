@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bbq_adapters import ITEM_COLUMNS, DatasetError, available, dataset_info, load_items
-from bbq_adapters import esbbq as mod
-from bbq_adapters.esbbq import load_cabbq, load_esbbq
+from socialbias.bbq_adapters import ITEM_COLUMNS, DatasetError, available, dataset_info, load_items
+from socialbias.bbq_adapters import esbbq as mod
+from socialbias.bbq_adapters.esbbq import load_cabbq, load_esbbq
 from tests.conftest import FAMILY_DIR
 
 ROOT = FAMILY_DIR / "EsBBQ-CaBBQ"

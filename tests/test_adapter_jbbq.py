@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bbq_adapters import (
+from socialbias.bbq_adapters import (
     ITEM_COLUMNS,
     DatasetError,
     available,

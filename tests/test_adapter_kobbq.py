@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bbq_adapters import (
+from socialbias.bbq_adapters import (
     ITEM_COLUMNS,
     DatasetError,
     available,
@@ -20,8 +20,8 @@ from bbq_adapters import (
     kobbq,
     load_items,
 )
-from bbq_adapters import kobbq_groups
-from bbq_adapters.kobbq import load_kobbq
+from socialbias.bbq_adapters import kobbq_groups
+from socialbias.bbq_adapters.kobbq import load_kobbq
 
 from .conftest import FAMILY_DIR
 

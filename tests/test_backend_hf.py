@@ -60,7 +60,7 @@ def _sha(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def items():
-    from bbq_adapters import load_bbq
+    from socialbias.bbq_adapters import load_bbq
 
     age = load_bbq(BBQ_DIR, ["Age"])
     return age.iloc[::400].head(10)  # ambiguous and disambiguated items of several templates

@@ -57,7 +57,7 @@ def adapters(tiny_model_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def prompts():
-    from bbq_adapters import load_bbq
+    from socialbias.bbq_adapters import load_bbq
 
     items = load_bbq(BBQ_DIR, ["Age"]).iloc[::400].head(6)
     return prompts_from_table(expand(items, load_personas(names=["elder", "kid"]), load_instructions(), runs=[0]))

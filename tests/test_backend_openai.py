@@ -21,7 +21,7 @@ import pytest
 
 import httpx  # noqa: E402,F401  (part of the test extra: missing is a failure, not a skip)
 
-from bbq_adapters import load_bbq  # noqa: E402
+from socialbias.bbq_adapters import load_bbq  # noqa: E402
 from socialbias.backends import Decoding, model_key, prompts_from_table  # noqa: E402
 from socialbias.backends.openai import (  # noqa: E402
     OpenAIBackend,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bbq_adapters import ITEM_COLUMNS, DatasetError, available, get_adapter, load_bbq, load_items
-from bbq_adapters import bbq as bbq_module
+from socialbias.bbq_adapters import ITEM_COLUMNS, DatasetError, available, get_adapter, load_bbq, load_items
+from socialbias.bbq_adapters import bbq as bbq_module
 
 EXPECTED_COUNTS = {  # ../shared/bbq/SOURCE.txt
     "Age": 3680,
@@ -253,7 +253,7 @@ def test_offline_hub_gives_clear_error(tmp_path):
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
     code = (
-        "from bbq_adapters import load_bbq, DatasetError\n"
+        "from socialbias.bbq_adapters import load_bbq, DatasetError\n"
         "try:\n    load_bbq(None, ['Age'])\nexcept DatasetError as e:\n    print('ERR', e)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)

@@ -84,7 +84,7 @@ def test_ids_stable_across_processes_and_row_order(bbq_items):
     assert shuffled.set_index(["item_id", "persona", "instruction"])["prompt_id"].sort_index().equals(ids.sort_index())
     code = (
         "from tests.conftest import BBQ_DIR\n"
-        "from bbq_adapters import load_bbq\n"
+        "from socialbias.bbq_adapters import load_bbq\n"
         "from socialbias.expand import expand\n"
         "from socialbias.personas import load_personas, load_instructions\n"
         "p = expand(load_bbq(BBQ_DIR, ['Sexual_orientation']), load_personas(), load_instructions())\n"

@@ -52,7 +52,7 @@ def _option_flags(options: dict) -> list[str]:
 
 def _one_category(dataset: str, source: Path, options: dict) -> tuple[str, pd.DataFrame]:
     """The category with the fewest personas that has items of both contexts, and its items."""
-    from bbq_adapters import load_items
+    from socialbias.bbq_adapters import load_items
     from socialbias.personas import load_personas
 
     items = load_items(dataset, source=source, **options)

@@ -9,7 +9,7 @@ import networkx as nx
 import pandas as pd
 import pytest
 
-import metrics
+from socialbias import metrics
 from socialbias.errors import InputError
 from socialbias.graph import (build_graph, graph_from_json, graph_to_json, persona_node,
                               read_graphml, read_json, target_node, write_graphml, write_json)

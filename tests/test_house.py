@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.tiny_model import tiny_corpus, tiny_model_dir  # noqa: F401  (fixtures)
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -41,3 +43,33 @@ def test_ruff_is_clean():
     out = _run(_tool("ruff"), "check", "--output-format", "concise", "socialbias", "metrics", "bbq_adapters",
                "bench", "tests", "scripts")
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+
+
+def test_one_top_level_name_is_installed():
+    """metrics/ and bbq_adapters/ install as socialbias.metrics / socialbias.bbq_adapters."""
+    import importlib.metadata
+
+    top = importlib.metadata.distribution("socialbias").read_text("top_level.txt")
+    if top is not None:  # editable installs record it; wheels too
+        assert top.split() == ["socialbias"]
+    from socialbias import bbq_adapters, metrics
+
+    assert Path(metrics.__file__).parent == ROOT / "metrics"
+    assert Path(bbq_adapters.__file__).parent == ROOT / "bbq_adapters"
+
+
+def test_a_users_metrics_module_does_not_shadow_the_package(tmp_path, tiny_model_dir):
+    """A notebook folder with its own metrics.py and bbq_adapters.py (common names) still runs a
+    study: the package never imports a top-level ``metrics`` or ``bbq_adapters``."""
+    from tests.conftest import BBQ_DIR
+
+    for name in ("metrics", "bbq_adapters"):
+        (tmp_path / f"{name}.py").write_text(f"raise ImportError('the user\\'s own {name}.py was imported')\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run(
+        [sys.executable, "-m", "socialbias.eval", "run", "--model", str(tiny_model_dir), "--backend", "hf",
+         "--data-dir", str(BBQ_DIR), "--categories", "Sexual_orientation", "--limit", "6",
+         "--personas", "gay", "--instructions", "0", "--n-boot", "20", "--quiet", "--out", str(tmp_path / "out")],
+        cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert (tmp_path / "out" / "results" / "summary.csv").is_file()

@@ -107,9 +107,9 @@ def test_catalogue_names_per_language_and_explicit_targets(tmp_path):
 
 
 def test_undefined_metrics_are_nan_with_the_reason(tmp_path):
-    import metrics
-    from metrics.results import MetricResults
-    from metrics.score import blank_undefined
+    from socialbias import metrics
+    from socialbias.metrics.results import MetricResults
+    from socialbias.metrics.score import blank_undefined
 
     answers = _small_answers()
     full = metrics.score_answers(answers, n_boot=20)

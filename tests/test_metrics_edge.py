@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import metrics
-from metrics import MetricsInputError, MetricResults
+from socialbias import metrics
+from socialbias.metrics import MetricsInputError, MetricResults
 from tests.metrics_fixtures import bbq_items, simulate_answers
 from tests.test_metrics_hand import hand_answers
 
@@ -68,7 +68,7 @@ def test_missing_target_cells_are_absent_not_zero() -> None:
 
 
 def test_nan_percentile_matches_numpy() -> None:
-    from metrics._grouping import nan_percentile
+    from socialbias.metrics._grouping import nan_percentile
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(57, 6))

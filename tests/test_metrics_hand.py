@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import metrics
+from socialbias import metrics
 
 ITEMS = {
     "i1": ("ambig", "neg", ["a", "unknown", "b"], 1, 1, 0),

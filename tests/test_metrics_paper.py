@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-import metrics
+from socialbias import metrics
 from tests.metrics_fixtures import PAPER_DIR, paper_answers
 
 pytestmark = pytest.mark.skipif(not PAPER_DIR.exists(), reason="../shared/paper_outputs missing")

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import metrics
+from socialbias import metrics
 from tests.metrics_fixtures import bbq_items, simulate_answers
 
 PERSONAS = {"": "", "gay": "gay", "straight": "straight", "Muslim": "Muslim", "Christian": "Christian"}

@@ -7,7 +7,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import metrics
+from socialbias import metrics
 
 POOL = ["a", "b", "c", "d"]
 FAST = metrics.TypeThresholds(n_null=40)

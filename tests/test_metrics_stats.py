@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import metrics
-from metrics.persona_test import benjamini_hochberg, holm
+from socialbias import metrics
+from socialbias.metrics.persona_test import benjamini_hochberg, holm
 from tests.metrics_fixtures import bbq_items, simulate_answers
 
 FAST = metrics.TypeThresholds(n_null=100)

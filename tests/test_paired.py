@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metrics.errors import MetricsInputError
-from metrics.paired import PAIRED_COLUMNS, paired_shifts
+from socialbias.metrics.errors import MetricsInputError
+from socialbias.metrics.paired import PAIRED_COLUMNS, paired_shifts
 from tests.metrics_fixtures import bbq_items, simulate_answers
 
 PERSONAS = {"": "", "Muslim": "Muslim", "Jewish": "Jewish"}

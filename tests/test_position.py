@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bbq_adapters import load_bbq
-from metrics.position import (
+from socialbias.bbq_adapters import load_bbq
+from socialbias.metrics.position import (
     displayed_positions,
     order_runs,
     original_choices,

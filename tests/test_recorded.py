@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bbq_adapters import items_from_records, load_bbq
+from socialbias.bbq_adapters import items_from_records, load_bbq
 from socialbias.errors import InputError
 from socialbias.personas import load_personas
 from socialbias.recorded import ANSWER_COLUMNS, read_jsonl, read_paper_results, to_answers

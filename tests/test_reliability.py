@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bbq_adapters import DatasetError, load_bbq
+from socialbias.bbq_adapters import DatasetError, load_bbq
 from socialbias.errors import SocialBiasError
 from socialbias.eval import main
 from socialbias.pipeline import evaluate, load_run

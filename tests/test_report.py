@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import metrics
-from metrics.model_types import classify, type_names
+from socialbias import metrics
+from socialbias.metrics.model_types import classify, type_names
 from socialbias import report as R
 from socialbias.errors import InputError
 from socialbias.graph import build_graph

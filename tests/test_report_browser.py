@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-import metrics
+from socialbias import metrics
 from socialbias import report as R
 from tests.metrics_fixtures import paper_answers
 

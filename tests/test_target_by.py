@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from bbq_adapters import DatasetError
-from bbq_adapters.bbq import CATEGORIES, target_rules
+from socialbias.bbq_adapters import DatasetError
+from socialbias.bbq_adapters.bbq import CATEGORIES, target_rules
 from socialbias.eval import main
 from tests.conftest import BBQ_DIR
 
@@ -30,7 +30,7 @@ def test_cli_target_by_tag_gives_region_targets(tmp_path):
                  "--personas", "Japanese", "--instructions", "0", "--dataset-option", "target_by=Nationality:tag",
                  "--out", str(out)])
     assert code == 0
-    from bbq_adapters import load_items
+    from socialbias.bbq_adapters import load_items
 
     items = load_items("bbq", source=BBQ_DIR, categories=["Nationality"], target_by="Nationality:tag")
     assert set(items[["target0", "target1", "target2"]].to_numpy().ravel()) - {"unknown"} <= REGIONS

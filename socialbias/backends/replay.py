@@ -21,7 +21,7 @@ from typing import Any, Iterable, Iterator
 
 import pandas as pd
 
-from metrics.position import displayed_positions
+from socialbias.metrics.position import displayed_positions
 
 from ..errors import InputError
 from ..recorded import read_jsonl, to_answers

@@ -64,7 +64,7 @@ def plane_thresholds(summary: pd.DataFrame, thresholds: Any = None) -> pd.DataFr
                              "match the summary's types. Fix: re-score with these thresholds "
                              "(metrics.score_answers(..., thresholds=...)).")
     if "type" not in s.columns:
-        from metrics.model_types import classify, type_names
+        from socialbias.metrics.model_types import classify, type_names
 
         s["type"] = type_names(classify(*(s[c].to_numpy(float) for c in
                                           ("TB", "BAmt", "TB_threshold", "BAmt_threshold")))).array

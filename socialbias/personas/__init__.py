@@ -38,7 +38,7 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
-from bbq_adapters.bbq import NAME_TARGET_CATEGORIES
+from socialbias.bbq_adapters.bbq import NAME_TARGET_CATEGORIES
 
 from ..errors import InputError
 from ..files import read_text_utf8

@@ -35,7 +35,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 def expand_prompts(spec: dict):
     """The prompts table of the spec's grid (the main test builds the same one)."""
-    from bbq_adapters import load_bbq
+    from socialbias.bbq_adapters import load_bbq
     from socialbias.expand import expand
     from socialbias.personas import load_instructions, load_personas
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from metrics.bootstrap import percentile_interval
+from socialbias.metrics.bootstrap import percentile_interval
 
 from ...errors import InputError
 from .baselines import random_baseline
