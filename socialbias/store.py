@@ -14,9 +14,10 @@ Answers cost GPU hours or API money, so the store is built around three promises
 One store is one SQLite file, ``responses.sqlite`` in the run directory, in WAL mode so that a
 report can read while a run writes and two writer processes can share it without corrupting it.
 Only the standard library's :mod:`sqlite3` is used; pandas/pyarrow are imported lazily for the
-table views and exports.
+table views and exports. The file format lives in :mod:`socialbias.store_schema`, the answer
+record and its validation in :mod:`socialbias.store_rows`; both are re-exported here.
 
-The ``responses`` table (see DESIGN.md) is exposed as a DataFrame with the columns
+The ``responses`` table (docs/design.md) is exposed as a DataFrame with the columns
 :data:`RESPONSE_COLUMNS`: ``prompt_id, model_key, choice (0|1|2, -1 = none), p0, p1, p2 (NaN where
 the engine gives no probabilities), text, parse, latency``.
 """
@@ -24,18 +25,13 @@ the engine gives no probabilities), text, parse, latency``.
 from __future__ import annotations
 
 import contextlib
-import math
-import numbers
 import os
 import sqlite3
 import tempfile
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from socialbias import __version__
@@ -43,6 +39,33 @@ from socialbias.errors import InputError, StoreError
 from socialbias.files import _umask
 from socialbias.integrity import answer_problem, row_checksum, row_is_bad
 from socialbias.locks import RunDirLock
+from socialbias.store_rows import (
+    _DEFAULT_BATCH,
+    _TABLE_COLUMNS,
+    RESPONSE_COLUMNS,
+    VALID_CHOICES,
+    Answer,
+    ResponseWriter,
+    _answer_row,
+    _bad_key,
+    _check_batch,
+    _frame_rows,
+    _is_frame,
+    _now,
+    _pk,
+    _Row,
+)
+from socialbias.store_schema import (
+    _CHECK_SELECT,
+    _FIX,
+    _INSERT,
+    APPLICATION_ID,
+    SCHEMA_VERSION,
+    STORE_FILENAME,
+    _check_header,
+    _create_file,
+    _write_schema,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -57,205 +80,6 @@ __all__ = [
     "STORE_FILENAME",
     "VALID_CHOICES",
 ]
-
-#: Version of the on-disk layout, kept in ``PRAGMA user_version``. Bump it (and add a migration)
-#: whenever the tables change; a store written by a newer version is refused, not misread.
-SCHEMA_VERSION = 2  # 2: per-row checksum (socialbias.integrity); 1 is migrated on open
-
-#: ``PRAGMA application_id`` of every socialbias store ("SBia"): tells our files from other
-#: SQLite databases before we touch them.
-APPLICATION_ID = 0x53426961
-
-#: File name of the store inside a run directory.
-STORE_FILENAME = "responses.sqlite"
-
-#: Columns of the responses table, in this order, as returned by :meth:`ResponseStore.responses`.
-RESPONSE_COLUMNS: tuple[str, ...] = (
-    "prompt_id", "model_key", "choice", "p0", "p1", "p2", "text", "parse", "latency",
-)
-
-#: Allowed values of ``choice``: option 0, 1, 2, or -1 when no option could be read.
-VALID_CHOICES = frozenset({-1, 0, 1, 2})
-
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-_DEFAULT_BATCH = 512
-_FIX = "move it away or choose another --out directory"
-
-# Column order in the table (model_key first: the primary key clusters a model's answers).
-_TABLE_COLUMNS = (
-    "model_key", "prompt_id", "choice", "p0", "p1", "p2", "text", "parse", "latency", "created_at", "checksum",
-)
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS responses (
-    model_key  TEXT    NOT NULL,
-    prompt_id  TEXT    NOT NULL,
-    choice     INTEGER NOT NULL CHECK (choice IN (-1, 0, 1, 2)),
-    p0         REAL,
-    p1         REAL,
-    p2         REAL,
-    text       TEXT    NOT NULL DEFAULT '',
-    parse      TEXT    NOT NULL DEFAULT '',
-    latency    REAL,
-    created_at TEXT    NOT NULL,
-    checksum   TEXT,
-    PRIMARY KEY (model_key, prompt_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
-# ON CONFLICT DO NOTHING (not INSERT OR IGNORE): only an already stored key is skipped; a NOT NULL
-# or CHECK violation still fails loudly instead of silently dropping a paid-for answer.
-_INSERT = (
-    f"INSERT INTO responses ({', '.join(_TABLE_COLUMNS)}) VALUES ({', '.join('?' * len(_TABLE_COLUMNS))})"
-    " ON CONFLICT (model_key, prompt_id) DO NOTHING"
-)
-
-_Row = tuple[str, str, int, "float | None", "float | None", "float | None", str, str, "float | None", str, str]
-#: The columns a row check reads (socialbias.integrity.row_is_bad), text read as bytes so that a
-#: damaged UTF-8 sequence is a bad row, not an exception.
-_CHECK_SELECT = ("SELECT CAST(model_key AS BLOB), CAST(prompt_id AS BLOB), choice, p0, p1, p2, CAST(text AS BLOB), "
-                 "CAST(parse AS BLOB), latency, checksum FROM responses")
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """One model's answer to one prompt, as a backend yields it and the store keeps it.
-
-    ``choice`` is the chosen option (0, 1, 2) or -1 when none could be read; ``p0..p2`` are the
-    option probabilities (NaN when the engine gives none); ``text`` is the raw output (may be
-    empty); ``parse`` says how the choice was made (``'logprob'``, ``'strict'``, ``'paper'``,
-    ``'recorded'``, ...); ``latency`` is seconds spent on this answer (NaN if unknown).
-    """
-
-    prompt_id: str
-    model_key: str
-    choice: int
-    p0: float = math.nan
-    p1: float = math.nan
-    p2: float = math.nan
-    text: str = ""
-    parse: str = ""
-    latency: float = math.nan
-
-
-# --------------------------------------------------------------------------------------------
-# validation: every answer becomes one checked row tuple before it reaches SQLite
-# --------------------------------------------------------------------------------------------
-
-
-def _is_missing(x: Any) -> bool:
-    """None, NaN, pandas.NA / NaT."""
-    if x is None:
-        return True
-    if isinstance(x, float):
-        return x != x
-    return type(x).__name__ in ("NAType", "NaTType") or (isinstance(x, numbers.Real) and x != x)
-
-
-def _opt_float(x: Any, field: str, prompt_id: Any) -> float | None:
-    """A probability/latency as float, or None (SQL NULL) when missing/NaN."""
-    if type(x) is float:  # fast path
-        return None if x != x else x
-    if _is_missing(x):
-        return None
-    if isinstance(x, numbers.Real) and not isinstance(x, bool):
-        f = float(x)
-        return None if f != f else f
-    raise InputError(f"answer for prompt {prompt_id!r} has {field}={x!r}; expected a number or NaN")
-
-
-def _opt_str(x: Any, field: str, prompt_id: Any) -> str:
-    """Text fields: a string; missing becomes ''."""
-    if type(x) is str:
-        return x
-    if isinstance(x, str):
-        return str(x)
-    if _is_missing(x):
-        return ""
-    raise InputError(f"answer for prompt {prompt_id!r} has {field}={x!r}; expected a string")
-
-
-def _key(x: Any, field: str, prompt_id: Any) -> str:
-    if isinstance(x, str) and x:
-        return str(x)
-    raise InputError(f"answer for prompt {prompt_id!r} has {field}={x!r}; expected a non-empty string")
-
-
-def _choice(x: Any, prompt_id: Any) -> int:
-    if type(x) is int:
-        c = x
-    elif isinstance(x, numbers.Integral) and not isinstance(x, bool):
-        c = int(x)
-    elif isinstance(x, numbers.Real) and not isinstance(x, bool) and float(x).is_integer():
-        c = int(x)  # e.g. 1.0 from a float column
-    else:
-        c = None
-    if c not in VALID_CHOICES:
-        raise InputError(
-            f"answer for prompt {prompt_id!r} has choice={x!r}; expected 0, 1, 2, or -1 for no answer"
-        )
-    return c  # type: ignore[return-value]
-
-
-def _row(prompt_id: Any, model_key: Any, choice: Any, p0: Any, p1: Any, p2: Any,
-         text: Any, parse: Any, latency: Any, created_at: str) -> _Row:
-    """Validate one answer and return it as a row tuple in :data:`_TABLE_COLUMNS` order."""
-    pid = _key(prompt_id, "prompt_id", prompt_id)
-    values = (
-        _key(model_key, "model_key", pid),
-        pid,
-        _choice(choice, pid),
-        _opt_float(p0, "p0", pid),
-        _opt_float(p1, "p1", pid),
-        _opt_float(p2, "p2", pid),
-        _opt_str(text, "text", pid),
-        _opt_str(parse, "parse", pid),
-        _opt_float(latency, "latency", pid),
-    )
-    problem = answer_problem(values[2], values[3], values[4], values[5])
-    if problem:
-        raise InputError(f"answer for prompt {pid!r} is impossible: {problem}")
-    return (*values, created_at, row_checksum(*values))
-
-
-def _answer_row(a: Any, created_at: str) -> _Row:
-    """An :class:`Answer`, any object with the same attributes, or a mapping -> row tuple."""
-    if isinstance(a, Mapping):
-        get = a.get
-        try:
-            return _row(a["prompt_id"], a["model_key"], a["choice"], get("p0"), get("p1"), get("p2"),
-                        get("text", ""), get("parse", ""), get("latency"), created_at)
-        except KeyError as e:
-            raise InputError(f"answer {dict(a)!r} has no {e.args[0]!r} field") from None
-    try:
-        return _row(a.prompt_id, a.model_key, a.choice, getattr(a, "p0", None), getattr(a, "p1", None),
-                    getattr(a, "p2", None), getattr(a, "text", ""), getattr(a, "parse", ""),
-                    getattr(a, "latency", None), created_at)
-    except AttributeError as e:
-        raise InputError(
-            f"cannot store {a!r} as an answer: it needs prompt_id, model_key and choice ({e})"
-        ) from None
-
-
-def _frame_rows(df: pd.DataFrame, created_at: str) -> list[_Row]:
-    """Validate a whole DataFrame of answers (all or nothing) and return its row tuples."""
-    missing = [c for c in ("prompt_id", "model_key", "choice") if c not in df.columns]
-    if missing:
-        raise InputError(f"answers table lacks column(s) {missing}; it needs {list(RESPONSE_COLUMNS)}")
-    n = len(df)
-
-    def col(name: str, default: Any) -> list[Any]:
-        return df[name].tolist() if name in df.columns else [default] * n
-
-    cols = [col(c, None if c in ("p0", "p1", "p2", "latency") else "") for c in RESPONSE_COLUMNS]
-    return [_row(*values, created_at) for values in zip(*cols)]
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
 
 # --------------------------------------------------------------------------------------------
 # the store
@@ -746,57 +570,6 @@ class ResponseStore:
         return path
 
 
-class ResponseWriter:
-    """Buffers streamed answers and commits them every ``batch_size`` (see :meth:`ResponseStore.writer`).
-
-    ``added`` counts accepted answers, ``inserted`` the ones that were new to the store,
-    ``pending`` the ones not committed yet. Answers are validated in :meth:`add`, so a bad answer
-    fails at once and never poisons a batch.
-    """
-
-    def __init__(self, store: ResponseStore, batch_size: int = _DEFAULT_BATCH) -> None:
-        self.store = store
-        self.batch_size = _check_batch(batch_size)
-        self.added = 0
-        self.inserted = 0
-        self._buffer: list[_Row] = []
-
-    @property
-    def pending(self) -> int:
-        return len(self._buffer)
-
-    def add(self, answer: Any) -> None:
-        """Buffer one answer; commit the buffer once it holds ``batch_size`` answers."""
-        self._buffer.append(_answer_row(answer, _now()))
-        self.added += 1
-        if len(self._buffer) >= self.batch_size:
-            self.flush()
-
-    def add_many(self, answers: Iterable[Any]) -> None:
-        for a in answers:
-            self.add(a)
-
-    def flush(self) -> int:
-        """Commit the buffered answers now; return how many were new. The buffer is cleared only
-        after the commit succeeded, so a failed or interrupted flush can simply be retried."""
-        if not self._buffer:
-            return 0
-        n = self.store._insert(self._buffer)
-        self._buffer = []
-        self.inserted += n
-        return n
-
-    def __enter__(self) -> ResponseWriter:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        # Commit what was answered even when leaving by an exception or KeyboardInterrupt: the
-        # answers are paid for. If this flush fails, its error (answers NOT saved) propagates
-        # with the original exception as its context.
-        self.flush()
-
-
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
@@ -820,83 +593,5 @@ def _isin(ids: pd.Series, values: list[str]) -> Any:
     return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
 
 
-def _pk(row: _Row) -> tuple[str, str]:
-    return row[0], row[1]
-
-
 def _first(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Any:
     return row[0]
-
-
-def _bad_key(model_key: Any) -> None:
-    raise InputError(f"model_key={model_key!r}: expected a non-empty string")
-
-
-def _check_batch(batch_size: Any) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise InputError(f"batch_size={batch_size!r}: expected a positive integer")
-    return int(batch_size)
-
-
-def _is_frame(x: Any) -> bool:
-    return type(x).__name__ == "DataFrame" and hasattr(x, "columns")
-
-
-def _check_header(path: Path) -> None:
-    """Refuse, before SQLite opens it, a file that does not start with the SQLite header, a
-    0-byte file (stores are created complete, so it is a truncated store) and a file shorter
-    than the database size its header states (truncated)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(100)
-            size = os.fstat(fh.fileno()).st_size
-    except FileNotFoundError:
-        return
-    except OSError as e:
-        raise StoreError(f"cannot read the response store {path}: {e}") from e
-    if not head:
-        raise StoreError(f"{path} is empty (0 bytes): the store was truncated or never written; restore it from a "
-                         f"backup, or {_FIX}")
-    if len(head) < 100 or not head.startswith(_SQLITE_MAGIC):
-        raise StoreError(f"{path} is not a socialbias response store (file is not a database): {_FIX}")
-    page_size = int.from_bytes(head[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    pages = int.from_bytes(head[28:32], "big")
-    if head[92:96] == head[24:28] and pages and size < pages * page_size:
-        raise StoreError(f"{path} is a damaged SQLite database: truncated ({size:,} of {pages * page_size:,} bytes); "
-                         f"restore it from a backup, or {_FIX}")
-
-
-def _create_file(path: Path) -> None:
-    """Build an empty store beside ``path`` and link it into place (never over an existing file:
-    a process that loses the race just uses the winner's)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.new-", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())
-    try:
-        conn = sqlite3.connect(tmp, isolation_level=None)
-        try:
-            _write_schema(conn)
-        finally:
-            conn.close()
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)
-    except sqlite3.Error as e:
-        raise StoreError(f"cannot create the response store {path}: {e}") from e
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-
-
-def _write_schema(conn: sqlite3.Connection) -> None:
-    """Create the tables and the meta rows of a new store on ``conn`` (statement by statement:
-    executescript() would COMMIT an open transaction first)."""
-    for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
-        conn.execute(stmt)
-    conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
-        ("created_by", f"socialbias {__version__}"),
-        ("schema_version", str(SCHEMA_VERSION)),
-        ("created_at", _now()),
-    ])
-    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
