@@ -55,7 +55,8 @@ class Grouping:
         sel = self.codes >= 0
         dev = np.full(x.shape, np.nan)
         dev[:, sel] = x[:, sel] - mean[:, self.codes[sel]]
-        return np.sqrt(self.mean(dev * dev))
+        out: np.ndarray = np.sqrt(self.mean(dev * dev))
+        return out
 
 
 def nan_percentile(reps: np.ndarray, q: float | np.ndarray) -> np.ndarray:

@@ -50,7 +50,8 @@ def exchange_matrix(layout: Layout, clusters: Clusters, n: np.ndarray) -> sp.csr
     inv_n = np.where(n > 0, 1.0 / np.where(n > 0, n, 1.0), 0.0)
     D = M[:, layout.pb_cell] @ sp.diags_array(inv_n[layout.pb_cell]) - \
         M[:, layout.pb_default] @ sp.diags_array(inv_n[layout.pb_default])
-    return (clusters.indicator() @ D).tocsr()
+    out: sp.csr_array = (clusters.indicator() @ D).tocsr()
+    return out
 
 
 def exchange_null(layout: Layout, clusters: Clusters, shift: np.ndarray, n: np.ndarray,

@@ -23,6 +23,8 @@ false-positive rate is checked by simulation in ``tests/test_position.py``.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pandas as pd
 
@@ -92,7 +94,8 @@ def order_runs(instruction: np.ndarray, option_order: np.ndarray | pd.Series, re
 def _chi2(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(expected > 0, (observed - expected) ** 2 / expected, 0.0)
-    return terms.sum(axis=-1)
+    out: np.ndarray = terms.sum(axis=-1)
+    return out
 
 
 def _identifiable(codes: np.ndarray, orders: np.ndarray) -> bool:
@@ -187,7 +190,7 @@ def describe(table: pd.DataFrame) -> list[str]:
             verdict = "options not rotated: position bias is not identifiable (use --option-orders cyclic)"
         elif row.design == "one order per item":
             verdict = "each item was shown in one order only: position bias is not identifiable (ask several runs)"
-        elif not np.isfinite(row.p_value):
+        elif not np.isfinite(cast(float, row.p_value)):
             verdict = "not tested (no bootstrap requested)"
         else:
             verdict = f"chi2 {row.chi2:.1f}, randomization p = {row.p_value:.3g} ({row.n_perm} re-drawings)"

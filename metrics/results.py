@@ -55,6 +55,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -87,9 +88,9 @@ class MetricResults:
     per_run: pd.DataFrame
     per_run_persona: pd.DataFrame
     thresholds: TypeThresholds = field(default_factory=TypeThresholds)
-    config: dict = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
 
-    def save(self, directory: str | os.PathLike) -> Path:
+    def save(self, directory: str | os.PathLike[str]) -> Path:
         """Write every table as CSV plus ``config.json`` (thresholds, w, v, seed, ...).
 
         Each file is written to a temporary name and renamed, so an interrupted save leaves
@@ -113,7 +114,7 @@ class MetricResults:
         return out
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> "MetricResults":
+    def load(cls, directory: str | os.PathLike[str]) -> "MetricResults":
         """Read back what :meth:`save` wrote."""
         d = Path(directory)
         missing = [n for n in TABLES if not (d / f"{n}.csv").exists()] + \

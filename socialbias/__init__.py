@@ -32,7 +32,7 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     """Import the public API on first use, so ``import socialbias`` stays fast."""
     if name in _LAZY:
         import importlib

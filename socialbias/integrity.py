@@ -75,7 +75,7 @@ def row_is_bad(row: tuple[Any, ...]) -> bool:
         *values, stored = row
         if answer_problem(values[2], values[3], values[4], values[5]) is not None:
             return True
-        return stored != row_checksum(*values)
+        return bool(stored != row_checksum(*values))
     except (TypeError, ValueError, IndexError):
         return True
 

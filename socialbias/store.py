@@ -32,7 +32,7 @@ import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from socialbias import __version__
 from socialbias.errors import InputError, StoreError
@@ -383,7 +383,7 @@ class ResponseStore:
             raise InputError(f"add() needs Answer records or a DataFrame, got {type(answers).__name__}")
         inserted = 0
         batch: list[_Row] = []
-        for a in answers:  # type: ignore[union-attr]
+        for a in answers:
             batch.append(_answer_row(a, created_at))
             if len(batch) >= batch_size:
                 inserted += self._insert(batch)
@@ -439,7 +439,8 @@ class ResponseStore:
         done = self._ids(model_key)
         if not done:
             return prompts.copy()
-        return prompts.loc[~_isin(prompts["prompt_id"], done)]
+        remaining: pd.DataFrame = prompts.loc[~_isin(prompts["prompt_id"], done)]
+        return remaining
 
     def count(self, model_key: str | None = None) -> int:
         """Number of stored answers, of one model or of all."""
@@ -482,7 +483,7 @@ class ResponseStore:
     def bad_rows(self, model_key: str | None = None) -> list[tuple[bytes, bytes]]:
         """The keys ``(model_key, prompt_id)`` (as bytes) of the rows whose checksum does not match
         or that break an answer's invariants (:mod:`socialbias.integrity`)."""
-        sql, params = _CHECK_SELECT, ()
+        sql, params = _CHECK_SELECT, cast(tuple[str, ...], ())
         if model_key is not None:
             sql, params = sql + " WHERE model_key = ?", (model_key,)
         bad = []

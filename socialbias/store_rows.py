@@ -131,19 +131,20 @@ def _key(x: Any, field: str, prompt_id: Any) -> str:
 
 
 def _choice(x: Any, prompt_id: Any) -> int:
+    c: int | None
     if type(x) is int:
         c = x
     elif isinstance(x, numbers.Integral) and not isinstance(x, bool):
         c = int(x)
     elif isinstance(x, numbers.Real) and not isinstance(x, bool) and float(x).is_integer():
-        c = int(x)  # e.g. 1.0 from a float column
+        c = int(float(x))  # e.g. 1.0 from a float column
     else:
         c = None
-    if c not in VALID_CHOICES:
+    if c is None or c not in VALID_CHOICES:
         raise InputError(
             f"answer for prompt {prompt_id!r} has choice={x!r}; expected 0, 1, 2, or -1 for no answer"
         )
-    return c  # type: ignore[return-value]
+    return c
 
 
 def _row(prompt_id: Any, model_key: Any, choice: Any, p0: Any, p1: Any, p2: Any,
@@ -197,7 +198,8 @@ def _frame_rows(df: pd.DataFrame, created_at: str) -> list[_Row]:
         return df[name].tolist() if name in df.columns else [default] * n
 
     cols = [col(c, None if c in ("p0", "p1", "p2", "latency") else "") for c in RESPONSE_COLUMNS]
-    return [_row(*values, created_at) for values in zip(*cols)]
+    return [_row(pid, key, choice, p0, p1, p2, text, parse, latency, created_at)
+            for pid, key, choice, p0, p1, p2, text, parse, latency in zip(*cols, strict=True)]
 
 
 def _now() -> str:

@@ -73,3 +73,10 @@ def test_a_users_metrics_module_does_not_shadow_the_package(tmp_path, tiny_model
         cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert (tmp_path / "out" / "results" / "summary.csv").is_file()
+
+
+def test_mypy_strict_holds_for_the_metrics_and_the_store():
+    """setup.cfg [mypy]: strict for metrics/ and the store modules."""
+    out = _run(_tool("mypy"), "--no-pretty", "--config-file", "setup.cfg")
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    assert "Success" in out.stdout
