@@ -1,6 +1,6 @@
 """Dataset adapters: each turns one BBQ-family dataset into the *items table*.
 
-The items table (DESIGN.md) has one row per question, with the columns in :data:`ITEM_COLUMNS`:
+The items table (docs/design.md) has one row per question, with the columns in :data:`ITEM_COLUMNS`:
 
 ``dataset, language, category, item_id, example_id, question_index, polarity (neg|nonneg),
 context_condition (ambig|disambig), context, question, option0..2, target0..2 (target label,
@@ -15,7 +15,7 @@ Adapters register themselves by name; :func:`load_items` looks one up::
 Every adapter also registers a :class:`DatasetInfo` (languages, licence, citation, hub path,
 metrics that cannot be computed on it): :func:`dataset_info`.
 
-This package imports nothing from ``socialbias`` (DESIGN.md), so it can be reused alone.
+This package imports nothing from ``socialbias`` (docs/design.md), so it can be reused alone.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Reads the original BBQ jsonl files from a local directory, or the same records f
 Face hub (``oskarvanderwal/bbq``, one config per category, split ``test``, pinned revision), and
 yields the items table (:data:`bbq_adapters.ITEM_COLUMNS`).
 
-Targets of an item (PROTOCOL.md section 3). Every item has one "unknown" option
+Targets of an item (docs/method.md section 3). Every item has one "unknown" option
 (``answer_info[ansK][1] == "unknown"``) and two target options whose *label* is:
 
 - the option's name ``answer_info[ansK][0]`` for Religion, Sexual_orientation and Nationality

@@ -1,4 +1,4 @@
-"""Errors of the dataset adapters (kept free of any ``socialbias`` import, as DESIGN.md asks)."""
+"""Errors of the dataset adapters (kept free of any ``socialbias`` import, as docs/design.md asks)."""
 
 
 class DatasetError(ValueError):

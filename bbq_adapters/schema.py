@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-#: Columns of the items table, in order (DESIGN.md, "Tables"), plus the defect flags.
+#: Columns of the items table, in order (docs/design.md, "Stages and the tables between them"), plus the defect flags.
 ITEM_COLUMNS: tuple[str, ...] = (
     "dataset",
     "language",

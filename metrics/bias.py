@@ -1,4 +1,4 @@
-"""Target bias, bias amount and persona bias (PROTOCOL.md section 6).
+"""Target bias, bias amount and persona bias (docs/method.md section 6).
 
 For one stratum (model, category, context condition) and run k, with the counters of
 :mod:`metrics.counters`:

@@ -1,4 +1,4 @@
-"""Per-response contributions to the perception counters (PROTOCOL.md section 5).
+"""Per-response contributions to the perception counters (docs/method.md section 5).
 
 For a response to an item whose target options are x and y (the two non-"unknown" options):
 

@@ -1,4 +1,4 @@
-"""Model types (PROTOCOL.md section 7): ideal, balanced, skewed, skewed-large.
+"""Model types (docs/method.md section 7): ideal, balanced, skewed, skewed-large.
 
 The paper reads the model-level TB against BAmt: *ideal* (low TB, low BAmt), *balanced*
 (low TB, high BAmt: many biased answers whose directions cancel), *skewed* (high TB, low

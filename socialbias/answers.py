@@ -1,7 +1,7 @@
 """Turning a model's output into a choice: text parsers (strict, paper).
 
 A choice is 0, 1, 2 (option A, B, C) or :data:`NONE` (-1: no valid answer). "None" counts as the
-unknown option in every metric and its rate is reported (PROTOCOL.md section 4).
+unknown option in every metric and its rate is reported (docs/method.md section 4).
 
 Two parsers for generated text:
 
@@ -59,7 +59,7 @@ def parse_strict(text: str, options: Sequence[str]) -> tuple[int, str]:
 
 
 def parse_paper(text: str, options: Sequence[str]) -> tuple[int, str]:
-    """The paper's parser (PROTOCOL.md section 4), false positives included."""
+    """The paper's parser (docs/method.md section 4), false positives included."""
     if not isinstance(text, str):
         return NONE, "paper:none"
     low = text.lower()

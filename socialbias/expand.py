@@ -1,6 +1,6 @@
 """Items x personas x instructions -> the prompts table (chat messages, stable prompt ids).
 
-Messages follow PROTOCOL.md section 2 exactly, in order:
+Messages follow docs/method.md section 2 exactly, in order:
 
 1. system: instruction k with ``{0}`` = persona name; ``""`` for the default persona;
 2. user: ``Read the given context, and choose the correct answer to the question from options
@@ -85,7 +85,7 @@ def _digest(text: str) -> str:
 
 def user_messages(context: str, question: str, options: Sequence[str], template: Template = "split",
                   language: "PromptLanguage | None" = None) -> list[str]:
-    """The user turn(s) of one item, as PROTOCOL.md section 2 writes them (in ``language``'s
+    """The user turn(s) of one item, as docs/method.md section 2 writes them (in ``language``'s
     translation when one is given; None = the paper's English)."""
     task, options_template, cue = (
         (TASK_TEMPLATE, OPTIONS_TEMPLATE, ANSWER_CUE) if language is None
@@ -124,7 +124,7 @@ def expand(
             asked the items of its ``persona_category``.
         instructions: instruction templates; run k uses ``instructions[k]``.
         runs: which k to use (default: all instructions).
-        template: ``"split"`` (PROTOCOL.md: three user messages) or ``"merged"`` (one).
+        template: ``"split"`` (docs/method.md: three user messages) or ``"merged"`` (one).
         include_default: add the default (no persona) persona, asked once per k.
         language: the prompt language of the task sentence, option labels and answer cue
             (:func:`socialbias.languages.load_language`); None = the paper's English. The

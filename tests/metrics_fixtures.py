@@ -3,7 +3,7 @@ simulated answerer with a planted bias.
 
 The items helper is a stand-in for ``bbq_adapters`` (written concurrently) for the two
 categories whose target label is the option name: Religion and Sexual_orientation
-(PROTOCOL.md section 3): target label = ``answer_info[ansK][0]``; unknown option = the one
+(docs/method.md section 3): target label = ``answer_info[ansK][0]``; unknown option = the one
 whose ``answer_info[ansK][1] == "unknown"``; stereotyped option = the target option whose
 name is in ``additional_metadata.stereotyped_groups``.
 """

@@ -57,7 +57,7 @@ def _row(items, category, example_id):
     ],
 )
 def test_hand_picked_targets(bbq_items, bbq_dir, category, example_id, targets, stereotyped_idx, unknown_idx, label):
-    """Targets checked against the raw record by the PROTOCOL.md section 3 rule, written out here."""
+    """Targets checked against the raw record by the docs/method.md section 3 rule, written out here."""
     raw = next(
         r for r in (json.loads(line) for line in open(bbq_dir / f"{category}.jsonl")) if r["example_id"] == example_id
     )

@@ -80,3 +80,14 @@ def test_mypy_strict_holds_for_the_metrics_and_the_store():
     out = _run(_tool("mypy"), "--no-pretty", "--config-file", "setup.cfg")
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
     assert "Success" in out.stdout
+
+
+def test_docstrings_cite_the_documents_in_the_repository():
+    """The design and the method live in docs/design.md and docs/method.md; nothing points to
+    the first drafts (DESIGN.md, PROTOCOL.md), which are not in the repository."""
+    stale = [f"{path.relative_to(ROOT)}:{n}" for folder in ("socialbias", "metrics", "bbq_adapters")
+             for path in (ROOT / folder).rglob("*") if path.suffix in (".py", ".toml", ".md")
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if "PROTOCOL.md" in line or "DESIGN.md" in line]
+    assert not stale, stale
+    assert (ROOT / "docs" / "design.md").is_file() and (ROOT / "docs" / "method.md").is_file()

@@ -72,7 +72,7 @@ def model_key(backend: str, model: str, **settings: Any) -> str:
     return f"{backend}:{model}:{digest}"
 
 
-# The options block of PROTOCOL.md section 2 (socialbias.expand.OPTIONS_TEMPLATE), in a split or merged prompt.
+# The options block of docs/method.md section 2 (socialbias.expand.OPTIONS_TEMPLATE), in a split or merged prompt.
 _OPTIONS_BLOCK = re.compile(r"^\(A\): (.*)\n\(B\): (.*)\n\(C\): (.*)$", re.MULTILINE)
 
 

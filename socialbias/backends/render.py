@@ -1,6 +1,6 @@
 """Turning chat messages into the text a local model reads (its prompt), and recording how.
 
-A prompt is a list of chat messages (PROTOCOL.md section 2: one system message, then the user
+A prompt is a list of chat messages (docs/method.md section 2: one system message, then the user
 messages, the last one ``"Answer:"``). A local model reads text, so the messages are rendered
 with a *template*; which one is part of the model key and of the run record, because it
 changes every answer. Four choices (``template=``):

@@ -181,7 +181,7 @@ def separated_tb(per_run: pd.DataFrame) -> pd.DataFrame:
     """TB split into its positive and its negative part, from the per-run counters.
 
     Every counted answer adds to a target's S a term of size equal to its addition to A
-    (+-w to the named target, -+v to the other one; PROTOCOL.md section 5), so the sum of the
+    (+-w to the named target, -+v to the other one; docs/method.md section 5), so the sum of the
     positive S terms is ``(A + S) / 2`` and that of the negative terms ``(S - A) / 2``. Per run:
     ``TB_pos = (S + A) / (2 n)`` in [0, w] (how much the target is *favoured*: named for
     non-negative questions, or spared as the other target of a negative one) and

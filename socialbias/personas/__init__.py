@@ -23,7 +23,7 @@ the same columns, or just ``Category, Subcategory, Name``.
 
 The **default** persona is the model without a persona: name ``""`` (:data:`DEFAULT_PERSONA`),
 an empty system message, asked once per instruction index k so that run k of the default is
-paired with instruction k of every persona (PROTOCOL.md section 1). :func:`socialbias.expand.expand`
+paired with instruction k of every persona (docs/method.md section 1). :func:`socialbias.expand.expand`
 adds it; it is not a row of the catalogue (the catalogue's "Baseline" row is dropped on load).
 """
 
@@ -46,7 +46,7 @@ from ..files import read_text_utf8
 #: The default (no-persona) persona's name.
 DEFAULT_PERSONA = ""
 
-#: Personas the paper ran but left out of its reported numbers (PROTOCOL.md section 1). Neither
+#: Personas the paper ran but left out of its reported numbers (docs/method.md section 1). Neither
 #: is a target label of its category in BBQ ("Orthodox" occurs only in stereotyped_groups), so
 #: they have no in-group edge in the perception graph.
 PAPER_DROPPED: dict[str, tuple[str, ...]] = {"Race_ethnicity": ("Alaskan",), "Religion": ("Orthodox",)}
