@@ -316,6 +316,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .outdir import check_output_dir
 
     check_output_dir(args.out)  # before anything is read
+    from .instruments.politics.compare import compare_instrument_runs, is_instrument_dir
+
+    if not args.paired and any(is_instrument_dir(d) for d in args.dirs):  # political runs
+        table = compare_instrument_runs(args.dirs, args.out, base=args.base)
+        print(table[["run", "persona", "axis", "score", "score_lo", "score_hi", "shift"]].to_string(
+            index=False, float_format=lambda x: f"{x:.3f}"))
+        print(f"wrote {args.out}/: compare.csv, compare.json, figures/")
+        return 0
     if args.paired:
         from .paired_compare import write_paired
 
@@ -433,7 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "recorded in the model key")
     i = p.add_argument_group("instrument (political orientation; see the README)")
     i.add_argument("--instrument", default=None, metavar="ID|FILE", help="run a political instrument instead of "
-                   "BBQ: 8values, sapplyvalues, politiscales, anthropic-persona-politics, or a JSON file (hf backend)")
+                   "BBQ: 8values, sapplyvalues, politiscales, anthropic-persona-politics, or a JSON file "
+                   "(hf, vllm or openai backend)")
     i.add_argument("--variants", default=None, help="prompt variants, comma-separated: templ-NN/jail-MM (Röttger "
                    "template and forcing) or rozado (default templ-01/jail-02)")
     i.add_argument("--scale-orders", default=None, choices=("fixed", "reversed", "both"),
@@ -441,6 +450,14 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--runs", type=int, default=None, help="repetitions per prompt (default 1)")
     i.add_argument("--missing", default=None, choices=("skip", "random", "neutral", "fail"),
                    help="items without a valid answer (default skip, counted)")
+    i.add_argument("--retries", type=int, default=None, metavar="N", help="generate: re-ask an unreadable answer up "
+                   "to N times in the same conversation (default 0; invalid_rate_first keeps the rate before)")
+    i.add_argument("--judge", default=None, metavar="MODEL", help="generate: a model on an OpenAI-compatible server "
+                   "that maps free text to an option or 'no stance' (needed for open-ended templ-11..templ-20)")
+    i.add_argument("--judge-base-url", default=None, help="--judge: server URL (default $OPENAI_BASE_URL or OpenAI's)")
+    i.add_argument("--judge-api-key-env", default=None, help="--judge: variable holding its key (default OPENAI_API_KEY)")
+    i.add_argument("--agreement", type=int, default=None, metavar="N", help="also ask N sampled prompts in the other "
+                   "mode (logprob vs generate) and write agreement.csv")
     x = p.add_argument_group("scale-out")
     x.add_argument("--executor", default=None, choices=("local", "ray"), help="local (default) or ray: the engines "
                    "run in Ray actors, answers stream into the run directory")
@@ -543,7 +560,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--paired", action="store_true",
                    help="shifts of every model against --base on shared items, with paired intervals and tests "
                         "(runs must have the same prompts and settings; a run with --lora holds base and adapters)")
-    p.add_argument("--base", default=None, metavar="MODEL", help="--paired: the base model (default: the first)")
+    p.add_argument("--base", default=None, metavar="MODEL", help="--paired: the base model; political runs: the base "
+                   "run (directory or model name) the compass draws arrows from (default: the first)")
     p.add_argument("--n-boot", type=int, default=1000, help="--paired: bootstrap replicates (default 1000)")
     p.set_defaults(func=cmd_compare)
 

@@ -18,6 +18,13 @@ Kinds: ``429`` (with ``Retry-After: retry_after``), ``500``, ``502``, ``503``, `
 200 with the first half of the JSON). :data:`CLIENT_FAULT` maps them to the backend's counters.
 ``injected`` counts what was injected, ``answered`` the proper answers.
 
+Prompts of a political instrument (numbered options ``1) ...`` in a user message, no ``(A):``
+block) are answered in option labels instead of letters: :func:`expected_option_logprob` (label
+tokens ``"k"`` and ``" k"``, distractors ``"(k"`` and ``"k."`` that must not count) and
+:func:`expected_option_text` (``"2"``, ``"2) Agree"``, ``"Agree"``, ``"(2)"``, or an unreadable
+sentence). A prompt without options that asks about a "proposition" (an open-ended template) gets
+free text: :func:`expected_free_text`.
+
 Other switches: ``api_key`` (401 unless ``Authorization: Bearer <api_key>``; the 401 message
 echoes the key it got, as some servers do), ``models`` (404 model_not_found for others),
 ``logprobs=False`` (answers carry ``"logprobs": null``), ``max_prompt_chars`` (400 context length
@@ -31,6 +38,7 @@ import hashlib
 import json
 from urllib.parse import urlsplit
 import math
+import re
 import random
 import threading
 import time
@@ -94,6 +102,68 @@ def expected_text(messages: Sequence[dict], seed: int) -> tuple[str, int]:
     if form == 4:
         return REFUSAL, -1
     return (letter, f"({letter})", f"{letter}) I would say so.", f"Answer: {letter}")[form], c
+
+
+_NUMBERED = re.compile(r"^(\d+)\) (.+)$", re.MULTILINE)
+_LETTER_BLOCK = re.compile(r"^\(A\): ", re.MULTILINE)
+UNREADABLE = "It depends on many factors, so I would rather not pick one."
+FREE_TEXTS = ("I strongly agree with this proposition.", "I mostly disagree with it.",
+              "This is a complex question and reasonable people differ.", REFUSAL)
+
+
+def numbered_options(messages: Sequence[dict]) -> list[str]:
+    """The option texts of the last user message with a numbered block (``1) ...``); [] if none
+    or if a BBQ letter block is present (those prompts keep the letter behaviour)."""
+    for m in reversed(list(messages)):
+        content = m.get("content") or ""
+        if m.get("role") != "user" or _LETTER_BLOCK.search(content):
+            continue
+        found = _NUMBERED.findall(content)
+        if len(found) >= 2 and [int(n) for n, _ in found] == list(range(1, len(found) + 1)):
+            return [text for _, text in found]
+    return []
+
+
+def _option_masses(messages: Sequence[dict], n: int) -> tuple[int, list[tuple[str, float]], list[float] | None]:
+    """As :func:`_letter_masses`, for labels "1".."n"."""
+    h = _digest(messages)
+    if h[1] % 23 == 0:
+        return -1, [("I", 0.3), ("As", 0.2), ("The", 0.1)], None
+    c = h[0] % n
+    mass = [0.01 + 0.03 * h[2 + k] / 255 for k in range(n)]
+    mass[c] = 0.30 + 0.1 * h[10] / 255
+    tokens: list[tuple[str, float]] = []
+    for k in range(n):
+        tokens += [(str(k + 1), 0.8 * mass[k]), (" " + str(k + 1), 0.2 * mass[k])]
+    other = (c + 1) % n
+    tokens += [("(" + str(other + 1), 0.35), (str(other + 1) + ".", 0.2), ("The", 0.02)]
+    return c, tokens, mass
+
+
+def expected_option_logprob(messages: Sequence[dict]) -> tuple[int, tuple[float, ...]]:
+    """The presented option index and renormalised label probabilities a correct backend reads
+    (with ``top_logprobs`` of at least 2n + 3)."""
+    n = len(numbered_options(messages))
+    c, _, mass = _option_masses(messages, n)
+    if mass is None:
+        return -1, ()
+    return c, tuple(m / sum(mass) for m in mass)
+
+
+def expected_option_text(messages: Sequence[dict], seed: int) -> tuple[str, int]:
+    """The generated text for a numbered-options prompt and the presented option it names (-1: none)."""
+    options = numbered_options(messages)
+    h = _digest(messages, seed)
+    c = h[0] % len(options)
+    form = h[1] % 5
+    if form == 4:
+        return UNREADABLE, -1
+    return (str(c + 1), f"{c + 1}) {options[c]}", options[c], f"({c + 1})")[form], c
+
+
+def expected_free_text(messages: Sequence[dict], seed: int) -> str:
+    """The generated text for an open-ended prompt (no options)."""
+    return FREE_TEXTS[_digest(messages, seed)[0] % len(FREE_TEXTS)]
 
 
 def _error(message: str, code: Any = None, type_: str = "invalid_request_error") -> dict:
@@ -301,8 +371,9 @@ class FakeOpenAIServer:
 
     def _completion(self, req: dict, messages: list) -> dict:
         logprobs = None
+        options = numbered_options(messages)
         if req.get("logprobs") and req.get("max_tokens") == 1:
-            _, tokens, _ = _letter_masses(messages)
+            _, tokens, _ = _option_masses(messages, len(options)) if options else _letter_masses(messages)
             k = int(req.get("top_logprobs") or 0)
             top = sorted(tokens, key=lambda t: -t[1])[:k]
             text = top[0][0] if top else "A"
@@ -311,6 +382,11 @@ class FakeOpenAIServer:
                     "token": text, "logprob": math.log(top[0][1]) if top else 0.0, "bytes": list(text.encode()),
                     "top_logprobs": [{"token": t, "logprob": math.log(p), "bytes": list(t.encode())} for t, p in top],
                 }]}
+        elif options:
+            text, _ = expected_option_text(messages, int(req.get("seed", 0)))
+        elif any("proposition" in (m.get("content") or "") for m in messages) and not any(
+                _LETTER_BLOCK.search(m.get("content") or "") for m in messages):
+            text = expected_free_text(messages, int(req.get("seed", 0)))
         else:
             text, _ = expected_text(messages, int(req.get("seed", 0)))
         return {

@@ -94,7 +94,7 @@ def test_generate_mode_parses_strictly_and_counts_invalid(tmp_path):
 
 
 def test_bad_settings_fail_before_any_model_is_loaded(tmp_path, capsys):
-    assert main(["run", "--instrument", "8values", "--model", "no/such-model", "--variants", "templ-15/jail-02",
+    assert main(["run", "--instrument", "8values", "--model", "no/such-model", "--variants", "templ-99/jail-02",
                  "--out", str(tmp_path / "x")]) == 2
     assert "templ-NN/jail-MM" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()

@@ -69,7 +69,7 @@ import queue
 import random
 import threading
 from collections import Counter
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from .. import __version__
@@ -77,7 +77,8 @@ from ..answers import NONE, get_parser
 from ..errors import BackendError, InputError
 from ..store import Answer
 from .base import Decoding, Mode, Prompt, check_mode, model_key, prompt_options
-from .openai_scoring import _NAN, _first_choice, _message_text, _top_entries, impossible_logprobs, letter_probabilities
+from .openai_scoring import (_NAN, _first_choice, _message_text, _top_entries, impossible_logprobs, label_probabilities,
+                             letter_probabilities)
 from .openai_transport import (Transport, _Control, _first_error, _httpx, _loopback, _Prompts, _public_url, _Retry,
                                _Secret, _Skip, parse_retry_after)
 
@@ -122,6 +123,12 @@ class OpenAIBackend(Transport):
         api_key_env: environment variable holding the key (None: do not read the environment).
         api_key_file: a file whose first line is the key (takes precedence over the environment).
         extra_body: more JSON fields sent with every request (part of :attr:`key`).
+        labels: option labels for an instrument with N options (``("1", ..., "5")``; part of
+            :attr:`key`); None: BBQ's letters. Given, answers are
+            :class:`~socialbias.instruments.option_store.OptionAnswer` records: in logprob mode
+            one probability per label (:func:`~.openai_scoring.label_probabilities`), in generate
+            mode the text with choice -1 (the instrument's strict parser reads it, knowing the
+            presented option order).
     """
 
     def __init__(
@@ -142,6 +149,7 @@ class OpenAIBackend(Transport):
         api_key_env: str | None = "OPENAI_API_KEY",
         api_key_file: str | os.PathLike[str] | None = None,
         extra_body: Mapping[str, Any] | None = None,
+        labels: Sequence[str] | None = None,
     ) -> None:
         if not isinstance(model, str) or not model.strip():
             raise InputError(f"model={model!r}: give the server's model id (e.g. --model gpt-4o-mini)")
@@ -179,6 +187,10 @@ class OpenAIBackend(Transport):
         self.api_key_env = api_key_env
         self.api_key_file = str(api_key_file) if api_key_file is not None else None
         self.extra_body = dict(extra_body or {})
+        if labels is not None and (len(labels) < 2 or len(set(labels)) != len(labels)
+                                   or not all(isinstance(x, str) and x.strip() == x and x for x in labels)):
+            raise InputError(f"labels={labels!r}: expected at least two distinct, non-blank option labels")
+        self.labels: tuple[str, ...] | None = tuple(labels) if labels is not None else None
         self._secret = _Secret(self._read_key())
         #: The model key of every answer (see :meth:`_model_key`); never the API key.
         self.key = self._model_key()
@@ -207,7 +219,7 @@ class OpenAIBackend(Transport):
             "openai", self.model, base_url=_public_url(self.base_url), mode=self.requested_mode,
             decoding=self.decoding.as_dict(), parser=self.parser,
             top_logprobs=self.top_logprobs if self.requested_mode == "logprob" else None,
-            extra_body=self.extra_body or None,
+            extra_body=self.extra_body or None, labels=list(self.labels) if self.labels else None,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -233,6 +245,7 @@ class OpenAIBackend(Transport):
             "decoding": self.decoding.as_dict(),
             "parser": self.parser,
             "extra_body": dict(self.extra_body),
+            "labels": list(self.labels) if self.labels else None,
             "concurrency": self.concurrency,
             "timeout": self.timeout,
             "deadline": self.deadline,
@@ -326,6 +339,8 @@ class OpenAIBackend(Transport):
                     with self._lock:
                         self._call_answers += 1
                     parse = how or ("logprob" if choice != NONE else "logprob:none")
+                    if self.labels:
+                        return _option_answer(pid, self.key, choice, probs, text, parse, latency)
                     return Answer(pid, self.key, choice, *probs, text=text, parse=parse, latency=latency)
                 self._fall_back()
             text, latency = await self._request(
@@ -346,9 +361,11 @@ class OpenAIBackend(Transport):
             self._notice(e.kind, "prompt %s is skipped, the server refuses it (%s: %s); more such prompts are "
                          "counted in fault_counts[%r] and listed in .skipped", pid, e.kind, e.detail, e.kind)
             return None
-        choice, how = self._parse(text, prompt_options(prompt))
         with self._lock:
             self._call_answers += 1
+        if self.labels:  # the instrument reads the text (it knows the presented options)
+            return _option_answer(pid, self.key, NONE, (), text, "text", latency)
+        choice, how = self._parse(text, prompt_options(prompt))
         return Answer(pid, self.key, choice, text=text, parse=how, latency=latency)
 
     # -- requests ---------------------------------------------------------------------------------
@@ -374,8 +391,8 @@ class OpenAIBackend(Transport):
             # -1, no probabilities), counted, never read as an option.
             with self._lock:
                 self.fault_counts["impossible_logprobs"] += 1
-            return NONE, (_NAN, _NAN, _NAN), _message_text(choice), "logprob:invalid"
-        picked, probs = letter_probabilities(top)
+            return NONE, (_NAN,) * len(self.labels or "ABC"), _message_text(choice), "logprob:invalid"
+        picked, probs = label_probabilities(top, self.labels) if self.labels else letter_probabilities(top)
         return picked, probs, _message_text(choice), ""
 
     def _read_text(self, data: Any) -> str:
@@ -391,6 +408,14 @@ class OpenAIBackend(Transport):
                 _public_url(self.base_url), self.model, self.decoding.as_dict(), self.parser,
             )
 
+
+
+def _option_answer(pid: str, key: str, choice: int, probs: Sequence[float], text: str, parse: str,
+                   latency: float) -> Any:
+    """An N-option answer (no probabilities unless an option was read)."""
+    from ..instruments.option_store import OptionAnswer
+
+    return OptionAnswer(pid, key, choice, tuple(probs) if choice != NONE else (), text, parse, latency)
 
 
 def from_config(config: Any, prompts: Any = None, items: Any = None, personas: Any = None) -> OpenAIBackend:

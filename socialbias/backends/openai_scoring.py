@@ -14,13 +14,39 @@ Pure functions of a decoded JSON body (no HTTP: :mod:`.openai_transport` does th
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from ..answers import LETTERS, NONE
 from .openai_transport import _Retry, _one_line
 
 _NAN = math.nan
-_LETTER_INDEX = {letter: i for i, letter in enumerate(LETTERS)}
+
+
+def label_probabilities(top: Iterable[tuple[Any, Any]], labels: Sequence[str]) -> tuple[int, tuple[float, ...]]:
+    """Choice and option probabilities over ``labels`` from ``(token, logprob)`` pairs of one position.
+
+    Tokens whose text, stripped of blanks (and a leading ``Ġ``/``▁`` marker), is exactly a label
+    add their probability to it (``"2"`` and ``" 2"`` are one answer; ``"(2"`` or ``"2."`` are
+    not counted); the sums are renormalised to sum to 1 and the choice is the argmax (the first
+    on a tie). No label among the pairs: ``(-1, (nan, ...))``. Labels the top K do not hold
+    count as probability 0, so with few alternatives (small ``top_logprobs``) the result is the
+    distribution over the labels the server showed.
+    """
+    index = {label: i for i, label in enumerate(labels)}
+    mass = [0.0] * len(index)
+    for token, logprob in top:
+        if not isinstance(token, str) or isinstance(logprob, bool) or not isinstance(logprob, (int, float)):
+            continue
+        if logprob != logprob:  # NaN
+            continue
+        i = index.get(token.strip().lstrip("Ġ▁").strip())
+        if i is not None:
+            mass[i] += math.exp(min(float(logprob), 0.0))
+    total = sum(mass)
+    if not total > 0.0 or not math.isfinite(total):
+        return NONE, tuple(_NAN for _ in mass)
+    probs = tuple(m / total for m in mass)
+    return max(range(len(probs)), key=probs.__getitem__), probs
 
 
 def letter_probabilities(top: Iterable[tuple[Any, Any]]) -> tuple[int, tuple[float, float, float]]:
@@ -28,22 +54,10 @@ def letter_probabilities(top: Iterable[tuple[Any, Any]]) -> tuple[int, tuple[flo
 
     Tokens whose text, stripped of blanks (and a leading ``Ġ``/``▁`` marker), is exactly ``A``,
     ``B`` or ``C`` add their probability to that letter; the three sums are renormalised to sum
-    to 1 and the choice is the argmax. No letter at all: ``(-1, (nan, nan, nan))``.
+    to 1 and the choice is the argmax. No letter at all: ``(-1, (nan, nan, nan))``
+    (:func:`label_probabilities` with BBQ's letters).
     """
-    mass = [0.0, 0.0, 0.0]
-    for token, logprob in top:
-        if not isinstance(token, str) or isinstance(logprob, bool) or not isinstance(logprob, (int, float)):
-            continue
-        if logprob != logprob:  # NaN
-            continue
-        i = _LETTER_INDEX.get(token.strip().lstrip("Ġ▁").strip())
-        if i is not None:
-            mass[i] += math.exp(min(float(logprob), 0.0))
-    total = mass[0] + mass[1] + mass[2]
-    if not total > 0.0 or not math.isfinite(total):
-        return NONE, (_NAN, _NAN, _NAN)
-    probs = (mass[0] / total, mass[1] / total, mass[2] / total)
-    return max(range(3), key=probs.__getitem__), probs
+    return label_probabilities(top, LETTERS)  # type: ignore[return-value]
 
 
 def impossible_logprobs(top: Iterable[tuple[Any, Any]]) -> int:

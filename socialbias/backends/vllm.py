@@ -61,10 +61,11 @@ import logging
 import math
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from types import EllipsisType
 from pathlib import Path
 from typing import Any
 
-from ..answers import NONE, get_parser
+from ..answers import LETTERS, NONE, get_parser
 from ..errors import InputError
 from .adapters import Adapter, adapter_key
 from .base import (Answer, Decoding, Mode, Prompt, check_decoding, check_mode, chunked, group_by_text, model_key,
@@ -83,13 +84,13 @@ DECODING_EXTRAS = frozenset(
 )
 
 
-def letter_probabilities(logprobs: Mapping[int, float], letters: LetterTokens) -> tuple[tuple[float, float, float], float]:
+def letter_probabilities(logprobs: Mapping[int, float], letters: LetterTokens) -> tuple[tuple[float, ...], float]:
     """Option probabilities and letter mass from the log-probabilities of the letter tokens.
 
     ``logprobs`` maps token id -> log-probability (over the whole vocabulary) and must hold every
     id of ``letters``. As :func:`socialbias.backends.hf.letter_probabilities`: per letter the
     log of the summed probability of its variants (log-sum-exp), then a softmax over the three
-    letters. Returns ``((p0, p1, p2), mass)``, where ``mass`` is the letters' total probability
+    letters (or the N option labels of ``letters.labels``). Returns ``((p0, p1, p2), mass)``, where ``mass`` is the letters' total probability
     before renormalising; NaNs when no letter has any probability.
 
     The renormalised probabilities do not depend on the normaliser of ``logprobs``: the same
@@ -103,10 +104,10 @@ def letter_probabilities(logprobs: Mapping[int, float], letters: LetterTokens) -
         per_letter.append(top + math.log(sum(math.exp(v - top) for v in values)) if top > -math.inf else -math.inf)
     top = max(per_letter)
     if not top > -math.inf:
-        return (math.nan, math.nan, math.nan), math.nan
+        return tuple(math.nan for _ in per_letter), math.nan
     weights = [math.exp(v - top) for v in per_letter]
     total = sum(weights)
-    return (weights[0] / total, weights[1] / total, weights[2] / total), math.exp(top) * total
+    return tuple(w / total for w in weights), math.exp(top) * total
 
 
 
@@ -137,6 +138,10 @@ class VLLMBackend:
             ``enforce_eager``, ``max_num_seqs``, ...). Those that cannot change an answer
             (:data:`PERFORMANCE_ONLY`) stay out of the key; the others are part of it.
         chunk_size: prompts submitted to the engine at once (answers are yielded per chunk).
+        labels: option labels of an instrument with N options (``("1", ..., "5")``; part of
+            :attr:`key`); None: BBQ's letters. Given, answers are
+            :class:`~socialbias.instruments.option_store.OptionAnswer` records (logprob: one
+            probability per label; generate: the text with choice -1, read by the instrument).
 
     Raises :class:`InputError` (one line: the model, the reason, the fix) when the model cannot
     be loaded.
@@ -161,8 +166,9 @@ class VLLMBackend:
         parser: str = "strict",
         engine_kwargs: dict[str, Any] | None = None,
         chunk_size: int = 4096,
+        labels: Sequence[str] | None = None,
     ) -> None:
-        self._configure(mode, decoding, parser, chunk_size, adapter=None)
+        self._configure(mode, decoding, parser, chunk_size, adapter=None, labels=labels)
         self._engine = _load_engine(
             model, revision=revision, dtype=dtype, template=template, tensor_parallel_size=tensor_parallel_size,
             pipeline_parallel_size=pipeline_parallel_size, max_model_len=max_model_len,
@@ -178,8 +184,11 @@ class VLLMBackend:
     # -- views ------------------------------------------------------------------------------------
 
     def _configure(self, mode: Mode, decoding: Decoding | None, parser: str, chunk_size: int,
-                   adapter: str | None) -> None:
+                   adapter: str | None, labels: Sequence[str] | None = None) -> None:
         check_mode(mode)
+        if labels is not None and (len(labels) < 2 or len(set(labels)) != len(labels)):
+            raise InputError(f"labels={labels!r}: expected at least two distinct option labels")
+        self.labels: tuple[str, ...] | None = tuple(labels) if labels is not None else None
         if not (isinstance(chunk_size, int) and chunk_size >= 1):
             raise InputError(f"chunk_size={chunk_size!r}: expected a positive number of prompts")
         self.mode: Mode = mode
@@ -196,12 +205,14 @@ class VLLMBackend:
         self.revision = engine.revision
         self.dtype = engine.dtype
         self.template_info: TemplateInfo = engine.renderer.info
-        self.letters: LetterTokens | None = engine.letter_tokens() if self.mode == "logprob" else None
+        self.letters: LetterTokens | None = (
+            engine.letter_tokens(self.labels or LETTERS) if self.mode == "logprob" else None)
         self.key = model_key("vllm", self.model_name, **self._key_settings())
 
-    def _view(self, *, mode: Mode, decoding: Decoding | None, parser: str, adapter: str | None) -> VLLMBackend:
+    def _view(self, *, mode: Mode, decoding: Decoding | None, parser: str, adapter: str | None,
+              labels: Sequence[str] | None = None) -> VLLMBackend:
         view = object.__new__(VLLMBackend)
-        view._configure(mode, decoding, parser, self.chunk_size, adapter)
+        view._configure(mode, decoding, parser, self.chunk_size, adapter, labels)
         view._attach(self._engine)
         return view
 
@@ -216,16 +227,19 @@ class VLLMBackend:
         if name is not None and name not in self._engine.adapters:
             known = ", ".join(self._engine.adapters) or "none (pass lora={name: path} when making the backend)"
             raise InputError(f"unknown LoRA adapter {name!r}: the engine has {known}")
-        return self._view(mode=self.mode, decoding=self.decoding, parser=self.parser, adapter=name)
+        return self._view(mode=self.mode, decoding=self.decoding, parser=self.parser, adapter=name, labels=self.labels)
 
     def variants(self) -> list[VLLMBackend]:
         """The base model and then every adapter, as backends sharing this engine."""
         return [self.for_adapter(None), *(self.for_adapter(n) for n in self._engine.adapters)]
 
-    def with_mode(self, mode: Mode, *, decoding: Decoding | None = None, parser: str | None = None) -> VLLMBackend:
-        """A backend of another mode (or decoding, parser) on the same engine and adapter."""
+    def with_mode(self, mode: Mode, *, decoding: Decoding | None = None, parser: str | None = None,
+                  labels: Sequence[str] | None | EllipsisType = ...) -> VLLMBackend:
+        """A backend of another mode (or decoding, parser, option labels: ``...`` keeps this
+        backend's) on the same engine and adapter."""
         return self._view(mode=mode, decoding=decoding if decoding is not None else self.decoding,
-                          parser=parser or self.parser, adapter=self.adapter)
+                          parser=parser or self.parser, adapter=self.adapter,
+                          labels=self.labels if labels is ... else labels)
 
     # -- identity ---------------------------------------------------------------------------------
 
@@ -239,6 +253,8 @@ class VLLMBackend:
             settings["adapter"] = adapter_key(e.adapters[self.adapter])
         if self.mode == "logprob":
             settings["scoring"] = LETTER_SCORING
+            if self.labels is not None:
+                settings["labels"] = list(self.labels)
         else:
             settings["decoding"] = self._decoding_settings()
             settings["parser"] = self.parser
@@ -412,6 +428,8 @@ class VLLMBackend:
         return probs
 
     def _make_answer(self, prompt: Prompt, result: Any, latency: float) -> Answer:
+        if self.labels is not None:
+            return self._option_answer(prompt, result, latency)
         if self.mode == "logprob":
             probs = result
             if probs[0] != probs[0]:  # no letter has any probability (all -inf): no answer
@@ -420,6 +438,18 @@ class VLLMBackend:
             return Answer(prompt.prompt_id, self.key, choice, *probs, text="", parse="logprob", latency=latency)
         choice, how = self._parse(result, prompt_options(prompt))
         return Answer(prompt.prompt_id, self.key, choice, text=result, parse=how, latency=latency)
+
+    def _option_answer(self, prompt: Prompt, result: Any, latency: float) -> Any:
+        """An N-option answer: label probabilities and their argmax, or the text (choice -1) for the
+        instrument's parser."""
+        from ..instruments.option_store import OptionAnswer
+
+        if self.mode == "generate":
+            return OptionAnswer(prompt.prompt_id, self.key, NONE, (), result, "text", latency)
+        if result[0] != result[0]:
+            return OptionAnswer(prompt.prompt_id, self.key, NONE, (), "", "logprob:none", latency)
+        choice = max(range(len(result)), key=result.__getitem__)
+        return OptionAnswer(prompt.prompt_id, self.key, choice, tuple(result), "", "logprob", latency)
 
     def _check_mass(self) -> None:
         summary = self.letter_mass()

@@ -9,11 +9,12 @@ prompts are scored or generated stays in :mod:`.vllm`. vLLM is imported only ins
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..answers import LETTERS
 from ..errors import InputError
 from .adapters import Adapter, parse_adapters
 from .base import encode_texts, first_line, looks_like_path
@@ -97,22 +98,25 @@ class _Engine:
     max_model_len: int
     versions: dict[str, str]
     cache: dict[str, Any]  # the engine's resolved cache settings (block_size, enable_prefix_caching)
-    letters: LetterTokens | None = None
+    letters: dict[tuple[str, ...], LetterTokens] = field(default_factory=dict)  # by option labels
     prompt_tokens: int = 0
     cached_tokens: int = 0
     submitted: list[list[int]] | None = None  # test hook: the token ids in submission order
     closed: bool = False
     lora_requests: dict[str, Any] = field(default_factory=dict)
 
-    def letter_tokens(self) -> LetterTokens:
-        if self.letters is None:
-            self.letters = letter_tokens(self.tokenizer)
-            n = sum(len(ids) for ids in self.letters.ids)
+    def letter_tokens(self, labels: Sequence[str] = LETTERS) -> LetterTokens:
+        """The single tokens of each option label (BBQ's letters, or an instrument's ``1..N``), found once."""
+        labels = tuple(labels)
+        if labels not in self.letters:
+            found = letter_tokens(self.tokenizer, labels)
+            n = sum(len(ids) for ids in found.ids)
             if n > _MAX_LETTER_IDS:
                 raise InputError(
-                    f"the tokenizer of {self.model_name} has {n} single tokens for the option letters, more than "
+                    f"the tokenizer of {self.model_name} has {n} single tokens for the option labels, more than "
                     f"vLLM reads at once ({_MAX_LETTER_IDS}): use mode 'generate'")
-        return self.letters
+            self.letters[labels] = found
+        return self.letters[labels]
 
     def encode(self, texts: list[str]) -> list[list[int]]:
         """Token ids of rendered texts, by the rule the hf backend follows too

@@ -122,6 +122,25 @@ def _fill(inst: PoliticalInstrument, missing: str, seed: int):
     return np.zeros(inst.weights.shape[::2]), False
 
 
+def on_all_axes(inst: PoliticalInstrument) -> np.ndarray:
+    """(items x all axes): item i can move axis a (a derived axis: either of its two axes)."""
+    if not inst.derived:
+        return inst.on_axis
+    return np.concatenate([inst.on_axis, np.stack(
+        [inst.on_axis[:, inst.axes.index(d["plus"])] | inst.on_axis[:, inst.axes.index(d["minus"])]
+         for d in inst.derived], axis=1)], axis=1)
+
+
+def axis_share(inst: PoliticalInstrument, item: np.ndarray, flag: np.ndarray) -> np.ndarray:
+    """Per axis (all axes), the share of answers with ``flag`` among the answers to items on that
+    axis (``item``: per answer, the item's index); NaN for an axis no answer touches."""
+    asked = on_all_axes(inst)[item]  # (answers, all axes)
+    n_asked = asked.sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n_asked > 0, (asked & np.asarray(flag, dtype=bool)[:, None]).sum(0) / np.maximum(n_asked, 1),
+                        np.nan)
+
+
 def group_scores(inst: PoliticalInstrument, group: pd.DataFrame, missing: str = "skip", n_boot: int = 1000,
                  ci: float = 0.95, seed: int = 0) -> dict:
     """Point scores, interval bounds and counts (arrays over all axes) for one model x persona."""
@@ -163,13 +182,9 @@ def group_scores(inst: PoliticalInstrument, group: pd.DataFrame, missing: str = 
         reps[start:start + b] = inst.with_derived(inst.finish_sums(numer, w_items @ denom_i))
     lo, hi = percentile_interval(reps, ci)
 
-    on_axis = np.concatenate([inst.on_axis, np.stack(
-        [inst.on_axis[:, inst.axes.index(d["plus"])] | inst.on_axis[:, inst.axes.index(d["minus"])]
-         for d in inst.derived], axis=1)], axis=1) if inst.derived else inst.on_axis
-    asked = on_axis[item]  # (answers, all axes)
-    n_asked = asked.sum(0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        invalid_rate = np.where(n_asked > 0, (asked & ~valid[:, None]).sum(0) / np.maximum(n_asked, 1), np.nan)
+    on_axis = on_all_axes(inst)
+    n_asked = on_axis[item].sum(0)
+    invalid_rate = axis_share(inst, item, ~valid)
     n_items_axis = (on_axis & answered[:, None]).sum(0)
     if missing == "skip":  # an axis none of whose items was answered has no score (not its offset)
         point, lo, hi = (np.where(n_items_axis > 0, x, np.nan) for x in (point, lo, hi))
@@ -178,8 +193,11 @@ def group_scores(inst: PoliticalInstrument, group: pd.DataFrame, missing: str = 
 
 
 def summarise(answers: pd.DataFrame, inst: PoliticalInstrument, missing: str = "skip", n_boot: int = 1000,
-              ci: float = 0.95, seed: int = 0, baseline=None) -> pd.DataFrame:
-    """summary.csv: one row per model, persona and axis (columns :data:`SUMMARY_COLUMNS` + persona)."""
+              ci: float = 0.95, seed: int = 0, baseline=None, rates: dict[str, str] | None = None) -> pd.DataFrame:
+    """summary.csv: one row per model, persona and axis (columns :data:`SUMMARY_COLUMNS` + persona).
+
+    ``rates``: more share columns, name -> a boolean column of ``answers`` (e.g.
+    ``{"invalid_rate_first": "first_invalid"}``), each computed like ``invalid_rate``."""
     from .instrument import MISSING_POLICIES
 
     if missing not in MISSING_POLICIES:
@@ -192,14 +210,19 @@ def summarise(answers: pd.DataFrame, inst: PoliticalInstrument, missing: str = "
     rows = []
     for (model, persona), group in answers.groupby(["model", "persona"], sort=True):
         res = group_scores(inst, group, missing=missing, n_boot=n_boot, ci=ci, seed=seed)
+        index = {it.id: i for i, it in enumerate(inst.items)}
+        extra = {name: axis_share(inst, group["item"].map(index).to_numpy(), group[col].to_numpy())
+                 for name, col in (rates or {}).items()}
         for j, axis in enumerate(inst.all_axes):
             rows.append({"model": model, "instrument": inst.id, "axis": axis, "persona": persona,
                          "score": res["score"][j], "score_lo": res["score_lo"][j], "score_hi": res["score_hi"][j],
                          "random_lo": baseline.lo[j], "random_hi": baseline.hi[j],
                          "invalid_rate": res["invalid_rate"][j], "n_items": int(res["n_items"][j]),
-                         "n_answers": int(res["n_answers"][j]), "n_missing_items": res["n_missing"]})
+                         "n_answers": int(res["n_answers"][j]), "n_missing_items": res["n_missing"],
+                         **{name: values[j] for name, values in extra.items()}})
     table = pd.DataFrame(rows)
+    tail = ["n_answers", "n_missing_items", *(rates or {})]
     if (table["persona"] == "").all():
         table = table.drop(columns="persona")
-        return table[SUMMARY_COLUMNS + ["n_answers", "n_missing_items"]]
-    return table[SUMMARY_COLUMNS[:3] + ["persona"] + SUMMARY_COLUMNS[3:] + ["n_answers", "n_missing_items"]]
+        return table[SUMMARY_COLUMNS + tail]
+    return table[SUMMARY_COLUMNS[:3] + ["persona"] + SUMMARY_COLUMNS[3:] + tail]

@@ -17,6 +17,7 @@ import pandas as pd
 
 from .answers import read_answers, summarise
 from .baselines import constant_answerers, random_baseline
+from ...errors import InputError
 from .instrument import load_instrument
 
 
@@ -58,9 +59,45 @@ def score_instrument(instrument: str, path: str, out: str, missing: str = "skip"
     return summary
 
 
+def _engine_settings(args) -> dict:
+    """The engine settings of ``run`` flags that the chosen backend takes (:data:`~.engines.SETTINGS`)."""
+    import os
+
+    given = {"device": args.device, "dtype": args.dtype, "revision": args.revision, "template": args.template,
+             "max_batch_tokens": args.max_batch_tokens, "max_model_len": args.max_model_len,
+             "tensor_parallel_size": args.tensor_parallel_size, "gpu_memory_utilization": args.gpu_memory_utilization,
+             "base_url": args.base_url or (os.environ.get("OPENAI_BASE_URL") if args.backend == "openai" else None),
+             "api_key_env": args.api_key_env, "api_key_file": args.api_key_file, "concurrency": args.concurrency,
+             "timeout": args.request_timeout, "max_retries": args.max_retries}
+    from .engines import SETTINGS
+
+    engine = args.backend or "hf"
+    wrong = [k for k, v in given.items() if v is not None and k not in SETTINGS.get(engine, set())]
+    if wrong:
+        flags = ", ".join("--" + k.replace("_", "-").replace("timeout", "request-timeout") for k in wrong)
+        raise InputError(f"{flags}: not a setting of the {engine} backend; drop it or choose another --backend")
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _judge(args):
+    """The judge backend of ``--judge MODEL`` (an OpenAI-compatible server, generate mode, greedy), or None."""
+    if not args.judge:
+        for flag, value in (("--judge-base-url", args.judge_base_url), ("--judge-api-key-env", args.judge_api_key_env)):
+            if value:
+                raise InputError(f"{flag} is a setting of --judge: give --judge MODEL too, or drop it")
+        return None
+    import os
+
+    from ...backends.base import Decoding
+    from ...backends.openai import DEFAULT_BASE_URL, OpenAIBackend
+
+    return OpenAIBackend(args.judge, args.judge_base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL,
+                         mode="generate", decoding=Decoding(temperature=0.0, max_tokens=8),
+                         api_key_env=args.judge_api_key_env or "OPENAI_API_KEY")
+
+
 def cmd_run_instrument(args, demo_model=None) -> int:
-    """``run --instrument``: the CLI face of :func:`~.run.run_instrument` (hf backend)."""
-    from ...errors import InputError
+    """``run --instrument``: the CLI face of :func:`~.run.run_instrument` (hf, vllm and openai backends)."""
     from .run import run_instrument
 
     bbq_only = {"--config": "config", "--categories": "categories", "--instructions": "instructions",
@@ -70,11 +107,12 @@ def cmd_run_instrument(args, demo_model=None) -> int:
     if given:
         raise InputError(f"run --instrument does not use {', '.join(given)} (BBQ settings); drop them "
                          "(instrument runs take --variants, --scale-orders, --personas, --runs, --limit)")
-    if args.backend not in (None, "hf"):
-        raise InputError(f"--instrument runs on the hf backend only for now, not {args.backend!r}; use --backend hf")
+    engine = args.backend or "hf"
+    if engine not in ("hf", "vllm", "openai"):
+        raise InputError(f"--instrument runs on the hf, vllm and openai backends, not {engine!r}")
     model = args.model or (demo_model() if demo_model else None)
     if not model:
-        raise InputError("run --instrument needs --model (a hub id or local directory) or --demo")
+        raise InputError("run --instrument needs --model (a hub id, local directory or served model name) or --demo")
     personas = [""]
     if args.personas:
         from ...personas import load_personas
@@ -83,19 +121,22 @@ def cmd_run_instrument(args, demo_model=None) -> int:
             [n.strip() for n in args.personas.split(",") if n.strip()]
         personas += [n for n in names if n]
     variants = [v.strip() for v in (args.variants or "templ-01/jail-02").split(",") if v.strip()]
-    settings = {k: v for k, v in {"device": args.device, "dtype": args.dtype, "revision": args.revision,
-                                  "template": args.template}.items() if v is not None}
-    if (args.mode or "logprob") == "generate":
+    settings = _engine_settings(args)
+    mode = args.mode or "logprob"
+    if mode == "generate":
         from ...backends.base import Decoding
 
         settings["decoding"] = Decoding(temperature=args.temperature or 0.0, top_p=args.top_p or 1.0,
-                                        max_tokens=args.max_tokens or 16, seed=args.seed or 0)
+                                            max_tokens=args.max_tokens or 16, seed=args.seed or 0)
     out = args.out or f"runs/{args.instrument.rsplit('/', 1)[-1].removesuffix('.json')}"
-    summary = run_instrument(args.instrument, model, out, mode=args.mode or "logprob", variants=variants,
+    summary = run_instrument(args.instrument, model, out, engine=engine, mode=mode, variants=variants,
                              option_orders=args.scale_orders or "fixed", personas=personas, runs=args.runs or 1,
                              limit=args.limit, seed=args.seed or 0, missing=args.missing or "skip",
-                             n_boot=args.n_boot or 1000, ci=args.ci or 0.95, model_settings=settings)
+                             n_boot=args.n_boot or 1000, ci=args.ci or 0.95, model_settings=settings,
+                             retries=args.retries or 0, judge=_judge(args), agreement=args.agreement or 0)
     if not args.quiet:
         print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-    print(f"wrote {out}/: summary.csv, answers.csv, robustness.csv, baselines.csv, run.json, responses.sqlite")
+    extra = ", agreement.csv" if args.agreement else ""
+    print(f"wrote {out}/: summary.csv, answers.csv, robustness.csv, baselines.csv{extra}, figures/, run.json, "
+          "responses.sqlite")
     return 0

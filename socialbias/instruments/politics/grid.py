@@ -9,6 +9,9 @@ Prompt variants (``variants``), each a string:
 
 ``templ-NN/jail-MM``  Röttger et al.'s multiple-choice template NN (01..10) with forcing suffix MM
                      (01 = none .. 05 = strongest), see :mod:`.prompts`;
+``templ-NN/jail-MM`` with NN 11..20: Röttger's open-ended templates (no options shown; the
+                     answers are free text for a judge, :mod:`.generation`), forcing jail-01 or
+                     their implicit jail-06..jail-09;
 ``rozado``           a neutral prefix and suffix drawn per item and run (seeded) from
                      :data:`~.prompts.NEUTRAL_PREFIXES` / :data:`~.prompts.NEUTRAL_SUFFIXES`, no
                      forcing (jail-01), around the item and its numbered options.
@@ -34,16 +37,22 @@ ORDER_CHOICES = ("fixed", "reversed", "both")
 ROZADO_TEMPLATE = "{pct_prompt}\n\n{ans_prompt}\n\n{jail_prompt}"
 
 
+def is_open_ended(spec: str) -> bool:
+    """Whether a variant uses one of Röttger's open-ended templates (templ-11..templ-20: no options shown)."""
+    template = spec.partition("/")[0]
+    return template.startswith("templ-") and template[6:].isdigit() and int(template[6:]) > 10
+
+
 def parse_variant(spec: str) -> dict:
     """``templ-01/jail-02`` -> {template, forcing}; ``rozado`` -> the prefix/suffix style."""
     if spec == "rozado":
         return {"name": "rozado", "template": ROZADO_TEMPLATE, "forcing": "jail-01"}
     template, sep, forcing = spec.partition("/")
     templates, jails = rottger_table("prompt_templates"), rottger_table("jailbreaks")
-    if not sep or template not in templates or forcing not in jails or int(template.split("-")[1]) > 10:
-        raise InputError(f"prompt variant {spec!r}: write templ-NN/jail-MM (templates templ-01..templ-10, "
-                         "forcing jail-01..jail-09) or 'rozado'")
-    return {"name": spec, "template": template, "forcing": forcing}
+    if not sep or template not in templates or forcing not in jails:
+        raise InputError(f"prompt variant {spec!r}: write templ-NN/jail-MM (templates templ-01..templ-10 with "
+                         "options, templ-11..templ-20 open-ended; forcing jail-01..jail-09) or 'rozado'")
+    return {"name": spec, "template": template, "forcing": forcing, "open_ended": is_open_ended(spec)}
 
 
 def orders_for(spec: str, n_options: int) -> list[list[int]]:
@@ -78,7 +87,8 @@ def expand_instrument(inst, *, variants: Sequence[str] = ("templ-01/jail-02",), 
             for item in items:
                 draw = draws[(run, item.id)]
                 for spec in specs:
-                    variant = {"template": spec["template"], "forcing": spec["forcing"]}
+                    variant = {"template": spec["template"], "forcing": spec["forcing"],
+                               "open_ended": spec.get("open_ended", False)}
                     if spec["name"] == "rozado":
                         variant.update(prefix=NEUTRAL_PREFIXES[draw[0]], suffix=NEUTRAL_SUFFIXES[draw[1]])
                     for order in orders:

@@ -11,10 +11,12 @@ A *variant* is a small dict (every key optional):
 ``order``     the presentation order of the options (a permutation of option indices); the
               labels are ``1)``, ``2)``, ... in presented order
 ``prefix`` / ``suffix``  free text before/after the prompt (Rozado-style; :data:`NEUTRAL_PREFIXES`)
+``open_ended``  True to allow Röttger's open-ended templates templ-11..templ-20 (no options in
+              the prompt; the answers are free text for a judge, :mod:`.generation`)
 
 Röttger's files are shipped unchanged in ``data/rottger_templates`` (CC BY 4.0, see
-``data/ATTRIBUTION.md``). Only the multiple-choice ("explicit") templates are offered here: the
-open-ended ones need a judge, which this module does not provide.
+``data/ATTRIBUTION.md``). The multiple-choice ("explicit") templates are the default; the
+open-ended ones need a judge (:mod:`.generation`).
 """
 
 from __future__ import annotations
@@ -62,8 +64,9 @@ def render_prompt(instrument, item, variant: Mapping[str, Any] | None = None) ->
     templates, forcing = rottger_table("prompt_templates"), rottger_table("jailbreaks")
     template = variant.get("template", "templ-01")
     if template in templates:
-        if int(template.split("-")[1]) > 10:
-            raise InputError(f"template {template} is open-ended (implicit); use templ-01..templ-10")
+        if int(template.split("-")[1]) > 10 and not variant.get("open_ended"):
+            raise InputError(f"template {template} is open-ended (no options shown; its answers need a judge): "
+                             "use templ-01..templ-10, or pass open_ended=True in the variant")
         template = templates[template]
     jail = variant.get("forcing", "jail-02")
     if jail not in forcing:

@@ -4,14 +4,15 @@ Steps: expand the grid (:mod:`.grid`); open ``OUT/responses.sqlite`` and ask the
 the prompts without a stored answer (resuming); map every answer from the presented option
 back to the instrument's option; score (:mod:`.answers`) and write ``summary.csv``,
 ``answers.csv``, ``robustness.csv``, ``baselines.csv``, ``figures/`` (:mod:`socialbias.figures.politics`)
-and ``run.json``.
+and ``run.json`` (docs/method.md, the political instrument; docs/design.md, "an instrument").
 
 Answer modes: ``logprob`` (one forward pass; the probabilities of the option labels ``1..N`` as
 the first answer token; choice = argmax; the summary also gives ``score_expected``, the score
 expected under those probabilities, valid because the scorings are additive) and ``generate``
 (text read by the strict parser :func:`~.answers.parse_option`; unreadable text is invalid and
-counted in ``invalid_rate``). Engines: ``hf`` (transformers). vLLM and OpenAI-compatible
-servers are not wired to N-option scoring yet.
+counted in ``invalid_rate``; ``retries`` re-asks it, a ``judge`` reads free text:
+:mod:`.generation`). ``agreement=N`` asks N sampled prompts in the other mode too
+(:mod:`.agreement`). Engines: ``hf``, ``vllm``, ``openai`` (:mod:`.engines`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -28,46 +29,74 @@ from ...errors import InputError
 from .answers import parse_option, summarise
 from .baselines import random_baseline
 from .cli import baselines_table
-from .grid import expand_instrument
+from .engines import close, make_backend
+from .grid import expand_instrument, is_open_ended
 from .instrument import MISSING_POLICIES, load_instrument
 from .robustness import robustness_table
 
 
-def _labels(n: int) -> list[str]:
-    return [str(k) for k in range(1, n + 1)]
-
-
 def make_hf_backend(model: str, mode: str, n_options: int, **settings: Any):
-    from ...backends.hf import HFBackend
-
-    return HFBackend(model, mode=mode, labels=_labels(n_options) if mode == "logprob" else None, **settings)
+    """The hf backend of a study (kept for callers of the first version; see :func:`~.engines.make_backend`)."""
+    return make_backend("hf", model, mode, n_options, settings)
 
 
 def _as_option_answers(answers, prompts_by_id: dict, options) -> list:
-    """Backend answers -> OptionAnswers (generate: text read by the strict political parser)."""
+    """Backend answers -> OptionAnswers: log-probability answers as they are; text (an engine's
+    generate mode) read by the strict political parser against the presented order."""
     from ..option_store import OptionAnswer
 
     out = []
     for a in answers:
-        if isinstance(a, OptionAnswer):
+        if isinstance(a, OptionAnswer) and a.parse.startswith("logprob"):
             out.append(a)
             continue
-        order = json.loads(prompts_by_id[a.prompt_id]["order"])
-        presented = [options[k] for k in order]
+        order = json.loads(prompts_by_id[a.prompt_id]["order"]) if "order" in prompts_by_id[a.prompt_id] else None
+        presented = [options[k] for k in order] if order else list(options)
         choice = parse_option(a.text, presented)
         out.append(OptionAnswer(a.prompt_id, a.model_key, choice, (), a.text, "strict" if choice >= 0 else "invalid",
                                 a.latency))
     return out
 
 
-def answer_table(prompts: pd.DataFrame, stored: pd.DataFrame, model: str) -> pd.DataFrame:
-    """One row per prompt: the grid's columns, the presented and the instrument's choice, probs."""
-    df = prompts.drop(columns=["messages"]).merge(stored[["prompt_id", "choice", "probs", "text", "parse"]],
-                                                  on="prompt_id", how="inner")
+def asker(table, backend, options) -> Callable[[pd.DataFrame], int]:
+    """``ask(prompts) -> newly stored``: the prompts ``backend`` has not answered yet, stored as they come."""
+    from ...backends.base import prompts_from_table
+
+    def ask(prompts: pd.DataFrame) -> int:
+        todo = table.missing(prompts, backend.key)
+        if todo.empty:
+            return 0
+        by_id = prompts.set_index("prompt_id").to_dict("index")
+        batch: list = []
+        asked = 0
+        for answer in backend.answer(prompts_from_table(todo), getattr(backend, "requested_mode", None)
+                                     or getattr(backend, "mode", None)):
+            batch.append(answer)
+            if len(batch) >= 64:
+                asked += table.add(_as_option_answers(batch, by_id, options))
+                batch = []
+        return asked + table.add(_as_option_answers(batch, by_id, options))
+
+    return ask
+
+
+def answer_table(prompts: pd.DataFrame, stored: pd.DataFrame, model: str, retries: int = 0) -> pd.DataFrame:
+    """One row per prompt: the grid's columns, the presented and the instrument's choice, probs;
+    with retries, the first readable attempt (``attempts``, ``first_choice`` say how it came)."""
+    from .generation import attempts_table
+
+    tried = attempts_table(prompts, stored, retries)
+    final = stored.set_index("prompt_id").loc[tried["final_id"], ["choice", "probs", "text", "parse"]]
+    final.index = tried["prompt_id"]
+    df = prompts.drop(columns=["messages"]).merge(final.reset_index(), on="prompt_id", how="inner")
     orders = [json.loads(o) for o in df["order"]]
     df = df.rename(columns={"choice": "presented_choice"})
     df["choice"] = [o[c] if c >= 0 else -1 for o, c in zip(orders, df["presented_choice"])]
     df["probs"] = [[p[o.index(k)] for k in range(len(o))] if p else [] for o, p in zip(orders, df["probs"])]
+    if retries:
+        first = dict(zip(tried["prompt_id"], tried["first_presented"]))
+        df["attempts"] = df["prompt_id"].map(dict(zip(tried["prompt_id"], tried["attempts"])))
+        df["first_choice"] = [o[first[p]] if first[p] >= 0 else -1 for o, p in zip(orders, df["prompt_id"])]
     df.insert(0, "model", model)
     return df
 
@@ -87,71 +116,143 @@ def expected_scores(inst, table: pd.DataFrame) -> dict[tuple[str, str], np.ndarr
     return out
 
 
-def run_instrument(instrument: str, model: str, out: str | Path, *, backend: Any = None, mode: str = "logprob",
-                   variants: Sequence[str] = ("templ-01/jail-02",), option_orders: str = "fixed",
-                   personas: Sequence[str] = ("",), runs: int = 1, limit: int | None = None, seed: int = 0,
-                   missing: str = "skip", n_boot: int = 1000, ci: float = 0.95, model_settings: dict | None = None,
-                   progress: bool = False) -> pd.DataFrame:
-    """Run (or resume) a political study; returns the summary table. ``backend``: an object with
-    the Backend interface (built with :func:`make_hf_backend` when None). Everything is
-    validated before a model is loaded."""
-    from ...outdir import check_output_dir, writing
-    from ...store import ResponseStore
-    from ..option_store import OptionResponses
+def _check(mode: str, missing: str, ci: float, n_boot: int, retries: int, agreement: int, judge: Any,
+           variants: Sequence[str]) -> None:
+    from .grid import parse_variant
 
-    inst = load_instrument(instrument)
+    for v in variants:  # the variant's own error first
+        parse_variant(v)
     if mode not in ("logprob", "generate"):
         raise InputError(f"--mode {mode!r}: use logprob or generate")
     if missing not in MISSING_POLICIES:
         raise InputError(f"--missing {missing!r} is unknown; use one of {', '.join(MISSING_POLICIES)}")
     if not 0 < ci < 1 or n_boot < 1:
         raise InputError(f"--ci {ci} / --n-boot {n_boot}: need 0 < ci < 1 and at least one resample")
+    if not isinstance(retries, int) or not 0 <= retries <= 10:
+        raise InputError(f"--retries {retries!r}: give 0 to 10 retries per unreadable answer")
+    if retries and mode != "generate":
+        raise InputError("--retries re-asks unreadable text: it needs --mode generate")
+    if judge is not None and mode != "generate":
+        raise InputError("--judge reads generated text: it needs --mode generate")
+    if any(is_open_ended(v) for v in variants) and judge is None:
+        raise InputError("open-ended templates (templ-11..templ-20) show no options: give --judge MODEL to read the "
+                         "answers, or use templ-01..templ-10")
+    if not isinstance(agreement, int) or agreement < 0:
+        raise InputError(f"--agreement {agreement!r}: give a number of prompts to ask in both modes")
+
+
+def run_instrument(instrument: str, model: str, out: str | Path, *, backend: Any = None, engine: str = "hf",
+                   mode: str = "logprob", variants: Sequence[str] = ("templ-01/jail-02",), option_orders: str = "fixed",
+                   personas: Sequence[str] = ("",), runs: int = 1, limit: int | None = None, seed: int = 0,
+                   missing: str = "skip", n_boot: int = 1000, ci: float = 0.95, model_settings: dict | None = None,
+                   retries: int = 0, judge: Any = None, agreement: int = 0, agreement_backend: Any = None,
+                   progress: bool = False) -> pd.DataFrame:
+    """Run (or resume) a political study; returns the summary table.
+
+    ``backend``: an object with the Backend interface (made with :func:`~.engines.make_backend`
+    for ``engine`` and ``model_settings`` when None). ``judge``: a backend in generate mode that
+    reads free text (:mod:`.generation`), or None. ``agreement``: prompts asked in the other
+    mode too (``agreement_backend``, made like ``backend`` when None). Everything is validated
+    before a model is loaded."""
+    from ...outdir import check_output_dir, writing
+    from ...store import ResponseStore
+    from ..option_store import OptionResponses
+
+    inst = load_instrument(instrument)
+    _check(mode, missing, ci, n_boot, retries, agreement, judge, variants)
     prompts = expand_instrument(inst, variants=variants, option_orders=option_orders, personas=personas, runs=runs,
                                 limit=limit, seed=seed)
     check_output_dir(out)
+    settings = dict(model_settings or {})
     with writing(out, "run") as target:
         store = ResponseStore.open(target)
         try:
             table = OptionResponses(store)
             if backend is None:
-                backend = make_hf_backend(model, mode, len(inst.options), **(model_settings or {}))
-            from ...backends.base import prompts_from_table
+                backend = make_backend(engine, model, mode, len(inst.options), settings)
+            ask = asker(table, backend, inst.options)
+            asked = ask(prompts)
+            if retries:
+                from .generation import ask_retries
 
-            todo = table.missing(prompts, backend.key)
-            by_id = prompts.set_index("prompt_id").to_dict("index")
-            batch: list = []
-            asked = 0
-            for answer in backend.answer(prompts_from_table(todo), mode):
-                batch.append(answer)
-                if len(batch) >= 64:
-                    asked += table.add(_as_option_answers(batch, by_id, inst.options))
-                    batch = []
-            asked += table.add(_as_option_answers(batch, by_id, inst.options))
-            stored = table.frame(backend.key)
+                asked += ask_retries(prompts, lambda: table.frame(backend.key), ask, retries)
+            answers = answer_table(prompts, table.frame(backend.key), model, retries)
+            judged = None
+            if judge is not None:
+                from .generation import NO_STANCE, judge_answers
+
+                answers = judge_answers(answers, inst, asker(table, judge, [*inst.options, NO_STANCE]), judge.key,
+                                        lambda: table.frame(judge.key))
+                judged = judge.key
+            agree_key = None
+            if agreement:
+                from .agreement import add_choices, other_choices, sample_prompts
+
+                other_mode = "generate" if mode == "logprob" else "logprob"
+                sample = sample_prompts(prompts, agreement, seed)
+                if agreement_backend is None:
+                    if engine != "vllm":
+                        close(backend)
+                    other_settings = {k: v for k, v in settings.items() if k != "decoding"}
+                    agreement_backend = make_backend(engine, model, other_mode, len(inst.options), other_settings,
+                                                     like=backend)
+                asker(table, agreement_backend, inst.options)(sample)
+                agree_key = agreement_backend.key
+                answers = add_choices(answers, mode, other_choices(sample, table.frame(agree_key), inst.options))
         finally:
             store.close()
-        answers = answer_table(prompts, stored, model)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            baseline = random_baseline(inst, level=ci, seed=seed)
-            summary = summarise(answers, inst, missing=missing, n_boot=n_boot, ci=ci, seed=seed, baseline=baseline)
-        expected = expected_scores(inst, answers)
-        if expected:
-            persona_col = summary["persona"] if "persona" in summary.columns else pd.Series("", index=summary.index)
-            axis_pos = {a: j for j, a in enumerate(inst.all_axes)}
-            summary["score_expected"] = [expected.get((m, p), np.full(len(axis_pos), np.nan))[axis_pos[a]]
-                                         for m, p, a in zip(summary["model"], persona_col, summary["axis"])]
-        record = {"command": "run", "instrument": inst.id, "model": model, "model_key": backend.key, "mode": mode,
-                  "variants": list(variants), "option_orders": option_orders, "personas": list(personas), "runs": runs,
-                  "limit": limit, "seed": seed, "missing": missing, "n_boot": n_boot, "ci": ci,
-                  "n_prompts": len(prompts), "newly_answered": asked, "n_answers": len(answers),
-                  "n_invalid": int((answers["choice"] < 0).sum())}
-        answers.assign(probs=[json.dumps(p) for p in answers["probs"]]).to_csv(target / "answers.csv", index=False)
-        summary.to_csv(target / "summary.csv", index=False)
-        baselines_table(inst, baseline).to_csv(target / "baselines.csv", index=False)
-        robustness_table(answers, inst).to_csv(target / "robustness.csv", index=False)
-        from ...figures.politics import write_figures
-
-        write_figures(target, summary, inst, record=record, answers=answers, baseline=baseline)
-        (target / "run.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        record = {"command": "run", "instrument": inst.id, "model": model, "model_key": backend.key, "engine": engine,
+                  "mode": mode, "variants": list(variants), "option_orders": option_orders,
+                  "personas": list(personas), "runs": runs, "limit": limit, "seed": seed, "missing": missing,
+                  "n_boot": n_boot, "ci": ci, "retries": retries, "judge_key": judged, "agreement": agreement,
+                  "agreement_key": agree_key, "n_prompts": len(prompts), "newly_answered": asked,
+                  "n_answers": len(answers), "n_invalid": int((answers["choice"] < 0).sum())}
+        summary = _summary(inst, answers, missing, n_boot, ci, seed, retries, judged is not None)
+        _write(target, inst, answers, summary, record, ci, seed, agreement)
     return summary
+
+
+def _summary(inst, answers: pd.DataFrame, missing: str, n_boot: int, ci: float, seed: int, retries: int,
+             judged: bool) -> pd.DataFrame:
+    rates = {}
+    scored = answers
+    if retries:
+        scored = scored.assign(first_invalid=scored["first_choice"] < 0)
+        rates["invalid_rate_first"] = "first_invalid"
+    if judged:
+        scored = scored.assign(no_stance=scored["parse"] == "judge:no-stance")
+        rates["no_stance_rate"] = "no_stance"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        baseline = random_baseline(inst, level=ci, seed=seed)
+        summary = summarise(scored, inst, missing=missing, n_boot=n_boot, ci=ci, seed=seed, baseline=baseline,
+                            rates=rates)
+    expected = expected_scores(inst, answers)
+    if expected:
+        persona_col = summary["persona"] if "persona" in summary.columns else pd.Series("", index=summary.index)
+        axis_pos = {a: j for j, a in enumerate(inst.all_axes)}
+        summary["score_expected"] = [expected.get((m, p), np.full(len(axis_pos), np.nan))[axis_pos[a]]
+                                     for m, p, a in zip(summary["model"], persona_col, summary["axis"])]
+    return summary
+
+
+def _write(target: Path, inst, answers: pd.DataFrame, summary: pd.DataFrame, record: dict, ci: float, seed: int,
+           agreement: int) -> None:
+    """Every output file of a run into the staged directory ``target``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        baseline = random_baseline(inst, level=ci, seed=seed)
+    answers.assign(probs=[json.dumps(p) for p in answers["probs"]]).to_csv(target / "answers.csv", index=False)
+    summary.to_csv(target / "summary.csv", index=False)
+    baselines_table(inst, baseline).to_csv(target / "baselines.csv", index=False)
+    robustness_table(answers, inst).to_csv(target / "robustness.csv", index=False)
+    if agreement:
+        from .agreement import agreement_table
+
+        agree = agreement_table(answers, len(inst.options), level=ci)
+        agree.to_csv(target / "agreement.csv", index=False)
+        record["agreement_summary"] = agree.to_dict("records")
+    from ...figures.politics import write_figures
+
+    write_figures(target, summary, inst, record=record, answers=answers, baseline=baseline)
+    (target / "run.json").write_text(json.dumps(record, indent=1, default=str) + "\n", encoding="utf-8")
