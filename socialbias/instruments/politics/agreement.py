@@ -16,7 +16,7 @@ mode too, and writes ``agreement.csv``, one row per model and persona:
 
 ``answers.csv`` gets ``logprob_choice`` and ``text_choice`` (instrument order, -1 = invalid) for
 the sampled prompts. The Wilson interval treats the sampled prompts as independent draws from
-the grid; its coverage is checked by simulation in the tests (docs/method.md).
+the grid; its coverage is checked by simulation in the tests (docs/method.md section 11).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""``compare`` of political runs: models side by side, with arrows from a base model to its variants.
+"""``compare`` of political runs: models side by side, with arrows from a base model to its variants
+(docs/method.md section 11).
 
 ``python -m socialbias.eval compare runs/base runs/chat runs/tuned --base base --out runs/cmp``:
 every directory is a ``run --instrument`` or ``score --instrument`` output of the same

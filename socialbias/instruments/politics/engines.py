@@ -2,7 +2,7 @@
 
 An instrument with N options is asked with the options numbered ``1) .. N)`` (:mod:`.prompts`),
 so in logprob mode every engine scores the labels ``"1".."N"`` as the first answer token
-(docs/method.md, the political instrument; docs/design.md, "an instrument"):
+(docs/method.md section 11; docs/design.md, "an instrument"):
 
 ``hf``      :class:`~socialbias.backends.hf.HFBackend` ``(labels=...)``: the whole next-token
             distribution, every single token that reads as a label;

@@ -1,4 +1,5 @@
-"""Generate mode of a political study: retries for unreadable answers, and an optional judge.
+"""Generate mode of a political study: retries for unreadable answers, and an optional judge
+(docs/method.md section 11).
 
 **Retries** (``retries=R``, bounded). An answer the strict parser (:func:`~.answers.parse_option`)
 cannot read is asked again, at most R times, in the same conversation: the model's own answers

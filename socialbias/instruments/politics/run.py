@@ -4,7 +4,7 @@ Steps: expand the grid (:mod:`.grid`); open ``OUT/responses.sqlite`` and ask the
 the prompts without a stored answer (resuming); map every answer from the presented option
 back to the instrument's option; score (:mod:`.answers`) and write ``summary.csv``,
 ``answers.csv``, ``robustness.csv``, ``baselines.csv``, ``figures/`` (:mod:`socialbias.figures.politics`)
-and ``run.json`` (docs/method.md, the political instrument; docs/design.md, "an instrument").
+and ``run.json`` (docs/method.md section 11; docs/design.md, "an instrument").
 
 Answer modes: ``logprob`` (one forward pass; the probabilities of the option labels ``1..N`` as
 the first answer token; choice = argmax; the summary also gives ``score_expected``, the score
