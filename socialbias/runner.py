@@ -8,7 +8,8 @@
    (the default persona's five runs, see :mod:`socialbias.expand`) are answered once and the
    answer is stored for every copy; in sampling modes each copy is its own request;
 3. stream the backend's answers into the store in transactions of ``batch_size``: a Ctrl-C or a
-   killed process loses at most the batch in flight.
+   killed process loses at most the batch in flight. The progress bar counts prompts; its ETA
+   weighs each prompt by its length (:class:`Progress`), since backends answer the longest first.
 
 Counts have one name each, the same in the CLI, ``run.json``, the report and the README
 (:data:`COUNTS`): a study has ``prompts`` (one per item, persona, instruction and sample, each
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -151,22 +153,84 @@ def store_stream(
     description: str = "answering",
     progress: bool = True,
     batch_size: int = 256,
+    weights: Mapping[str, float] | None = None,
 ) -> int:
     """Step 3: store every answer of ``chunks`` (an iterable of answer lists) with its copies,
-    in transactions of ``batch_size``, with a progress bar; returns how many rows were new."""
-    bar = _progress(total, description, enabled=progress)
+    in transactions of ``batch_size``, with a progress bar (:class:`Progress`: ``weights`` per
+    prompt id for its ETA); returns how many rows were new."""
+    bar = Progress(total, weights, description) if progress else None
     try:
         with store.writer(batch_size=batch_size) as writer:
             for chunk in chunks:
                 for answer in chunk:
                     store_answer(writer, answer, copies)
                 if bar is not None:
-                    bar.update(len(chunk))
+                    bar.update(a.prompt_id for a in chunk)
             writer.flush()
             return writer.inserted
     finally:
         if bar is not None:
             bar.close()
+
+
+def prompt_weights(todo: pd.DataFrame) -> dict[str, float]:
+    """The cost of each prompt to ask, for the ETA: the characters of its messages (plus one).
+
+    A forward pass costs about as much as the prompt has tokens, and characters are proportional
+    to tokens within one study; the HF backend asks the longest prompts of a window first, so an
+    ETA per prompt would overestimate early (see :class:`Progress`)."""
+    if "messages" not in todo.columns:
+        return {}
+    return {pid: 1.0 + sum(len(str(m.get("content") or "")) for m in messages)
+            for pid, messages in zip(todo["prompt_id"], todo["messages"])}
+
+
+class Progress:
+    """A progress bar per prompt whose ETA is per unit of cost (``weights``, see :func:`prompt_weights`).
+
+    The ETA is the cost still to answer divided by the cost answered per second since the bar
+    started: right whatever order the backend answers in (longest first, as the HF backend
+    does), when the cost of a prompt is proportional to its weight. Prompts without a weight
+    count 1 (then the ETA is per prompt). ``clock`` is for tests; ``enabled=False`` counts
+    without drawing anything."""
+
+    def __init__(self, total: int, weights: Mapping[str, float] | None = None, description: str = "answering",
+                 *, enabled: bool = True, clock: Any = time.perf_counter) -> None:
+        self.weights = dict(weights or {})
+        self.total_weight = float(sum(self.weights.values())) + max(0, total - len(self.weights))
+        self.done = 0
+        self.done_weight = 0.0
+        self._clock = clock
+        self._start = clock()
+        self._bar = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total, desc=description, unit="prompt", file=sys.stderr, dynamic_ncols=True,
+                             mininterval=1.0, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
+                             "prompts [{elapsed}{postfix}]")
+
+    def update(self, prompt_ids: Iterable[str]) -> None:
+        """Count the answers of ``prompt_ids`` as done."""
+        ids = list(prompt_ids)
+        self.done += len(ids)
+        self.done_weight += sum(self.weights.get(pid, 1.0) for pid in ids)
+        if self._bar is not None:
+            eta = self.eta()
+            if eta is not None:
+                self._bar.set_postfix_str(f"ETA {self._bar.format_interval(eta)}", refresh=False)
+            self._bar.update(len(ids))
+
+    def eta(self) -> float | None:
+        """Seconds still to go (None before the first answer)."""
+        elapsed = self._clock() - self._start
+        if self.done_weight <= 0 or elapsed <= 0:
+            return None
+        return max(0.0, self.total_weight - self.done_weight) * elapsed / self.done_weight
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 def answer_prompts(
@@ -189,20 +253,9 @@ def answer_prompts(
         return stats
     answers = ([a] for a in backend.answer(prompts_from_table(plan.todo), mode))
     stats.stored = store_stream(store, answers, plan.copies, total=stats.asked, description=description,
-                                progress=progress, batch_size=batch_size)
+                                progress=progress, batch_size=batch_size, weights=prompt_weights(plan.todo))
     stats.seconds = time.perf_counter() - started
     return stats
 
 
-def _progress(total: int, description: str, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    # smoothing=0: the ETA from the average rate since the start. Backends answer the longest
-    # prompts of a window first, so this ETA errs on the long side and shrinks as it goes.
-    return tqdm(total=total, desc=description, unit="prompt", file=sys.stderr, dynamic_ncols=True, smoothing=0.0,
-                mininterval=1.0)
-
-
-__all__ = ["COUNTS", "Plan", "RunStats", "headline", "prompt_counts", "answer_prompts", "deterministic", "plan_questions", "store_answer", "store_stream"]
+__all__ = ["COUNTS", "Plan", "Progress", "RunStats", "prompt_weights", "headline", "prompt_counts", "answer_prompts", "deterministic", "plan_questions", "store_answer", "store_stream"]
