@@ -354,7 +354,7 @@ def _run_locked(config: RunConfig, out: Path, previous: dict[str, Any] | None, i
                 created: bool) -> "Results":
     from socialbias import metrics
 
-    from .runner import COUNTS, answer_prompts, prompt_counts
+    from .runner import COUNTS, answer_prompts, loading_line, prompt_counts
     from .session import captured_warnings, carry_letter_mass, model_fingerprint, run_warnings, stored_backends
     from .store import ResponseStore
 
@@ -370,6 +370,8 @@ def _run_locked(config: RunConfig, out: Path, previous: dict[str, Any] | None, i
                   file=sys.stderr)
         # A rerun whose every answer is stored does not load the model (socialbias.session).
         stored = stored_backends(config, previous, prompts, store)
+        if not stored and not config.quiet:  # the first line, before a model load of seconds to minutes
+            print(loading_line(counts, config.model or config.backend), file=sys.stderr, flush=True)
         try:
             if stored:
                 backend = stored[0]

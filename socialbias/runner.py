@@ -94,6 +94,14 @@ def headline(stats: RunStats, counts: dict[str, int] | None = None) -> str:
             + (f" (their {stats.copies:,} copies get the same answer)" if stats.copies else ""))
 
 
+def loading_line(counts: dict[str, int], model: str) -> str:
+    """The first line of a run that loads a model: the study's counts (:func:`prompt_counts`)
+    and what happens next (the store's ``cached`` count needs the loaded model's key, so it
+    comes in :func:`headline`, once the model is loaded)."""
+    return (f"{counts['prompts']:,} prompts ({counts['distinct']:,} distinct, {counts['copies']:,} copies); "
+            f"loading {model} to answer those the store lacks")
+
+
 def _representatives(todo: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """One prompt per identical text (same item, system message, template and option order), and its copies.
 
@@ -258,4 +266,4 @@ def answer_prompts(
     return stats
 
 
-__all__ = ["COUNTS", "Plan", "Progress", "RunStats", "prompt_weights", "headline", "prompt_counts", "answer_prompts", "deterministic", "plan_questions", "store_answer", "store_stream"]
+__all__ = ["COUNTS", "Plan", "Progress", "RunStats", "prompt_weights", "headline", "loading_line", "prompt_counts", "answer_prompts", "deterministic", "plan_questions", "store_answer", "store_stream"]

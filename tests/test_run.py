@@ -54,6 +54,10 @@ def test_counts_warnings_and_a_complete_rerun_without_the_model(tmp_path, tiny_m
     counts = record["counts"]
     assert counts == {**counts, "prompts": 72, "distinct": 60, "copies": 12, "cached": 0, "asked": 60,
                       "scored": 72, "unanswered": 0}
+    # The first line, before the model loads, says what will happen; the counts with the cached
+    # ones follow once the model's key is known.
+    assert first.err.splitlines()[0] == (f"72 prompts (60 distinct, 12 copies); loading {tiny_model_dir} to answer "
+                                         "those the store lacks")
     assert "72 prompts (60 distinct, 12 copies): 0 cached in the store; asking 60" in first.err
     assert "asked 60 prompts" in first.out and "scored 72 answers" in first.out
     assert "s_amb: the original BBQ" in first.out
