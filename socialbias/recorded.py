@@ -40,6 +40,7 @@ from socialbias.metrics.schema import MEMBER_COLUMN, TEMPLATE_COLUMN
 
 from .answers import NONE, get_parser
 from .errors import InputError
+from .jsonl_columns import read_columns
 from .personas import DEFAULT_PERSONA
 
 #: Columns of the recorded-responses table (one row per response, before items are joined).
@@ -81,6 +82,14 @@ def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_line(obj: Any) -> dict[str, Any]:
     """Validate one JSONL object; returns the row or raises ValueError with the reason."""
     if not isinstance(obj, dict):
@@ -117,6 +126,9 @@ def _check_line(obj: Any) -> dict[str, Any]:
         if c is not None and not (_is_int(c) and c in (0, 1, 2)):
             raise ValueError("field 'choice' must be 0, 1, 2 or null")
         choice = NONE if c is None else c
+    for name, value in (("category", category), ("persona", persona), ("model", model), ("response", response)):
+        if isinstance(value, str) and not _encodable(value):
+            raise ValueError(f"field {name!r} holds a lone surrogate escape (\\ud800-\\udfff): not text")
     return {
         "model": model,
         "category": category,
@@ -139,34 +151,75 @@ def read_jsonl(path: str | os.PathLike[str], *, strict: bool = False, model: str
     if not path.is_file():
         raise InputError(f"responses file {str(path)!r} does not exist: give the path of a .jsonl file")
     outcome = ReadOutcome()
-    rows = []
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            outcome.lines += 1
-            try:
-                try:
-                    obj = json.loads(raw)
-                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                    raise ValueError(f"not valid JSON ({exc})") from None
-                except RecursionError:
-                    raise ValueError("JSON nested too deeply (a response line is one flat object)") from None
-                row = _check_line(obj)
-            except ValueError as exc:
-                message = f"{path}:{lineno}: {exc}"
-                if strict:
-                    raise InputError(f"{message} (fix the line, or drop --strict to skip and count bad lines)") from None
-                outcome.drop("malformed", message)
-                continue
-            row["line"] = lineno
-            rows.append(row)
+    try:
+        with opener(path, "rb") as fh:
+            data = fh.read()
+    except (OSError, EOFError):  # a damaged gzip stream: the line reader reports it as before
+        data = None
+    columnar = read_columns(data, ORDER_NAMES, NONE) if data is not None else None
+    if columnar is None:
+        with opener(path, "rb") as fh:
+            rows = [row for lineno, raw in enumerate(fh, start=1)
+                    if (row := _read_line(raw, lineno, path, outcome, strict)) is not None]
+        table = pd.DataFrame(rows, columns=list(RECORDED_COLUMNS))
+    else:
+        outcome.lines += len(columnar.table)
+        rows = [row for lineno, raw in columnar.other
+                if (row := _read_line(raw, lineno, path, outcome, strict)) is not None]
+        table = _combine(columnar.table, rows)
     if outcome.lines == 0:
         raise InputError(f"responses file {str(path)!r} is empty: one JSON object per line expected")
-    table = pd.DataFrame(rows, columns=list(RECORDED_COLUMNS))
     table["model"] = table["model"].fillna(model or "recorded")
     return table, outcome
+
+
+def _read_line(raw: bytes, lineno: int, path: Path, outcome: ReadOutcome, strict: bool) -> dict[str, Any] | None:
+    """One line, read by ``json.loads`` and :func:`_check_line`: its row, or None (blank, or
+    counted as malformed; ``strict``: an ``InputError`` naming file and line)."""
+    if not raw.strip():
+        return None
+    outcome.lines += 1
+    try:
+        try:
+            obj = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"not valid JSON ({exc})") from None
+        except RecursionError:
+            raise ValueError("JSON nested too deeply (a response line is one flat object)") from None
+        row = _check_line(obj)
+    except ValueError as exc:
+        message = f"{path}:{lineno}: {exc}"
+        if strict:
+            raise InputError(f"{message} (fix the line, or drop --strict to skip and count bad lines)") from None
+        outcome.drop("malformed", message)
+        return None
+    row["line"] = lineno
+    return row
+
+
+def _combine(columns: pd.DataFrame, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The lines read as columns and those read one by one, in line order, with the column
+    types a table built from the rows alone would have (``choice`` int unless some line
+    has text; ``response`` all None when no line has text)."""
+    if not len(columns):  # nothing read as columns: the table the line reader alone makes
+        return pd.DataFrame(rows, columns=list(RECORDED_COLUMNS))
+    table = pd.concat([columns, pd.DataFrame(rows, columns=list(RECORDED_COLUMNS))], ignore_index=True) \
+        if rows else columns
+    if rows and len(columns):
+        table = table.sort_values("line", kind="stable").reset_index(drop=True)
+    table = table[list(RECORDED_COLUMNS)]
+    choice = table["choice"].astype("Float64")
+    table["choice"] = (pd.Series([None] * len(table), dtype=object) if len(table) and choice.isna().all()
+                       else choice.astype(np.int64) if not choice.isna().any() else choice.astype(np.float64))
+    response = table["response"]
+    table["response"] = (pd.Series([None] * len(table), dtype=object) if response.isna().all()
+                         else response.astype("str"))
+    for name in ("category", "persona", "option_order", "model"):
+        table[name] = table[name].astype("str")
+    for name in ("example_id", "instruction", "line"):
+        table[name] = table[name].astype(np.int64)
+    return table
 
 
 def read_paper_results(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, list[dict[str, Any]], ReadOutcome]:

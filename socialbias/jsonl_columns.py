@@ -1,0 +1,164 @@
+"""Columnar reading of a responses JSONL file: the lines that can be read without Python.
+
+``score`` on 1.6 million responses spent most of its reading time in one ``json.loads`` and
+one validation per line (docs/design.md, "Speed"). Here the file is read as one byte buffer,
+cut into lines with numpy, classified with vectorised regular expressions (pyarrow compute),
+and the *plain* lines are parsed by pyarrow's JSON reader into columns and validated as
+columns. Every other line -- blank, damaged, nested, escaped keys, surrogate escapes, a
+field given twice, anything the vectorised checks do not prove valid -- goes back to the
+line-by-line reader of :mod:`socialbias.recorded`, which decides it exactly as before. So the
+result (rows, line numbers, counts, messages) is the same as reading every line in Python;
+only the time differs (tests/test_recorded_columns.py compares both on damaged files).
+
+Safety: pyarrow's parser only ever sees bytes that are valid UTF-8 and lines of the form
+``{...}`` with no control character, no nested object or array and no second brace (so no
+deep nesting can reach its recursive parser); if it still refuses the buffer, the whole file
+is read line by line. A "plain" line: optional spaces, ``{``, no ``{ } [ ]`` or control
+character inside, ``}``, optional spaces and ``\\r``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+#: A line the vectorised path may take: one flat object, no control characters.
+_PLAIN = r"^ *\{[^{}\[\]\x00-\x1f]*\} *\r?\n?$"
+#: A line ``bytes.strip()`` empties (skipped, not counted, as by the line reader).
+_BLANK = r"^[ \t\r\x0b\x0c]*\n?$"
+#: A key written with an escape (``"\u0063hoice"``), or a surrogate escape: the line reader decides.
+_ESCAPED = r'[{,] *"[^"]*\\|\\u[dD][89a-fA-F]'
+#: Occurrences of the keys whose presence (not only value) matters.
+_KEYS = r'"(?:response|choice|option_order)"'
+#: ``"choice": null`` as a key of a plain line.
+_NULL_CHOICE = r'[{,] *"choice" *: *null *[,}]'
+
+
+@dataclass
+class ColumnarRead:
+    """The lines read as columns, and the lines (number, raw bytes) left to the line reader."""
+
+    table: pd.DataFrame  # columns of socialbias.recorded.RECORDED_COLUMNS, rows valid
+    other: list[tuple[int, bytes]]
+
+
+def _schema():
+    import pyarrow as pa
+
+    return pa.schema([("model", pa.string()), ("category", pa.string()), ("example_id", pa.int64()),
+                      ("persona", pa.string()), ("instruction", pa.int64()), ("response", pa.string()),
+                      ("choice", pa.int64()), ("option_order", pa.string())])
+
+
+def read_columns(data: bytes, order_names: tuple[str, ...], none_code: int) -> ColumnarRead | None:
+    """Read ``data`` (a whole JSONL file); None when the line reader must read all of it.
+
+    ``order_names`` are the valid ``option_order`` values and ``none_code`` the choice of a
+    ``"choice": null`` line (:data:`socialbias.answers.NONE`).
+    """
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.json as pj
+    except ImportError:  # pragma: no cover - pyarrow is a dependency of pandas' string dtype here
+        return None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10) + 1
+    offsets = np.concatenate([[0], ends, [len(data)] if not ends.size or ends[-1] != len(data) else []])
+    offsets = offsets.astype(np.int64)
+    n_lines = offsets.size - 1
+    lines = pa.LargeStringArray.from_buffers(n_lines, pa.py_buffer(offsets), pa.py_buffer(data))
+    plain = pc.match_substring_regex(lines, _PLAIN).to_numpy(zero_copy_only=False)
+    if plain.any():
+        slash = np.flatnonzero(plain & pc.match_substring(lines, "\\").to_numpy(zero_copy_only=False))
+        if slash.size:
+            escaped = pc.match_substring_regex(lines.take(pa.array(slash)), _ESCAPED).to_numpy(zero_copy_only=False)
+            plain[slash[escaped]] = False
+    idx = np.flatnonzero(plain)
+    table = None
+    if idx.size:
+        rest = np.flatnonzero(~plain)
+        if all(data[offsets[i]:offsets[i + 1]] in (b"", b"\n") for i in rest[:1000]) and rest.size <= 1000:
+            buffer = pa.py_buffer(data)  # every other line is empty: pyarrow skips those itself
+        else:
+            mark = np.zeros(len(data) + 1, np.int64)  # +1 at each plain line's start, -1 at its end
+            np.add.at(mark, offsets[idx], 1)
+            np.add.at(mark, offsets[idx + 1], -1)
+            keep_bytes = np.cumsum(mark[:-1]) > 0
+            buffer = pa.py_buffer(np.frombuffer(data, np.uint8)[keep_bytes].tobytes())
+        try:
+            table = pj.read_json(pa.BufferReader(buffer), parse_options=pj.ParseOptions(
+                explicit_schema=_schema(), unexpected_field_behavior="ignore", newlines_in_values=False))
+        except (pa.ArrowException, ValueError, OSError):
+            return None
+        if table.num_rows != idx.size:
+            return None
+    ok, columns = _validate(table, lines, idx, order_names, none_code) if table is not None else (None, None)
+    keep = idx[ok] if ok is not None else idx[:0]
+    taken = np.zeros(n_lines, bool)
+    taken[keep] = True
+    rest = np.flatnonzero(~taken)
+    if rest.size:
+        blank = pc.match_substring_regex(lines.take(pa.array(rest)), _BLANK).to_numpy(zero_copy_only=False)
+        rest = rest[~blank]
+    other = [(int(i) + 1, data[offsets[i]:offsets[i + 1]]) for i in rest]
+    frame = pd.DataFrame({name: col for name, col in (columns or {}).items()})
+    if columns is not None:
+        frame["line"] = keep + 1
+    return ColumnarRead(frame, other)
+
+
+def _validate(table, lines, idx: np.ndarray, order_names: tuple[str, ...], none_code: int):
+    """Which parsed plain lines are valid exactly as the line reader would find them, and
+    their columns (rows of the valid lines only)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def valid(name: str) -> np.ndarray:
+        return table[name].is_valid().to_numpy(zero_copy_only=False)
+
+    category = table["category"]
+    ok = valid("category") & (pc.fill_null(pc.utf8_length(category), 0).to_numpy(zero_copy_only=False) > 0)
+    ok &= valid("example_id")
+    inst = pc.fill_null(table["instruction"], -1).to_numpy(zero_copy_only=False)
+    ok &= valid("instruction") & (inst >= 0) & (inst <= 32767)
+    has_order = valid("option_order")
+    ok &= ~has_order | pc.is_in(table["option_order"], pa.array(order_names)).to_numpy(zero_copy_only=False)
+    has_text, has_choice = valid("response"), valid("choice")
+    choice = pc.fill_null(table["choice"], none_code).to_numpy(zero_copy_only=False)
+    ok &= ~(has_text & has_choice) & (~has_choice | np.isin(choice, (0, 1, 2)))
+    # Keys present with a null value cannot be seen in the columns: count the key names in the
+    # line. A valid line names exactly its text or choice key, and option_order if it has one.
+    contiguous = idx.size == 0 or idx[-1] == idx.size - 1  # the plain lines are the first lines
+    picked = lines.slice(0, idx.size) if contiguous else lines.take(pa.array(idx))
+    n_keys = pc.count_substring_regex(picked, _KEYS).to_numpy(zero_copy_only=False)
+    ok &= n_keys == 1 + has_order
+    none_line = ok & ~has_text & ~has_choice
+    if none_line.any():
+        at = np.flatnonzero(none_line)
+        null_choice = pc.match_substring_regex(picked.take(pa.array(at)), _NULL_CHOICE).to_numpy(zero_copy_only=False)
+        ok[at[~null_choice]] = False
+    rows = pa.array(np.flatnonzero(ok))
+    t = table.take(rows)
+    persona = pc.fill_null(t["persona"], "").combine_chunks().dictionary_encode()
+    stripped = pa.array([str(p).strip() for p in persona.dictionary.to_pylist()], pa.string())
+    persona = pa.DictionaryArray.from_arrays(persona.indices, stripped).cast(pa.string())
+    columns = {
+        "model": t["model"].to_pandas(),
+        "category": t["category"].to_pandas(),
+        "example_id": t["example_id"].to_numpy(),
+        "persona": persona.to_pandas(),
+        "instruction": t["instruction"].to_numpy(),
+        "response": t["response"].to_pandas(),
+        "choice": np.where(has_text[ok], np.nan, choice[ok]),
+        "option_order": pc.fill_null(t["option_order"], "012").to_pandas(),
+    }
+    return ok, columns
+
+
+__all__ = ["ColumnarRead", "read_columns"]
