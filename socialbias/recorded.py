@@ -340,12 +340,17 @@ def to_answers(
     merged["choice"] = original_choices(choice.astype(np.int64), merged["option_order"].to_numpy())
     merged["parse"] = how
 
+    # In-group of each (category, persona): looked up once per distinct pair, not per response.
     members = {}
     if personas is not None and len(personas):
         members = {(c, p): m for c, p, m in zip(personas["persona_category"], personas["persona"], personas["member_of"])}
-    known = merged["persona"].eq(DEFAULT_PERSONA) | pd.Series(
-        [(c, p) in members for c, p in zip(merged["category"], merged["persona"])], index=merged.index
-    )
+    cat_codes, cats = pd.factorize(merged["category"])
+    per_codes, pers = pd.factorize(merged["persona"])
+    keys, pair_codes = np.unique(cat_codes.astype(np.int64) * max(len(pers), 1) + per_codes, return_inverse=True)
+    pairs = [(cats[k // max(len(pers), 1)], pers[k % max(len(pers), 1)]) for k in keys]
+    pair_member = np.array([members.get(pair, "") for pair in pairs], dtype=object)
+    pair_known = np.array([pair[1] == DEFAULT_PERSONA or pair in members for pair in pairs], dtype=bool)
+    known = pair_known[pair_codes] if len(pairs) else np.ones(len(merged), bool)
     unknown = merged.loc[~known, "persona"].value_counts()
     for name, n in unknown.items():
         outcome.unknown_personas[name] = outcome.unknown_personas.get(name, 0) + int(n)
@@ -354,7 +359,7 @@ def to_answers(
             f"persona(s) not in the catalogue, scored without an in-group: {', '.join(map(repr, unknown.index[:10]))}",
             stacklevel=2,
         )
-    merged["persona_member_of"] = [members.get((c, p), "") for c, p in zip(merged["category"], merged["persona"])]
+    merged["persona_member_of"] = pd.array(pair_member[pair_codes] if len(pairs) else [], dtype="str")
     repeated = bool(merged.duplicated(key).any())  # an item asked in several orders per run: cyclic design
     merged["run"] = order_runs(merged["instruction"].to_numpy(), merged["option_order"].to_numpy(), repeated)
     outcome.scored += len(merged)
