@@ -1,0 +1,17 @@
+"""The scoring benchmark runs (``--small``: 2 models, 100 replicates) and prints its figures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "score_bench.py"
+
+
+def test_score_bench_small_runs() -> None:
+    out = subprocess.run([sys.executable, str(BENCH), "--small"], capture_output=True, text=True,
+                         timeout=300, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "15 strata; TB, BAmt, PB and acc agree between the scorers" in out.stdout
+    assert "score --no-report --n-boot 100:" in out.stdout and "ratio package / plain:" in out.stdout
