@@ -1,7 +1,7 @@
 """Columnar reading of a responses JSONL file: the lines that can be read without Python.
 
 ``score`` on 1.6 million responses spent most of its reading time in one ``json.loads`` and
-one validation per line (docs/design.md, "Speed"). Here the file is read as one byte buffer,
+one validation per line (docs/design.md, "responses"; bench/score_bench.py). Here the file is read as one byte buffer,
 cut into lines with numpy, classified with vectorised regular expressions (pyarrow compute),
 and the *plain* lines are parsed by pyarrow's JSON reader into columns and validated as
 columns. Every other line -- blank, damaged, nested, escaped keys, surrogate escapes, a
