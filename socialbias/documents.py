@@ -196,10 +196,13 @@ pre{background:#f6f6f6;padding:.8em;overflow-x:auto;font-size:12px}
 class _ReportDoc:
     """The report's content, rendered as HTML or Markdown from the same pieces."""
 
-    def __init__(self, mt: Any, record: dict | None, figures: list[dict[str, str]], figdir: Path,
-                 level: float, versions: dict[str, str]) -> None:
+    def __init__(self, mt: Any, record: dict | None, figures: list[dict[str, Any]], figdir: Path,
+                 level: float, versions: dict[str, str], plan: Mapping[str, Any] | None = None) -> None:
         self.mt, self.record, self.figures, self.figdir = mt, record, figures, figdir
         self.level, self.versions = level, versions
+        self.plan = dict(plan or {})
+        for number, f in enumerate(figures, 1):
+            f["number"] = number
         s = mt.summary
         self.models = list(dict.fromkeys(s["model"].astype(str)))
         self.title = "socialbias report: " + ", ".join(self.models)
@@ -252,7 +255,49 @@ class _ReportDoc:
             cfg["thresholds"] = thr.to_dict()
         return cfg
 
+    def _sections(self) -> list[tuple[str, str, list[dict[str, Any]]]]:
+        """One section per model and category, in summary order: (model, category, its figures)."""
+        keys = list(dict.fromkeys(zip(self.mt.summary["model"].astype(str), self.mt.summary["category"].astype(str))))
+        return [(m, c, [f for f in self.figures if f.get("section") == (m, c)]) for m, c in keys]
+
+    def _figure_note(self) -> str:
+        """What the figures show and what was left out (the figure mode of the report)."""
+        plan, out = self.plan, []
+        if plan.get("vlim") is not None:
+            out.append(f"Every TB heatmap and perception graph uses one symmetric colour scale, "
+                       f"\u2212{plan['vlim']:g} to +{plan['vlim']:g} (the 99th percentile of |TB(p\u2192t)| over all "
+                       "strata; cells beyond it take the end colours), so equal colours mean equal TB in every "
+                       "category.")
+        mode, n = plan.get("mode"), plan.get("n_strata", 0)
+        if mode == "none":
+            out.append("No figures were drawn (figures: none).")
+        elif mode == "overview":
+            out.append(f"This study has {n} strata (model \u00d7 category \u00d7 context): only the overview "
+                       f"figures are drawn. PB per persona and the {plan.get('per_stratum', 3 * n)} per-stratum "
+                       "figures (TB heatmap, separated TB, perception graph) are drawn by "
+                       "'python -m socialbias.eval report DIR --figures all'.")
+        out.append("PDF versions of every figure are in the figures/ folder next to this report.")
+        return " ".join(out)
+
     # -- html
+    def _html_figure(self, f: Mapping[str, Any]) -> str:
+        e = html.escape
+        data = base64.b64encode((self.figdir / f"{f['stem']}.png").read_bytes()).decode("ascii")
+        return (f'<figure id="{e(f["stem"])}"><img alt="{e(f["title"])}" src="data:image/png;base64,{data}">'
+                f"<figcaption><b>Figure {f['number']}. {e(f['title'])}.</b> {e(f['caption'])}</figcaption></figure>")
+
+    def _html_index(self) -> str:
+        e = html.escape
+        items = ['<li><a href="#summary">Summary</a>, <a href="#model-types">model types</a>, '
+                 '<a href="#invalid-answers">invalid answers</a></li>', '<li><a href="#overview">Overview figures</a></li>']
+        for model in self.models:
+            cats = [(c, figs) for m, c, figs in self._sections() if m == model]
+            links = ", ".join(f'<a href="#{_anchor(model, c)}">{e(c)}</a> ({len(figs)} figures)' for c, figs in cats)
+            items.append(f'<li><a href="#{_anchor(model)}">{e(model)}</a>: {links}</li>')
+        items.append('<li><a href="#configuration">Configuration</a>, <a href="#versions">versions</a>'
+                     + (', <a href="#run-record">run record</a>' if self.record else "") + "</li>")
+        return '<nav id="index"><h2>Index</h2><ul>' + "".join(items) + "</ul></nav>"
+
     def html(self) -> str:
         e = html.escape
         parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -265,26 +310,34 @@ class _ReportDoc:
         parts += [f'<p class="note">{e(p)}</p>' for p in self._intro()]
         if self._counts():
             parts.append(f'<p class="note">{e(self._counts())}</p>')
-        parts.append("<h2>Summary</h2>")
+        parts.append(self._html_index())
+        parts.append('<h2 id="summary">Summary</h2>')
         parts.append(self._html_table(*_summary_rows(self.mt.summary)))
-        parts.append("<h2>Model types</h2>")
+        parts.append('<h2 id="model-types">Model types</h2>')
         parts.append(f'<p class="note">{e(_thresholds_text(self.mt))}. Type confidence: the fraction of '
                      "bootstrap replicates (recentred on the estimate, thresholds fixed) that get the same "
                      "call.</p>")
         parts.append(self._html_table(*_type_rows(self.mt.summary)))
-        parts.append("<h2>Invalid answers</h2>")
+        parts.append('<h2 id="invalid-answers">Invalid answers</h2>')
         parts.append('<p class="note">Answers that could not be read as an option (\u201cnone\u201d) count as '
                      "the unknown option in every metric; their rate is reported here.</p>")
         parts.append(self._html_table(*_invalid_rows(self.mt)))
-        parts.append("<h2>Figures</h2>")
-        parts.append('<p class="note">PDF versions of every figure are in the <code>figures/</code> folder '
-                     "next to this report.</p>")
-        for i, f in enumerate(self.figures, 1):
-            data = base64.b64encode((self.figdir / f"{f['stem']}.png").read_bytes()).decode("ascii")
-            parts.append(f'<figure id="{e(f["stem"])}"><img alt="{e(f["title"])}" '
-                         f'src="data:image/png;base64,{data}"><figcaption><b>Figure {i}. {e(f["title"])}.</b> '
-                         f"{e(f['caption'])}</figcaption></figure>")
-        parts.append("<h2>Configuration</h2>")
+        parts.append('<h2 id="overview">Overview figures</h2>')
+        parts.append(f'<p class="note">{e(self._figure_note())}</p>')
+        parts += [self._html_figure(f) for f in self.figures if f.get("section") is None]
+        s = self.mt.summary
+        for model in self.models:
+            parts.append(f'<h2 id="{_anchor(model)}">Model: {e(model)}</h2>')
+            for m, cat, figs in self._sections():
+                if m != model:
+                    continue
+                parts.append(f'<h3 id="{_anchor(m, cat)}">{e(m)} \u00b7 {e(cat)}</h3>')
+                rows = s[(s["model"].astype(str) == m) & (s["category"].astype(str) == cat)]
+                parts.append(self._html_table(*_summary_rows(rows)))
+                parts += [self._html_figure(f) for f in figs]
+                if not figs:
+                    parts.append('<p class="note">No figures drawn for this section (see the overview).</p>')
+        parts.append('<h2 id="configuration">Configuration</h2>')
         parts.append(self._html_table(["setting", "value"], [[k, json.dumps(v, sort_keys=True)]
                                                               for k, v in sorted(self._config().items())]))
         versions = dict(self.versions)
@@ -292,10 +345,10 @@ class _ReportDoc:
             rv = self.record.get("versions")
             if isinstance(rv, Mapping):
                 versions = {**{str(k): str(v) for k, v in rv.items()}, **versions}
-        parts.append("<h2>Versions</h2>")
+        parts.append('<h2 id="versions">Versions</h2>')
         parts.append(self._html_table(["package", "version"], [[k, str(v)] for k, v in sorted(versions.items())]))
         if self.record:
-            parts.append("<h2>Run record</h2>")
+            parts.append('<h2 id="run-record">Run record</h2>')
             parts.append('<p class="note">Secrets (entries named like key, token, secret, password) are '
                          "removed.</p>")
             parts.append(f"<pre>{e(json.dumps(self.record, indent=2, sort_keys=True, default=str))}</pre>")
@@ -325,11 +378,21 @@ class _ReportDoc:
                   self._md_table(*_type_rows(self.mt.summary)), ""]
         lines += ["## Invalid answers", "", "Answers that could not be read as an option (\u201cnone\u201d) count "
                   "as the unknown option in every metric.", "", self._md_table(*_invalid_rows(self.mt)), ""]
-        lines += ["## Figures", ""]
-        for i, f in enumerate(self.figures, 1):
-            lines += [f"![{_md_escape(f['title'])}](figures/{f['stem']}.png)", "",
-                      f"**Figure {i}. {_md_escape(f['title'])}.** {_md_escape(f['caption'])} "
-                      f"([PDF](figures/{f['stem']}.pdf))", ""]
+        lines += ["## Overview figures", "", _md_escape(self._figure_note()), ""]
+        lines[lines.index("## Summary"):lines.index("## Summary")] = ["## Index", "", *self._md_index(), ""]
+        for f in self.figures:
+            if f.get("section") is None:
+                lines += self._md_figure(f)
+        s = self.mt.summary
+        for model in self.models:
+            lines += [f'<a id="{_anchor(model)}"></a>', "", f"## Model: {_md_escape(model)}", ""]
+            for m, cat, figs in self._sections():
+                if m == model:
+                    rows = s[(s["model"].astype(str) == m) & (s["category"].astype(str) == cat)]
+                    lines += [f'<a id="{_anchor(m, cat)}"></a>', "", f"### {_md_escape(m)} \u00b7 {_md_escape(cat)}",
+                              "", self._md_table(*_summary_rows(rows)), ""]
+                    for f in figs:
+                        lines += self._md_figure(f)
         config_rows = [[k, json.dumps(v, sort_keys=True)] for k, v in sorted(self._config().items())]
         lines += ["## Configuration", "", self._md_table(["setting", "value"], config_rows), ""]
         versions = dict(self.versions)
@@ -342,6 +405,20 @@ class _ReportDoc:
                       *_md_fenced(json.dumps(self.record, indent=2, sort_keys=True, default=str), "json"), ""]
         return "\n".join(lines)
 
+    def _md_index(self) -> list[str]:
+        out = []
+        for model in self.models:
+            cats = [(c, figs) for m, c, figs in self._sections() if m == model]
+            links = ", ".join(f"[{_md_escape(c)}](#{_anchor(model, c)}) ({len(figs)} figures)" for c, figs in cats)
+            out.append(f"- [{_md_escape(model)}](#{_anchor(model)}): {links}")
+        return out
+
+    @staticmethod
+    def _md_figure(f: Mapping[str, Any]) -> list[str]:
+        return [f"![{_md_escape(f['title'])}](figures/{f['stem']}.png)", "",
+                f"**Figure {f['number']}. {_md_escape(f['title'])}.** {_md_escape(f['caption'])} "
+                f"([PDF](figures/{f['stem']}.pdf))", ""]
+
     @staticmethod
     def _md_table(head: list[str], rows: list[list[str]]) -> str:
         def cell(c: str) -> str:
@@ -350,6 +427,16 @@ class _ReportDoc:
         out = ["| " + " | ".join(cell(h) for h in head) + " |", "|" + "---|" * len(head)]
         out += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
         return "\n".join(out)
+
+
+def _anchor(*parts: str) -> str:
+    """A stable HTML id for a model (and category) section: ``sec-`` + safe characters + a short
+    digest (two names that differ only in unsafe characters still get different ids)."""
+    import hashlib
+
+    raw = "\x1f".join(parts)
+    safe = re.sub(r"[^A-Za-z0-9]+", "-", raw).strip("-").lower()[:48]
+    return f"sec-{safe}-{hashlib.sha1(raw.encode('utf-8')).hexdigest()[:6]}"
 
 
 def _md_escape(text: str) -> str:

@@ -187,6 +187,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             seed=args.seed,
             include_excluded=args.include_excluded,
             report=not args.no_report,
+            figures=args.figures,
         )
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
@@ -295,6 +296,14 @@ def print_position_bias(record: dict, quiet: bool = False) -> None:
     for line in record.get("position_bias") or []:
         if "not identifiable" not in line:
             print(line)
+
+
+def _add_figures_arg(p: argparse.ArgumentParser, default: str | None) -> None:
+    p.add_argument("--figures", choices=("auto", "overview", "all", "none", "summary"), default=default,
+                   help="overview: figures across models and categories (TB-BAmt plane, PB bars); all: also PB "
+                   "per persona and per stratum the TB heatmap, separated TB and perception graph, drawn in "
+                   "parallel; none: the report's tables only; auto (default): all up to 12 strata, else "
+                   "overview (summary: the earlier name of overview)")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -472,6 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--include-excluded", action="store_true", default=None, help="also score items with known label defects")
     p.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/study; --demo: runs/demo)")
     p.add_argument("--quiet", action="store_true", default=None, help="no progress bar, no summary table")
+    _add_figures_arg(p, None)
     p.add_argument("--repair", action="store_true", default=None,
                    help="drop the stored answers that fail their checksum or invariants (they are asked again); "
                    "without it a damaged store stops the run (docs/reliability.md)")
@@ -536,6 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--include-excluded", action="store_true", help="also score BBQ items with known label defects")
     p.add_argument("--quiet", action="store_true", help="do not print the summary table")
     p.add_argument("--no-report", action="store_true", help="skip the figures and report.html (faster)")
+    _add_figures_arg(p, "auto")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser(
@@ -545,8 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
         "no BBQ files needed). Example: %(prog)s runs/llama31",
     )
     p.add_argument("dir", help="a directory written by 'run' or 'score'")
-    p.add_argument("--figures", choices=("all", "summary"), default="all",
-                   help="all (default) or summary (the TB-BAmt plane and PB bars only: faster for many strata)")
+    _add_figures_arg(p, "auto")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser(

@@ -92,6 +92,7 @@ class RunConfig:
     include_excluded: bool = False
     out: str = "runs/study"
     report: bool = True
+    figures: str = "auto"
     quiet: bool = False
     repair: bool = False
 
@@ -136,6 +137,8 @@ class RunConfig:
             raise InputError("no model: pass --model (a hub id, a local directory or a .gguf file), or --demo")
         if self.executor not in ("local", "ray"):
             raise InputError(f"unknown executor {self.executor!r}: use 'local' or 'ray'")
+        if self.figures not in ("auto", "overview", "all", "none", "summary"):
+            raise InputError(f"unknown figures setting {self.figures!r}: use auto, overview, all or none")
         if self.edit and self.backend != "hf":
             raise InputError(f"--edit is applied by the hf backend only (not {self.backend}): use --backend hf")
         if self.lora and self.backend not in ("hf", "vllm"):
@@ -171,7 +174,7 @@ CONFIG_GROUPS: dict[str, tuple[str, ...]] = {
                "max_model_len", "gpu_memory_utilization", "lora", "edit"),
     "scale-out": ("executor", "ray_address", "ray_concurrency", "ray_num_gpus", "ray_batch_size"),
     "statistics": ("w", "v", "n_boot", "ci", "bootstrap_seed"),
-    "output": ("out", "report", "quiet", "repair"),
+    "output": ("out", "report", "figures", "quiet", "repair"),
 }
 _INT_ENGINE_SETTINGS = ("max_batch_tokens", "max_model_len")
 
@@ -453,7 +456,7 @@ def _run_locked(config: RunConfig, out: Path, previous: dict[str, Any] | None, i
         position = position_report(answers, record, n_perm=999 if config.n_boot else 0, seed=config.bootstrap_seed)
         study = Results(results, out, record, personas, position)
         write_json_atomic(out / "run.json", scrub(record))
-        study.save(out, report=config.report)
+        study.save(out, report=config.report, figures=config.figures)
     return study
 
 

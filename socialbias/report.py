@@ -43,6 +43,7 @@ import os
 import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import pandas as pd
@@ -52,6 +53,8 @@ from .errors import InputError
 from .figures import (DEFAULT_LABEL, DOUBLE_COLUMN, PNG_DPI, SINGLE_COLUMN, plane_scale, plane_thresholds,
                       plot_pb_bars_compare, plot_perception_graph, plot_persona_bias, plot_separated_tb,
                       plot_tb_bamt_plane, plot_tb_heatmap, region_of, save_figure, separated_tb)
+from .figures.drawing import FigureJob, draw_jobs
+from .figures.style import shared_tb_scale
 from .figures import TYPE_NAMES  # noqa: F401  (re-exported: report.TYPE_NAMES)
 from .figures.data import _ci_level, _metric_tables, _strata
 from .figures.style import _category_label, _context_label
@@ -96,30 +99,121 @@ def _graphs_for(mt: Any, graphs: Any) -> list[tuple[tuple[str, str, str], Any]]:
     return sorted(out, key=lambda kv: kv[0])
 
 
+#: Studies of at most this many strata (model x category x context) get every per-stratum figure
+#: by default (``figures="auto"``); larger ones get the overview figures only.
+SMALL_STUDY = 12
+#: The values of ``figures`` (``"summary"``, the earlier name of ``"overview"``, is accepted too).
+FIGURE_MODES = ("auto", "overview", "all", "none")
+
+
+def figure_mode(figures: str, n_strata: int) -> str:
+    """``"overview"``, ``"all"`` or ``"none"``: what ``figures`` draws for a study of ``n_strata``."""
+    mode = "overview" if figures == "summary" else figures
+    if mode not in FIGURE_MODES:
+        raise InputError(f"figures={figures!r}: use one of {', '.join(FIGURE_MODES)}.")
+    return ("all" if n_strata <= SMALL_STUDY else "overview") if mode == "auto" else mode
+
+
+def _tables(mt: Any, level: float, **parts: pd.DataFrame) -> SimpleNamespace:
+    """What a figure function reads, as a small picklable object (a job goes to a worker)."""
+    empty = mt.summary.iloc[0:0]
+    return SimpleNamespace(summary=parts.get("summary", empty), target_bias=parts.get("target_bias", empty),
+                           persona_bias=parts.get("persona_bias", empty), config={"ci": level},
+                           thresholds=getattr(mt, "thresholds", None))
+
+
+def _rows(table: pd.DataFrame, model: str, category: str, context: str | None = None) -> pd.DataFrame:
+    keep = (table["model"].astype(str) == model) & (table["category"].astype(str) == category)
+    if context is not None:
+        keep &= table["context_condition"].astype(str) == context
+    return table[keep]
+
+
+def _figure_plan(mt: Any, graphs: Any, mode: str, level: float, caps: dict[str, str], vlim: float | None,
+                 ) -> tuple[list[FigureJob], list[dict[str, Any]]]:
+    """The figures of a report, in the report's order: jobs to draw and their entries (stem, title,
+    caption, section: None for the overview, else (model, category))."""
+    jobs: list[FigureJob] = []
+    entries: list[dict[str, Any]] = []
+    summary = mt.summary
+    shared = {"vmax": vlim, "shared_scale": True} if vlim is not None else {}
+
+    def add(job: FigureJob, title: str, caption: str, section: tuple[str, str] | None) -> None:
+        jobs.append(job)
+        entries.append({"stem": job.stem, "title": title, "caption": caption, "section": section})
+
+    if mode == "none":
+        return jobs, entries
+    add(FigureJob("tb_bamt_plane", "plane", (_tables(mt, level, summary=summary),)),
+        "Model types (TB\u2013BAmt plane)", caps["plane"], None)
+    if summary[["model", "category"]].drop_duplicates().shape[0] > 1:
+        add(FigureJob("pb_compare", "pb_compare", (_tables(mt, level, summary=summary),)),
+            "Persona bias per model and category", caps["pb_compare"], None)
+    if mode != "all":
+        return jobs, entries
+    pb, pr = mt.persona_bias, mt.per_run
+    graph_of = dict(_graphs_for(mt, graphs))
+    for m, cat in sorted(set(zip(summary["model"].astype(str), summary["category"].astype(str)))):
+        section = (m, cat)
+        mine = _rows(pb, m, cat)
+        if (mine["persona"].astype(str) != "").any():
+            add(FigureJob(_slug("persona_bias", m, cat), "persona_bias",
+                          (_tables(mt, level, persona_bias=mine, summary=_rows(summary, m, cat)), m, cat)),
+                f"Persona bias: {m}, {_category_label(cat)}", caps["pb"], section)
+        for ctx in sorted(set(_rows(mt.target_bias, m, cat)["context_condition"].astype(str))):
+            name = f"{m}, {_category_label(cat)}, {_context_label(ctx)}"
+            add(FigureJob(_slug("tb_heatmap", m, cat, ctx), "heatmap", (_rows(mt.target_bias, m, cat, ctx),),
+                          {"ci": level, **shared}), f"Target bias: {name}", caps["heatmap"], section)
+            runs = _rows(pr, m, cat, ctx)
+            add(FigureJob(_slug("separated_tb", m, cat, ctx), "separated", (runs,),
+                          {"personas": "all" if runs["persona"].nunique() <= 6 else None}),
+                f"Separated target bias: {name}", caps["separated"], section)
+            G = graph_of.pop((m, cat, ctx), None)
+            if G is not None:
+                add(FigureJob(_slug("perception_graph", m, cat, ctx), "graph", (G,), shared),
+                    f"Perception graph: {name}", caps["graph"], section)
+    for (m, cat, ctx), G in sorted(graph_of.items(), key=lambda kv: kv[0]):  # graphs of other strata
+        add(FigureJob(_slug("perception_graph", m, cat, ctx), "graph", (G,), shared),
+            f"Perception graph: {m}, {_category_label(cat)}, {_context_label(ctx)}", caps["graph"], (m, cat))
+    return jobs, entries
+
+
 def write_report(
     results: Any,
     out_dir: str | os.PathLike[str],
     *,
     record: Mapping[str, Any] | str | os.PathLike[str] | None = None,
     graphs: Mapping[str, Any] | Iterable[Any] | None = None,
-    figures: Literal["all", "summary"] = "all",
+    figures: str = "auto",
+    color_scale: Literal["report", "figure"] = "report",
     dpi: int = 200,
+    workers: int | None = None,
 ) -> Path:
-    """Write every figure (``figures/*.pdf`` and ``*.png``), ``report.html`` and ``report.md``.
+    """Write the figures (``figures/*.pdf`` and ``*.png``), ``report.html`` and ``report.md``.
 
     ``results``: a MetricResults (or an object with ``.metrics``). ``record``: the run record
     (a dict, or the path of ``score.json`` / ``run.json``), shown as the run's configuration
     and versions after :func:`redact` (anything named like a key, token, secret or password
     is dropped). ``graphs``: perception graphs to draw (default: built from ``results``).
-    ``figures``: ``"all"`` (default) adds, per (model, category, context), the TB heatmap,
-    the separated TB and the perception graph to the summary figures (TB-BAmt plane, PB per
-    persona, PB per model and category); ``"summary"`` writes the summary figures only (many
-    strata make many figures). ``dpi``: of the PNG files (200; the PDFs are vector).
+
+    ``figures``: ``"overview"`` draws the figures across models and categories (the TB-BAmt
+    plane, PB per model and category); ``"all"`` adds, per model and category, PB per persona
+    and, per (model, category, context), the TB heatmap, the separated TB and the perception
+    graph; ``"none"`` writes the report's tables only; ``"auto"`` (default) is ``"all"`` for
+    studies of at most :data:`SMALL_STUDY` strata and ``"overview"`` above (a large study
+    would otherwise draw thousands of files; the report says how to draw them).
+    ``color_scale``: ``"report"`` (default) gives every TB heatmap and perception graph one
+    symmetric colour scale (:func:`socialbias.figures.style.shared_tb_scale`, stated on each
+    colour bar), so that equal colours mean equal TB across categories; ``"figure"`` scales
+    each figure to its own values. ``dpi``: of the PNG files (200; the PDFs are vector).
+    ``workers``: processes drawing the figures (default: :func:`socialbias.figures.drawing.default_workers`).
 
     ``report.html`` is self-contained (PNG figures embedded as data URIs, inline CSS, no
-    external asset); ``report.md`` links ``figures/*.png`` by relative path. The output is
-    deterministic (no timestamp but the record's). Everything is written into a staging
-    folder inside ``out_dir`` and then moved into place. Returns the path of report.html.
+    external asset) and starts with an index: the overview, then one section per model and
+    category (its summary rows and figures); ``report.md`` has the same sections and links
+    ``figures/*.png`` by relative path. The output is deterministic (no timestamp but the
+    record's). Everything is written into a staging folder inside ``out_dir`` and then moved
+    into place. Returns the path of report.html.
     """
     import matplotlib
 
@@ -128,53 +222,26 @@ def write_report(
     if summary.empty:
         raise InputError("the results have an empty summary: nothing to report.")
     rec = _load_record(record if record is not None else getattr(results, "record", None) or None)
-    if figures not in ("all", "summary"):
-        raise InputError(f"figures={figures!r}: use 'all' or 'summary'.")
+    if color_scale not in ("report", "figure"):
+        raise InputError(f"color_scale={color_scale!r}: use 'report' (one scale for every figure) or 'figure'.")
+    n_strata = len(_strata(summary))
+    mode = figure_mode(figures, n_strata)
     level = _ci_level(mt, None)
     caps = _captions(mt, level, plane_scale(summary))
+    vlim = shared_tb_scale(mt.target_bias["TB"]) if color_scale == "report" and "TB" in mt.target_bias else None
+    jobs, entries = _figure_plan(mt, graphs, mode, level, caps, vlim)
     out = Path(out_dir)
     out_lock, staging = open_output(out, "report"), None  # ours or new only; crash leftovers removed
     try:
         staging = make_dir_temp(out, ".report-")
         figdir = staging / "figures"
         figdir.mkdir()
-        entries: list[dict[str, str]] = []
-
-        def add(fig, stem: str, title: str, caption: str) -> None:
-            save_figure(fig, figdir / stem, dpi=dpi)
-            entries.append({"stem": stem, "title": title, "caption": caption})
-
-        add(plot_tb_bamt_plane(mt), "tb_bamt_plane", "Model types (TB\u2013BAmt plane)", caps["plane"])
-        if summary[["model", "category"]].drop_duplicates().shape[0] > 1:
-            add(plot_pb_bars_compare(mt), "pb_compare", "Persona bias per model and category", caps["pb_compare"])
-        pb = mt.persona_bias
-        for m, cat in sorted(set(zip(pb["model"].astype(str), pb["category"].astype(str)))):
-            if ((pb["model"].astype(str) == m) & (pb["category"].astype(str) == cat)
-                    & (pb["persona"].astype(str) != "")).any():
-                add(plot_persona_bias(mt, model=m, category=cat), _slug("persona_bias", m, cat),
-                    f"Persona bias: {m}, {_category_label(cat)}", caps["pb"])
-        graph_of = dict(_graphs_for(mt, graphs)) if figures == "all" else {}
-        for m, cat, ctx in (_strata(mt.target_bias) if figures == "all" else []):
-            name = f"{m}, {_category_label(cat)}, {_context_label(ctx)}"
-            add(plot_tb_heatmap(mt, m, cat, ctx), _slug("tb_heatmap", m, cat, ctx), f"Target bias: {name}",
-                caps["heatmap"])
-            pr = mt.per_run
-            n_personas = pr.loc[(pr["model"].astype(str) == m) & (pr["category"].astype(str) == cat)
-                                & (pr["context_condition"].astype(str) == ctx), "persona"].nunique()
-            add(plot_separated_tb(mt, m, cat, ctx, personas="all" if n_personas <= 6 else None),
-                _slug("separated_tb", m, cat, ctx), f"Separated target bias: {name}", caps["separated"])
-            G = graph_of.pop((m, cat, ctx), None)
-            if G is not None:
-                add(plot_perception_graph(G), _slug("perception_graph", m, cat, ctx), f"Perception graph: {name}",
-                    caps["graph"])
-        for (m, cat, ctx), G in sorted(graph_of.items(), key=lambda kv: kv[0]):  # graphs of other strata
-            add(plot_perception_graph(G), _slug("perception_graph", m, cat, ctx),
-                f"Perception graph: {m}, {_category_label(cat)}, {_context_label(ctx)}", caps["graph"])
-
+        draw_jobs(jobs, figdir, dpi=dpi, workers=workers)
         versions = {"matplotlib": matplotlib.__version__}
         for mod in ("seaborn", "networkx"):
             versions[mod] = __import__(mod).__version__
-        doc = _ReportDoc(mt, rec, entries, figdir, level, versions)
+        plan = {"mode": mode, "n_strata": n_strata, "vlim": vlim, "per_stratum": 3 * n_strata}
+        doc = _ReportDoc(mt, rec, entries, figdir, level, versions, plan)
         (staging / "report.html").write_text(doc.html(), encoding="utf-8")
         (staging / "report.md").write_text(doc.markdown(), encoding="utf-8")
         move_into_place(staging, out, ["figures", "report.html", "report.md"])
@@ -188,8 +255,11 @@ def write_report(
 __all__ = [
     "DEFAULT_LABEL",
     "DOUBLE_COLUMN",
+    "FIGURE_MODES",
     "PNG_DPI",
     "SINGLE_COLUMN",
+    "SMALL_STUDY",
+    "figure_mode",
     "fmt_ci",
     "plane_scale",
     "plane_thresholds",

@@ -139,8 +139,9 @@ class Results:
             raise InputError("these results were never saved: pass a directory to report()")
         return write_report(self.metrics, target, record=self.record or None, **kw)
 
-    def save(self, directory: str | os.PathLike[str], *, report: bool = True) -> Path:
-        """Write the metric tables, graphs, run record and the report into ``directory``."""
+    def save(self, directory: str | os.PathLike[str], *, report: bool = True, figures: str = "auto") -> Path:
+        """Write the metric tables, graphs, run record and the report into ``directory``
+        (``figures``: which figures the report draws, see :func:`socialbias.report.write_report`)."""
         from .graph import write_graphs
 
         from .files import make_dir_temp, move_into_place
@@ -161,7 +162,7 @@ class Results:
                 write_json_atomic(directory / "run.json", scrub(self.record))
             self.directory = directory
             if report:
-                self.report(directory)
+                self.report(directory, figures=figures)
         return directory
 
     def __repr__(self) -> str:

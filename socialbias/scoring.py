@@ -74,6 +74,7 @@ def score_responses(
     seed: int = 0,
     include_excluded: bool = False,
     report: bool = True,
+    figures: str = "auto",
 ) -> ScoredResponses:
     """Score a file of recorded responses (see :mod:`socialbias.recorded` for the formats).
 
@@ -83,6 +84,8 @@ def score_responses(
     ``dataset`` names the adapter (``dataset_options`` its loader options); persona names are
     looked up in that dataset's catalogue in ``prompt_language`` (default: the items' language).
     Metrics the dataset cannot support are NaN, with the reason in ``score.json``.
+    ``report`` writes the report into ``out``; ``figures`` chooses its figures (auto, overview,
+    all, none: :func:`socialbias.report.write_report`).
     """
     from socialbias import metrics
     from socialbias.bbq_adapters import dataset_info, items_from_records
@@ -151,7 +154,7 @@ def score_responses(
     position = position_report(answers, record, n_perm=999 if n_boot else 0, seed=seed)
     scored = ScoredResponses(results, answers, outcome, record, personas=persona_table, position_bias=position)
     if out is not None:
-        scored.directory = save_scored(scored, persona_table, Path(out), report=report)
+        scored.directory = save_scored(scored, persona_table, Path(out), report=report, figures=figures)
     return scored
 
 
@@ -190,7 +193,8 @@ def _load_items_for(dataset: str, source, wanted: list[str], options: dict | Non
     return keep.reset_index(drop=True)
 
 
-def save_scored(scored: ScoredResponses, personas: pd.DataFrame | None, out: Path, *, report: bool = True) -> Path:
+def save_scored(scored: ScoredResponses, personas: pd.DataFrame | None, out: Path, *, report: bool = True,
+                figures: str = "auto") -> Path:
     """Write the results into ``out`` atomically (all files, or none on error)."""
     with staged(out, "scoring", command="score") as staging:
         scored.results.save(staging)
@@ -201,7 +205,7 @@ def save_scored(scored: ScoredResponses, personas: pd.DataFrame | None, out: Pat
         if report:
             from .report import write_report
 
-            write_report(scored.results, staging, record=scored.record)
+            write_report(scored.results, staging, record=scored.record, figures=figures)
     return out
 
 

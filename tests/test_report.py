@@ -231,8 +231,17 @@ def test_graph_labels_without_prefixes(paper) -> None:
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert not any(t.startswith(("persona:", "target:")) for t in texts)
     assert "default\n(no persona)" in texts and "straight" in texts
-    edges = next(c for c in fig.axes[0].collections if c.get_gid() == "perception_edges")
-    assert len(edges.get_segments()) == sum(1 for *_, d in G.edges(data=True) if d["kind"] == "perception")
+    drawn = {c.get_gid(): c for c in fig.axes[0].collections if str(c.get_gid()).startswith("perception_edges")}
+    perception = [d for *_, d in G.edges(data=True) if d["kind"] == "perception"]
+    includes_0 = sum(1 for d in perception if d["TB_lo"] <= 0 <= d["TB_hi"])
+    assert 0 < includes_0 < len(perception)
+    # solid edges: interval excludes 0; dashed (and lighter, never faint): interval includes 0
+    assert len(drawn["perception_edges"].get_segments()) == len(perception) - includes_0
+    dashed = drawn["perception_edges_ci_includes_0"]
+    assert len(dashed.get_segments()) == includes_0
+    assert dashed.get_linestyle()[0][1] is not None and drawn["perception_edges"].get_linestyle()[0][1] is None
+    for c in drawn.values():
+        assert min(c.get_linewidths()) >= 0.8 and min(c.get_alpha() or 1, *c.get_edgecolor()[:, 3]) >= 0.75
 
 
 # ---------------------------------------------------------------- report

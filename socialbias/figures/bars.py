@@ -14,11 +14,23 @@ from ..errors import InputError
 from .data import _ci_level, _metric_tables, _one_stratum, _persona_order, _require, _strata, _table
 from .planes import _summary_table
 from .style import (DOUBLE_COLUMN, SINGLE_COLUMN, _KEYS, _category_label, _context_label, _diverging, _figure,
-                    _intervals, _nice_ceil, _palette, _persona_label, _signed_formatter, _stratum_title, _styled,
-                    _tick_style, _wrap)
+                    _intervals, _nice_ceil, _no_signal_note, _palette, _persona_label, _signed_formatter,
+                    _stratum_title, _styled, _tick_style, _wrap)
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
+
+
+#: What a persona-bias panel says when every PB(p) (and its interval) is 0.
+NO_PERSONA_EFFECT = ("PB(p) = 0 for every persona: no persona changed\nany answer enough to move a TB(p\u2192t)")
+
+
+def _all_zero(values: Any, upper: Any = None) -> bool:
+    """True when every finite value (and every finite upper bound) is 0: a degenerate figure."""
+    v = np.asarray(values, dtype=float)
+    hi = np.asarray(upper, dtype=float) if upper is not None else np.zeros(0)
+    v, hi = v[np.isfinite(v)], hi[np.isfinite(hi)]
+    return bool(v.size) and not np.any(v != 0) and not np.any(hi != 0)
 
 
 @_styled
@@ -76,6 +88,10 @@ def plot_persona_bias(
         ax.barh(yy, np.nan_to_num(vals), height=0.7, color=bar_color, zorder=2, label="PB(p)")
         if "PB_lo" in part.columns:
             _intervals(ax, yy, part["PB_lo"], part["PB_hi"], horizontal=True, color="0.1", lw=0.8)
+        # the estimate as a point too: a bar of length 0 is invisible, a point at 0 is not
+        ax.scatter(vals, yy, s=7 if not dense else 3, color="0.1", zorder=4, clip_on=False, linewidths=0)
+        if _all_zero(vals, part.get("PB_hi")):
+            _no_signal_note(ax, NO_PERSONA_EFFECT)
         xmax_candidates = [np.nanmax(vals) if np.isfinite(vals).any() else 0.0]
         if "PB_hi" in part.columns and np.isfinite(part["PB_hi"].to_numpy(float)).any():
             xmax_candidates.append(np.nanmax(part["PB_hi"].to_numpy(float)))
@@ -94,7 +110,7 @@ def plot_persona_bias(
         ax.set_yticks(yy)
         ax.set_yticklabels([_wrap(p, 22) for p in part["persona"].astype(str)], fontsize=tick_fs)
         ax.set_ylim(len(part) - 0.5, -0.5)
-        ax.set_xlim(0, 1.05 * max(xmax_candidates + [1e-3]))
+        ax.set_xlim(0, 1.05 * max(xmax_candidates + [0.01]))
         _tick_style(ax)
         ax.tick_params(axis="y", length=0, labelsize=tick_fs)
         ax.set_xlabel("PB(p)")
@@ -103,7 +119,7 @@ def plot_persona_bias(
     for ax in list(axes.flat)[n_panels:]:
         ax.set_visible(False)
     handles = [Patch(facecolor=bar_color, label="PB(p)"),
-               Line2D([], [], color="0.1", lw=0.8, label=f"{level:.0%} CI"),
+               Line2D([], [], color="0.1", lw=0.8, marker="o", markersize=2.5, label=f"estimate, {level:.0%} CI"),
                Line2D([], [], color="0.15", ls=(0, (4, 2)), lw=0.9, label="noise floor PB_floor"),
                Patch(facecolor="0.5", alpha=0.18, label="its CI"),
                Line2D([], [], color=pb_color, ls=(0, (1, 1.2)), lw=1.1, label="PB (mean)")]
@@ -151,6 +167,7 @@ def plot_pb_bars_compare(summaries: Any, *, ci: float | None = None) -> Figure:
             if "PB_lo" in rows.columns:
                 _intervals(ax, xs, rows["PB_lo"], rows["PB_hi"], horizontal=False, color="0.1", lw=0.8)
                 ymax = max(ymax, np.nanmax(np.r_[rows["PB_hi"].to_numpy(float), 0.0]))
+            ax.scatter(xs, vals, s=6, color="0.1", zorder=5, clip_on=False, linewidths=0)
             if "PB_floor" in rows.columns:
                 fl = rows["PB_floor"].to_numpy(float)
                 ok = np.isfinite(fl)
@@ -162,12 +179,14 @@ def plot_pb_bars_compare(summaries: Any, *, ci: float | None = None) -> Figure:
         _tick_style(ax)
         ax.tick_params(axis="x", length=0)
         ax.set_title(_context_label(ctx))
+        if _all_zero(part["PB"], part.get("PB_hi")):
+            _no_signal_note(ax, "PB = 0 in every stratum:\nno persona moved any TB(p\u2192t)")
         ax.grid(axis="y", color="0.88", lw=0.5, zorder=0)
         ax.set_xlim(-0.55, len(categories) - 0.45)
     axes[0].set_ylabel("PB (persona bias)")
-    axes[0].set_ylim(0, 1.08 * max(ymax, 1e-3))
+    axes[0].set_ylim(0, 1.08 * max(ymax, 0.01))
     handles: list[Any] = [Patch(facecolor=colors[mo], label=mo) for mo in models]
-    handles += [Line2D([], [], color="0.1", lw=0.8, label=f"{level:.0%} CI"),
+    handles += [Line2D([], [], color="0.1", lw=0.8, marker="o", markersize=2.5, label=f"estimate, {level:.0%} CI"),
                 Line2D([], [], color="black", lw=1.4, label="noise floor PB_floor")]
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4 if width == DOUBLE_COLUMN else 2),
                fontsize=6.5, borderaxespad=0.1)

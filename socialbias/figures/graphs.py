@@ -7,12 +7,30 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InputError
-from .style import (DEFAULT_LABEL, DOUBLE_COLUMN, SINGLE_COLUMN, _diverging, _figure, _nice_ceil, _stratum_title,
-                    _styled, _tb_colorbar, _text_in)
+from .style import (DEFAULT_LABEL, DOUBLE_COLUMN, SINGLE_COLUMN, _diverging, _figure, _lum, _nice_ceil,
+                    _no_signal_note, _stratum_title, _styled, _tb_colorbar, _text_in)
 
 if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
     from matplotlib.figure import Figure
+
+
+#: The thinnest edge (points) and the lowest opacity of an edge: weak and insignificant edges
+#: stay visible in print.
+EDGE_MIN_WIDTH = 0.8
+EDGE_MIN_ALPHA = 0.75
+#: The palest an edge colour may be: at most this luminance (white is 1).
+_EDGE_MAX_LUM = 0.8
+
+
+def _visible(rgba: list[float]) -> list[float]:
+    """``rgba`` darkened towards its own hue until its luminance is at most :data:`_EDGE_MAX_LUM`
+    (the middle of a diverging map is nearly white: an edge of TB 0.01 would vanish on paper)."""
+    lum = _lum(rgba)
+    if lum <= _EDGE_MAX_LUM:
+        return rgba
+    k = _EDGE_MAX_LUM / lum
+    return [rgba[0] * k, rgba[1] * k, rgba[2] * k, rgba[3]]
 
 
 @_styled
@@ -24,14 +42,18 @@ def plot_perception_graph(
     vmax: float | None = None,
     fade_insignificant: bool = True,
     title: bool = True,
+    shared_scale: bool = False,
 ) -> Figure:
     """The perception graph of :func:`socialbias.graph.build_graph`: personas -> targets.
 
     Personas in the left column (the default persona on top, black and bold), targets in the
     right one (grey squares); labels without the ``persona:``/``target:`` prefixes. Only
     perception edges are drawn: colour = TB(p->t) on the diverging map (red blamed, blue
-    favoured, symmetric limits), width proportional to |TB|; edges whose interval includes
-    0 are faded when ``fade_insignificant``. ``min_abs_tb`` and ``max_edges`` (keep the
+    favoured, symmetric limits), width proportional to |TB| (at least :data:`EDGE_MIN_WIDTH`
+    points, opacity at least :data:`EDGE_MIN_ALPHA`, so that weak edges survive printing); edges
+    whose interval includes 0 are dashed and lighter when ``fade_insignificant`` (a dash pattern,
+    unlike a faded colour, still reads in greyscale). ``vmax`` with ``shared_scale``: a colour
+    limit shared by the report, said on the colour bar. ``min_abs_tb`` and ``max_edges`` (keep the
     strongest) thin out large graphs; graphs with more than 600 edges keep the strongest 300
     unless ``max_edges`` is given (the legend says how many are shown).
     """
@@ -109,16 +131,25 @@ def plot_perception_graph(
     x_lo, x_hi = -fa * span, 1 + fb * span
 
     if edges:
-        colors = []
-        for _, _, tb, insig in edges:
-            rgba = list(cmap(norm(tb)))
-            rgba[3] = 0.35 if (fade_insignificant and insig) else 1.0
-            colors.append(tuple(rgba))
-        widths = [0.4 + 2.6 * min(abs(tb) / vlim, 1.0) for _, _, tb, _ in edges]
-        segs = [(pos[u], pos[v]) for u, v, _, _ in edges]
-        lc = LineCollection(segs, colors=colors, linewidths=widths, zorder=1, capstyle="round",
-                            gid="perception_edges")
-        ax.add_collection(lc, autolim=False)
+        # Two collections: solid edges (interval excludes 0) over dashed ones (it includes 0).
+        for dashed in (True, False):
+            mine = [e for e in edges if (fade_insignificant and e[3]) == dashed]
+            if not mine:
+                continue
+            colors = []
+            for _, _, tb, _ in mine:
+                rgba = list(cmap(norm(tb)))
+                # the palest colours of the map are lifted towards their hue, so no edge vanishes on paper
+                rgba[3] = EDGE_MIN_ALPHA if dashed else 1.0
+                colors.append(tuple(_visible(rgba)))
+            widths = [EDGE_MIN_WIDTH + (3.0 - EDGE_MIN_WIDTH) * min(abs(tb) / vlim, 1.0) for _, _, tb, _ in mine]
+            segs = [(pos[u], pos[v]) for u, v, _, _ in mine]
+            lc = LineCollection(segs, colors=colors, linewidths=widths, zorder=1.5 if not dashed else 1,
+                                capstyle="butt" if dashed else "round", linestyles=(0, (3, 1.5)) if dashed else "solid",
+                                gid="perception_edges_ci_includes_0" if dashed else "perception_edges")
+            ax.add_collection(lc, autolim=False)
+    if edges and not any(e[2] != 0 for e in edges):
+        _no_signal_note(ax, "every TB(p\u2192t) is 0:\nno persona names either target more often")
     for group, marker in ((personas, "o"), (targets, "s")):
         xy = np.array([pos[n] for n in group])
         is_def = np.array([bool(nodes[n].get("is_default")) for n in group])
@@ -133,11 +164,11 @@ def plot_perception_graph(
                         fontsize=fs, zorder=4, linespacing=1.0,
                         fontweight="bold" if nodes[n].get("is_default") else "normal")
     top = 0.5 + (n_max - 1) / max(n_max - 1, 1) / 2 if n_max > 1 else 0.5
-    head_y = top + (0.07 if not big else 0.025) if n_max > 1 else 0.6
+    head_y = top + (0.1 if not big else 0.025) if n_max > 1 else 0.6
     ax.text(0.0, head_y, "personas", ha="center", va="bottom", fontsize=7, color="0.3")
     ax.text(1.0, head_y, "targets", ha="center", va="bottom", fontsize=7, color="0.3")
     ax.set_xlim(x_lo, x_hi)
-    ax.set_ylim((-0.07 if not big else -0.02) if n_max > 1 else 0.4, head_y + (0.08 if not big else 0.03))
+    ax.set_ylim((-0.07 if not big else -0.02) if n_max > 1 else 0.4, head_y + (0.07 if not big else 0.03))
     ax.axis("off")
     if title and G.graph:
         g = G.graph
@@ -145,11 +176,13 @@ def plot_perception_graph(
                                     str(g.get("context_condition", ""))))
     from matplotlib.cm import ScalarMappable
 
+    clipped = bool(vals.size and np.max(np.abs(vals)) > vlim * (1 + 1e-9))
     _tb_colorbar(fig, ScalarMappable(norm=norm, cmap=cmap), ax, vlim, orientation="horizontal",
-                 aspect=25, shrink=0.7)
+                 aspect=25, shrink=0.7 if not shared_scale else 0.9, extend="both" if clipped else "neither",
+                 shared=shared_scale)
     handles = []
     if fade_insignificant and any(e[3] for e in edges):
-        handles += [Line2D([], [], color="0.3", lw=1.2, alpha=0.35, label="CI includes 0"),
+        handles += [Line2D([], [], color="0.3", lw=1.2, alpha=EDGE_MIN_ALPHA, ls=(0, (3, 1.5)), label="CI includes 0"),
                     Line2D([], [], color="0.3", lw=1.2, label="CI excludes 0")]
     if len(edges) < n_edges:
         handles.append(Line2D([], [], color="none", label=f"strongest {len(edges)} of {n_edges} edges shown"))

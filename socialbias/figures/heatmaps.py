@@ -8,7 +8,8 @@ import numpy as np
 
 from .data import _ci_level, _one_stratum, _persona_order, _require, _table
 from .style import (DEFAULT_LABEL, DOUBLE_COLUMN, SINGLE_COLUMN, _NA_CELL, _diverging, _figure, _fmt_signed, _lum,
-                    _nice_ceil, _persona_label, _stratum_title, _styled, _tb_colorbar, _text_in, _wrap)
+                    _nice_ceil, _no_signal_note, _persona_label, _stratum_title, _styled, _tb_colorbar, _text_in,
+                    _wrap)
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -25,12 +26,15 @@ def plot_tb_heatmap(
     annotate: bool | None = None,
     ci: float | None = None,
     title: bool = True,
+    shared_scale: bool = False,
 ) -> Figure:
     """TB(p->t) of one (model, category, context) as a personas x targets heatmap.
 
     ``results``: a MetricResults or its ``target_bias`` table. Rows: the default persona
     first (labelled "default (no persona)"), then the personas alphabetically; columns: the
-    targets alphabetically. Colours: ``RdBu`` centred on 0 with symmetric limits +-``vmax``
+    targets alphabetically. ``shared_scale``: ``vmax`` is a limit shared by several figures (a
+    report's, :func:`socialbias.figures.style.shared_tb_scale`), said on the colour bar.
+    Colours: ``RdBu`` centred on 0 with symmetric limits +-``vmax``
     (default: the largest |TB|, for large grids its 99th percentile with the colour bar
     extended, rounded up to 1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 x 10^k); grey: the persona was
     never asked about the target. Cells not significantly different from 0 are hatched (the
@@ -156,7 +160,10 @@ def plot_tb_heatmap(
     ax.set_ylabel("persona", fontsize=7, labelpad=2)
     if title:
         ax.set_title(_stratum_title(m, cat, ctx), fontsize=8)
-    _tb_colorbar(fig, mesh, ax, vlim, aspect=max(8, min(30, 10 * height)), extend="both" if clipped else "neither")
+    _tb_colorbar(fig, mesh, ax, vlim, aspect=max(8, min(30, 10 * height)), extend="both" if clipped else "neither",
+                 shared=shared_scale)
+    if finite.size and not finite.any():
+        _no_signal_note(ax, "every TB(p\u2192t) is 0: no persona names\neither target of an item more often")
 
     handles = []
     if has_ci:

@@ -230,8 +230,9 @@ def plot_tb_bamt_plane(
             _intervals(ax, [x[i]], [ylo[i]], [yhi[i]], horizontal=False, color=col, lw=0.8, zorder=2.5)
             filled = ctx != "disambig"
             gid = "point:" + json.dumps([str(row["model"]), str(row["category"]), ctx, str(row["type"])])
+            # unclipped: a TB or BAmt of 0 (an estimate on the axis) is a whole marker, not half of one
             ax.scatter([x[i]], [y[i]], s=24, marker=marker, facecolors=[col] if filled else ["white"],
-                       edgecolors=[col], linewidths=1.0, zorder=3, gid=gid)
+                       edgecolors=[col], linewidths=1.0, zorder=3, gid=gid, clip_on=False)
         ax.set_xlim(0, xmax)
         ax.set_ylim(0, ymax)
         if name:

@@ -177,7 +177,11 @@ def _stratum_title(model: str, category: str, context: str, with_model: bool = T
 
 def _intervals(ax, pos, lo, hi, *, horizontal: bool, color, lw: float = 0.8, zorder: float = 3,
                alpha: float = 1.0) -> None:
-    """Interval lines from lo to hi (never as estimate +- error: lo may exceed the estimate)."""
+    """Interval lines from lo to hi (never as estimate +- error: lo may exceed the estimate).
+
+    Intervals of absolute values are one-sided at 0 when the data cannot tell the value from 0
+    (docs/method.md, section 8): drawn unclipped, so a line that starts at an axis at 0 stays
+    whole instead of being cut by the axes."""
     from matplotlib.collections import LineCollection
 
     pos, lo, hi = (np.asarray(a, dtype=float) for a in (pos, lo, hi))
@@ -189,13 +193,40 @@ def _intervals(ax, pos, lo, hi, *, horizontal: bool, color, lw: float = 0.8, zor
     else:
         segs = [((p, a), (p, b)) for p, a, b in zip(pos[ok], lo[ok], hi[ok])]
     ax.add_collection(LineCollection(segs, colors=[color], linewidths=lw, zorder=zorder, alpha=alpha,
-                                     capstyle="butt"), autolim=False)
+                                     capstyle="butt", clip_on=False), autolim=False)
+
+
+#: The colour-bar label of a TB scale shared by every figure of a report (see :func:`shared_tb_scale`).
+SHARED_SCALE_NOTE = "report-wide scale"
+
+
+def shared_tb_scale(tb: Any) -> float:
+    """One symmetric TB colour limit for a whole report: the 99th percentile of |TB(p->t)| over
+    every cell of every stratum, rounded up (:func:`_nice_ceil`, at most 2).
+
+    Each figure scaled to its own maximum makes a category whose biases are ten times smaller
+    look just as red as another (docs/design.md, report); one limit per report keeps colours
+    comparable. The percentile keeps one extreme cell from washing out the rest: cells beyond it
+    get the colour bar's end colour and the bar an arrow (``extend``)."""
+    values = np.abs(np.asarray(tb, dtype=float))
+    values = values[np.isfinite(values)]
+    return _nice_ceil(float(np.percentile(values, 99)) if values.size else 0.05, cap=2.0)
+
+
+def _no_signal_note(ax, text: str) -> None:
+    """Say on a degenerate panel (every value 0, nothing to draw) why it is empty, so that an
+    empty frame is never mistaken for a drawing error (the artist's gid is ``"degenerate"``)."""
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=7, color="0.15",
+            wrap=True, zorder=6, gid="degenerate",
+            bbox={"boxstyle": "round,pad=0.4", "facecolor": "white", "edgecolor": "0.6", "linewidth": 0.5})
 
 
 def _tb_colorbar(fig, mappable, ax, vlim: float, *, orientation: str = "vertical", aspect: float = 20,
-                 shrink: float = 1.0, extend: str = "neither"):
-    """The TB colour bar: ticks at -vlim, 0, +vlim, the ends named blamed / favoured."""
+                 shrink: float = 1.0, extend: str = "neither", shared: bool = False):
+    """The TB colour bar: ticks at -vlim, 0, +vlim, the ends named blamed / favoured; ``shared``
+    adds :data:`SHARED_SCALE_NOTE` to its label."""
     horizontal = orientation == "horizontal"
+    label = "TB(p\u2192t)" + (f" ({SHARED_SCALE_NOTE})" if shared else "")
     cb = fig.colorbar(mappable, ax=ax, aspect=aspect, shrink=shrink, extend=extend, extendfrac=0.025,
                       pad=0.02, fraction=0.05, location="bottom" if horizontal else "right")
     cb.set_ticks([-vlim, 0, vlim])
@@ -204,13 +235,13 @@ def _tb_colorbar(fig, mappable, ax, vlim: float, *, orientation: str = "vertical
         labels = cb.ax.get_xticklabels()
         labels[0].set_horizontalalignment("left")
         labels[2].set_horizontalalignment("right")
-        cb.set_label("TB(p\u2192t)", fontsize=7, labelpad=1)
+        cb.set_label(label, fontsize=7, labelpad=1)
     else:
         cb.set_ticklabels([f"{_fmt_signed(-vlim)}\nblamed", "0", f"+{_fmt_signed(vlim)}\nfavoured"])
         labels = cb.ax.get_yticklabels()
         labels[0].set_verticalalignment("bottom")
         labels[2].set_verticalalignment("top")
-        cb.set_label("TB(p\u2192t)", fontsize=7, labelpad=2)
+        cb.set_label(label, fontsize=7, labelpad=2)
         cb.ax.yaxis.set_label_position("left")
     cb.ax.tick_params(labelsize=6, length=2, width=0.5, pad=1.5)
     cb.outline.set_linewidth(0.4)
