@@ -276,7 +276,6 @@ class _ReportDoc:
                        f"figures are drawn. PB per persona and the {plan.get('per_stratum', 3 * n)} per-stratum "
                        "figures (TB heatmap, separated TB, perception graph) are drawn by "
                        "'python -m socialbias.eval report DIR --figures all'.")
-        out.append("PDF versions of every figure are in the figures/ folder next to this report.")
         return " ".join(out)
 
     # -- html
@@ -323,7 +322,8 @@ class _ReportDoc:
                      "the unknown option in every metric; their rate is reported here.</p>")
         parts.append(self._html_table(*_invalid_rows(self.mt)))
         parts.append('<h2 id="overview">Overview figures</h2>')
-        parts.append(f'<p class="note">{e(self._figure_note())}</p>')
+        parts.append(f'<p class="note">{e(self._figure_note())} PDF versions of every figure are in the '
+                     "<code>figures/</code> folder next to this report.</p>")
         parts += [self._html_figure(f) for f in self.figures if f.get("section") is None]
         s = self.mt.summary
         for model in self.models:
@@ -378,7 +378,8 @@ class _ReportDoc:
                   self._md_table(*_type_rows(self.mt.summary)), ""]
         lines += ["## Invalid answers", "", "Answers that could not be read as an option (\u201cnone\u201d) count "
                   "as the unknown option in every metric.", "", self._md_table(*_invalid_rows(self.mt)), ""]
-        lines += ["## Overview figures", "", _md_escape(self._figure_note()), ""]
+        lines += ["## Overview figures", "", _md_escape(self._figure_note()) + " PDF versions of every figure are "
+                  "in the `figures/` folder next to this report.", ""]
         lines[lines.index("## Summary"):lines.index("## Summary")] = ["## Index", "", *self._md_index(), ""]
         for f in self.figures:
             if f.get("section") is None:

@@ -51,8 +51,8 @@ import pandas as pd
 from .documents import _ReportDoc, _captions, fmt_ci
 from .errors import InputError
 from .figures import (DEFAULT_LABEL, DOUBLE_COLUMN, PNG_DPI, SINGLE_COLUMN, plane_scale, plane_thresholds,
-                      plot_pb_bars_compare, plot_perception_graph, plot_persona_bias, plot_separated_tb,
-                      plot_tb_bamt_plane, plot_tb_heatmap, region_of, save_figure, separated_tb)
+                      plot_pb_bars_compare, plot_perception_graph, plot_persona_bias, plot_position_bias,
+                      plot_separated_tb, plot_tb_bamt_plane, plot_tb_heatmap, region_of, save_figure, separated_tb)
 from .figures.drawing import FigureJob, draw_jobs
 from .figures.style import shared_tb_scale
 from .figures import TYPE_NAMES  # noqa: F401  (re-exported: report.TYPE_NAMES)
@@ -130,7 +130,7 @@ def _rows(table: pd.DataFrame, model: str, category: str, context: str | None = 
 
 
 def _figure_plan(mt: Any, graphs: Any, mode: str, level: float, caps: dict[str, str], vlim: float | None,
-                 ) -> tuple[list[FigureJob], list[dict[str, Any]]]:
+                 position: pd.DataFrame | None = None) -> tuple[list[FigureJob], list[dict[str, Any]]]:
     """The figures of a report, in the report's order: jobs to draw and their entries (stem, title,
     caption, section: None for the overview, else (model, category))."""
     jobs: list[FigureJob] = []
@@ -149,6 +149,9 @@ def _figure_plan(mt: Any, graphs: Any, mode: str, level: float, caps: dict[str, 
     if summary[["model", "category"]].drop_duplicates().shape[0] > 1:
         add(FigureJob("pb_compare", "pb_compare", (_tables(mt, level, summary=summary),)),
             "Persona bias per model and category", caps["pb_compare"], None)
+    if position is not None and len(position) and (position["design"].astype(str) != "fixed").any():
+        add(FigureJob("position_bias", "position", (position,)), "Position bias (displayed option chosen)",
+            _POSITION_CAPTION, None)
     if mode != "all":
         return jobs, entries
     pb, pr = mt.persona_bias, mt.per_run
@@ -178,6 +181,13 @@ def _figure_plan(mt: Any, graphs: Any, mode: str, level: float, caps: dict[str, 
     return jobs, entries
 
 
+_POSITION_CAPTION = ("Share of valid answers at each displayed position (bars) against the share expected if the "
+                     "model chose answers whatever their position (dashed outlines: each item's answers placed where "
+                     "the rotated orders showed them). p: randomization test of 'the choice does not depend on the "
+                     "order shown' (items as clusters; docs/method.md, section 9). Every other metric of this report "
+                     "is computed on the answers mapped back to the items' own options.")
+
+
 def write_report(
     results: Any,
     out_dir: str | os.PathLike[str],
@@ -188,6 +198,7 @@ def write_report(
     color_scale: Literal["report", "figure"] = "report",
     dpi: int = 200,
     workers: int | None = None,
+    position: pd.DataFrame | None = None,
 ) -> Path:
     """Write the figures (``figures/*.pdf`` and ``*.png``), ``report.html`` and ``report.md``.
 
@@ -207,6 +218,8 @@ def write_report(
     colour bar), so that equal colours mean equal TB across categories; ``"figure"`` scales
     each figure to its own values. ``dpi``: of the PNG files (200; the PDFs are vector).
     ``workers``: processes drawing the figures (default: :func:`socialbias.figures.drawing.default_workers`).
+    ``position``: the run's position-bias table (``position_bias.csv``), drawn with the overview
+    when the options were rotated (:func:`plot_position_bias`).
 
     ``report.html`` is self-contained (PNG figures embedded as data URIs, inline CSS, no
     external asset) and starts with an index: the overview, then one section per model and
@@ -229,7 +242,9 @@ def write_report(
     level = _ci_level(mt, None)
     caps = _captions(mt, level, plane_scale(summary))
     vlim = shared_tb_scale(mt.target_bias["TB"]) if color_scale == "report" and "TB" in mt.target_bias else None
-    jobs, entries = _figure_plan(mt, graphs, mode, level, caps, vlim)
+    if position is None:
+        position = getattr(results, "position_bias", None)
+    jobs, entries = _figure_plan(mt, graphs, mode, level, caps, vlim, position)
     out = Path(out_dir)
     out_lock, staging = open_output(out, "report"), None  # ours or new only; crash leftovers removed
     try:
@@ -266,6 +281,7 @@ __all__ = [
     "plot_pb_bars_compare",
     "plot_perception_graph",
     "plot_persona_bias",
+    "plot_position_bias",
     "plot_separated_tb",
     "plot_tb_bamt_plane",
     "plot_tb_heatmap",

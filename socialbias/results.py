@@ -137,6 +137,7 @@ class Results:
         target = Path(directory) if directory is not None else self.directory
         if target is None:
             raise InputError("these results were never saved: pass a directory to report()")
+        kw.setdefault("position", self.position_bias)
         return write_report(self.metrics, target, record=self.record or None, **kw)
 
     def save(self, directory: str | os.PathLike[str], *, report: bool = True, figures: str = "auto") -> Path:

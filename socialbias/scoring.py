@@ -205,7 +205,7 @@ def save_scored(scored: ScoredResponses, personas: pd.DataFrame | None, out: Pat
         if report:
             from .report import write_report
 
-            write_report(scored.results, staging, record=scored.record, figures=figures)
+            write_report(scored.results, staging, record=scored.record, figures=figures, position=scored.position_bias)
     return out
 
 

@@ -12,6 +12,8 @@ inherits the environment).
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from pathlib import Path
 
@@ -70,6 +72,35 @@ def executed(tmp_path_factory):
         return done[name]
 
     return run
+
+
+#: An absolute path of the machine that ran a notebook: a POSIX path under a top-level folder
+#: (``/home/...``, ``/tmp/...``, ``/work/...``), a ``file://`` URL or a Windows drive path. A user's
+#: copy must not show where someone else's files were.
+ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~])/(?:root|home|Users|tmp|var|work|usr|opt|mnt|srv|data|private)/"
+                           r"|file://|\b[A-Za-z]:(?:\\)+[\w.]")
+
+
+def _saved_outputs(nb) -> list[str]:
+    """Every output of every code cell, as saved (all MIME types, tracebacks included)."""
+    return [json.dumps(out) for cell in nb.cells for out in cell.get("outputs", [])]
+
+
+def test_absolute_path_pattern_finds_paths():
+    """The pattern of the next test finds what it is for, and leaves relative paths and URLs alone."""
+    for text in ("saved in /work/main/runs/x", "/home/ann/.cache/m.gguf puts", '"/tmp/pytest-1/x"', "file:///x/y",
+                 "C:\\Users\\ann"):
+        assert ABSOLUTE_PATH.search(text), text
+    for text in ("saved in ../runs/notebooks/quickstart", "https://github.com/nyu-mll/BBQ", "TB/TB threshold",
+                 "~/.cache/x", "n/a", "runs/work/tmp"):
+        assert not ABSOLUTE_PATH.search(text), text
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_saved_outputs_show_no_absolute_path(name):
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    found = [m.group(0) + "..." for text in _saved_outputs(nb) for m in [ABSOLUTE_PATH.search(text)] if m]
+    assert not found, f"{name}.ipynb shows absolute paths in its saved outputs: {found[:3]}"
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -29,6 +29,7 @@ FIGURE_FUNCTIONS: dict[str, tuple[str, str]] = {
     "heatmap": ("socialbias.figures.heatmaps", "plot_tb_heatmap"),
     "separated": ("socialbias.figures.bars", "plot_separated_tb"),
     "graph": ("socialbias.figures.graphs", "plot_perception_graph"),
+    "position": ("socialbias.figures.position", "plot_position_bias"),
 }
 #: Fewer jobs than this are drawn in this process (a worker's start costs about a figure's time).
 PARALLEL_FROM = 6

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import InputError
 from .style import (DEFAULT_LABEL, DOUBLE_COLUMN, SINGLE_COLUMN, _diverging, _figure, _lum, _nice_ceil,
-                    _no_signal_note, _stratum_title, _styled, _tb_colorbar, _text_in)
+                    _note_handle, _stratum_title, _styled, _tb_colorbar, _text_in)
 
 if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
@@ -148,8 +148,6 @@ def plot_perception_graph(
                                 capstyle="butt" if dashed else "round", linestyles=(0, (3, 1.5)) if dashed else "solid",
                                 gid="perception_edges_ci_includes_0" if dashed else "perception_edges")
             ax.add_collection(lc, autolim=False)
-    if edges and not any(e[2] != 0 for e in edges):
-        _no_signal_note(ax, "every TB(p\u2192t) is 0:\nno persona names either target more often")
     for group, marker in ((personas, "o"), (targets, "s")):
         xy = np.array([pos[n] for n in group])
         is_def = np.array([bool(nodes[n].get("is_default")) for n in group])
@@ -181,12 +179,15 @@ def plot_perception_graph(
                  aspect=25, shrink=0.7 if not shared_scale else 0.9, extend="both" if clipped else "neither",
                  shared=shared_scale)
     handles = []
-    if fade_insignificant and any(e[3] for e in edges):
+    degenerate = bool(edges) and not any(e[2] != 0 for e in edges)
+    if degenerate:  # said in the legend, where it covers no label (every edge is then the same grey)
+        handles.append(_note_handle("every TB(p\u2192t) is 0: no persona names either target more often"))
+    elif fade_insignificant and any(e[3] for e in edges):
         handles += [Line2D([], [], color="0.3", lw=1.2, alpha=EDGE_MIN_ALPHA, ls=(0, (3, 1.5)), label="CI includes 0"),
                     Line2D([], [], color="0.3", lw=1.2, label="CI excludes 0")]
     if len(edges) < n_edges:
         handles.append(Line2D([], [], color="none", label=f"strongest {len(edges)} of {n_edges} edges shown"))
     if handles:
-        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=6.5,
-                   borderaxespad=0.1)
+        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles),
+                   fontsize=6.5, borderaxespad=0.1)
     return fig

@@ -8,7 +8,7 @@ import numpy as np
 
 from .data import _ci_level, _one_stratum, _persona_order, _require, _table
 from .style import (DEFAULT_LABEL, DOUBLE_COLUMN, SINGLE_COLUMN, _NA_CELL, _diverging, _figure, _fmt_signed, _lum,
-                    _nice_ceil, _no_signal_note, _persona_label, _stratum_title, _styled, _tb_colorbar, _text_in,
+                    _nice_ceil, _note_handle, _persona_label, _stratum_title, _styled, _tb_colorbar, _text_in,
                     _wrap)
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -162,10 +162,10 @@ def plot_tb_heatmap(
         ax.set_title(_stratum_title(m, cat, ctx), fontsize=8)
     _tb_colorbar(fig, mesh, ax, vlim, aspect=max(8, min(30, 10 * height)), extend="both" if clipped else "neither",
                  shared=shared_scale)
-    if finite.size and not finite.any():
-        _no_signal_note(ax, "every TB(p\u2192t) is 0: no persona names\neither target of an item more often")
 
     handles = []
+    if finite.size and not finite.any():  # degenerate: said in the legend, where it covers no label
+        handles.append(_note_handle("every TB(p\u2192t) is 0: no persona names either target more often"))
     if has_ci:
         handles.append(Patch(facecolor="white", edgecolor=hatch_color, hatch="////", linewidth=0.4,
                              label=(f"not significant (BH-adjusted p >= {1 - level:.2g})" if adjusted
@@ -173,6 +173,6 @@ def plot_tb_heatmap(
     if np.isnan(values).any():
         handles.append(Patch(facecolor=_NA_CELL, edgecolor="none", label="not asked"))
     if handles:
-        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=6.5,
-                   handlelength=1.6, handleheight=1.0, borderaxespad=0.1)
+        fig.legend(handles=handles, loc="outside lower center", ncol=1 if any(h.get_gid() == "degenerate" for h in handles) else len(handles),
+                   fontsize=6.5, handlelength=1.6, handleheight=1.0, borderaxespad=0.1)
     return fig

@@ -221,6 +221,14 @@ def _no_signal_note(ax, text: str) -> None:
             bbox={"boxstyle": "round,pad=0.4", "facecolor": "white", "edgecolor": "0.6", "linewidth": 0.5})
 
 
+def _note_handle(text: str):
+    """A legend entry that is only text (gid ``"degenerate"``): the note of a degenerate figure
+    whose panel is full of labels."""
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], color="none", label=text, gid="degenerate")
+
+
 def _tb_colorbar(fig, mappable, ax, vlim: float, *, orientation: str = "vertical", aspect: float = 20,
                  shrink: float = 1.0, extend: str = "neither", shared: bool = False):
     """The TB colour bar: ticks at -vlim, 0, +vlim, the ends named blamed / favoured; ``shared``
