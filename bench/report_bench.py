@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--figures", default="auto", help="the report's figures: auto (default), overview, all, none")
     ap.add_argument("--workers", type=int, default=None, help="figure worker processes (default: the cores)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--keep", metavar="DIR", help="also copy the report into DIR (to look at its figures)")
     args = ap.parse_args(argv)
     models = args.models or (2 if args.small else 8)
     strata = args.strata or (20 if args.small else 75)
@@ -92,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         _, wall_b, cpu_b = timed(both)
         files = list((Path(tmp) / "report" / "figures").iterdir())
         html_mb = (Path(tmp) / "report" / "report.html").stat().st_size / 2**20
+        if args.keep:
+            import shutil
+
+            shutil.copytree(Path(tmp) / "report", args.keep, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns(".lock", ".socialbias-output"))
     mode = R.figure_mode(args.figures, strata)
     print(f"score with report (figures={args.figures}: {mode}): {wall_b:.1f} s wall, {cpu_b:.1f} s CPU (this "
           f"process; figure workers not counted); {len(files)} figure files, report.html {html_mb:.1f} MiB")

@@ -71,6 +71,25 @@ def write_position_bias(table: pd.DataFrame | None, directory: Path) -> None:
         table.to_csv(directory / "position_bias.csv", index=False, lineterminator="\n")
 
 
+def _shown(directory: Path | None) -> str:
+    """A directory as a notebook or log should show it: relative to the working directory when
+    that is at most one level up (``../runs/x``), else under ``~`` when in the home folder; saved
+    notebook outputs then show no path of the machine that made them."""
+    if directory is None:
+        return "None"
+    path = Path(directory).absolute()
+    try:
+        rel = Path(os.path.relpath(path))
+        if rel.parts[:2] != ("..", ".."):
+            return str(rel)
+    except ValueError:  # another drive (Windows)
+        pass
+    try:
+        return str(Path("~") / path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)
+
+
 class Results:
     """The results of a study: metric tables, graphs, figures, and where they are saved.
 
@@ -168,7 +187,7 @@ class Results:
 
     def __repr__(self) -> str:
         rows = len(self.summary)
-        return f"<socialbias Results: {rows} summary rows, saved in {self.directory}>"
+        return f"<socialbias Results: {rows} summary rows, saved in {_shown(self.directory)}>"
 
 
 def load_run(directory: str | os.PathLike[str]) -> Results:

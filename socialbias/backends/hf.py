@@ -470,7 +470,7 @@ class HFBackend(PeftVariants):
                 "%s puts on average only %.1f%% of its next-token probability on the option letters "
                 "(template %s): it rarely answers with a letter, so logprob choices are weak; check the "
                 "template (--template chat or plain) or use --mode generate",
-                self.model_name, 100 * summary["mean"], self.template_info.name)
+                Path(self.model_name).name, 100 * summary["mean"], self.template_info.name)  # no machine path
 
 
 def _logits_to_keep_kwarg(model: Any) -> str | None:
