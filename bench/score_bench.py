@@ -173,10 +173,11 @@ def plain_score(path: str, bbq_dir: str, out: str, w: float = 2.0, v: float = 1.
     return summary
 
 
-def run_timed(cmd: list[str]) -> tuple[float, float, str]:
-    """Run ``cmd`` in a child process; (wall seconds, CPU seconds of the child, its output)."""
+def run_timed(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
+    """Run ``cmd`` in a child process in ``cwd`` (not a checkout: each interpreter imports its
+    own installed package); (wall seconds, CPU seconds of the child, its output)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd)
     out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     n_boot = args.n_boot if args.n_boot is not None else (100 if args.small else 1000)
     repeat = args.repeat if args.repeat is not None else (1 if args.small else 3)
 
-    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="score_bench_"))
+    work = Path(args.keep).resolve() if args.keep else Path(tempfile.mkdtemp(prefix="score_bench_"))
     try:
         bbq_dir, path = work / "bbq", work / f"responses_{n_models}.jsonl"
         if not path.is_file():
@@ -224,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(repeat):
             for name, cmd in commands[:: 1 if i % 2 == 0 else -1]:
                 shutil.rmtree(work / name, ignore_errors=True)
-                wall, cpu, out = run_timed(cmd)
+                wall, cpu, out = run_timed(cmd, work)
                 times[name].append((wall, cpu))
                 if name == "package" and i == 0:
                     print(out.strip().splitlines()[0])
