@@ -5,6 +5,11 @@ the base and its adapters), checks that all of them were asked the same prompts 
 answer settings (refused with one line otherwise), and writes into ``--out``:
 ``paired_shifts.csv`` (:func:`metrics.paired.paired_shifts`), ``figures/shift_arrows.*`` and
 ``figures/shift_forest.*`` (:mod:`socialbias.figures.shifts`) and ``paired.html``.
+
+Directories written by ``run --instrument`` (a political instrument) are paired on the
+instrument's axes instead (:func:`write_paired_instrument`, :mod:`socialbias.paired_axes`):
+``paired_shifts.csv`` per variant, persona, axis and measure, arrows on the instrument's compass
+(``figures/shift_compass*``) and the forest plot.
 """
 
 from __future__ import annotations
@@ -80,6 +85,14 @@ def write_paired(dirs: list[str], out: str | os.PathLike[str], *, base: str | No
     from .outdir import check_output_dir
 
     check_output_dir(out)
+    from .paired_axes import is_instrument_run
+
+    kinds = {is_instrument_run(d) for d in dirs}
+    if kinds == {True}:
+        return write_paired_instrument(list(dirs), out, base=base, n_boot=n_boot, ci=ci, seed=seed, dpi=dpi)
+    if len(kinds) > 1:
+        raise InputError("compare --paired: some directories are instrument runs (run --instrument) and some BBQ "
+                         "runs: pair runs of one kind")
     answers = paired_answers(list(dirs))
     base = base or str(answers["model"].iloc[0])
     shifts = paired_shifts(answers, base, n_boot=n_boot, ci=ci, seed=seed, w=w, v=v)
@@ -90,17 +103,55 @@ def write_paired(dirs: list[str], out: str | os.PathLike[str], *, base: str | No
         _, forest = save_figure(plot_shift_forest(shifts), staging / "figures" / "shift_forest", dpi=dpi)
         cols = ["model", "category", "context_condition", "metric", "base_value", "value", "shift", "shift_lo",
                 "shift_hi", "p_value"]
-        table = shifts[cols].to_html(index=False, float_format=lambda x: f"{x:.3f}", border=0)
-        images = "".join(f'<figure><img alt="{html.escape(t)}" src="data:image/png;base64,'
-                         f'{base64.b64encode(p.read_bytes()).decode()}"><figcaption>{html.escape(t)}</figcaption></figure>'
-                         for t, p in (("Base to variant on the TB-BAmt plane", arrows),
-                                      ("Shifts with paired intervals", forest)))
-        (staging / "paired.html").write_text(
-            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>socialbias paired shifts</title></head><body>"
-            f"<h1>Shifts against {html.escape(base)}</h1><p>{ci:.0%} intervals from resampling shared "
-            f"{html.escape(shifts.attrs['resample_unit'])} jointly ({n_boot} replicates); p: test of no shift.</p>"
-            f"{table}{images}</body></html>", encoding="utf-8")
+        _write_html(staging, base, shifts, cols, [("Base to variant on the TB-BAmt plane", arrows),
+                                                  ("Shifts with paired intervals", forest)], ci, n_boot)
     return Path(out) / "paired.html"
 
 
-__all__ = ["SAME_SETTINGS", "paired_answers", "run_answers", "write_paired"]
+def write_paired_instrument(dirs: list[str], out: str | os.PathLike[str], *, base: str | None = None,
+                            n_boot: int = 1000, ci: float = 0.95, seed: int = 0, dpi: int = 200) -> Path:
+    """Paired shifts of every model's position on a political instrument's axes against ``base``
+    (default: the first model of the first run): :func:`socialbias.paired_axes.paired_axis_shifts`,
+    ``figures/shift_compass*`` (arrows on the first two axes, per measure) and ``shift_forest``."""
+    from .figures.shifts import plot_compass_shifts, plot_shift_forest
+    from .figures.style import save_figure
+    from .files import staged
+    from .instruments.politics import load_instrument
+    from .paired_axes import paired_axis_shifts, paired_instrument_answers
+
+    answers, instrument = paired_instrument_answers(dirs)
+    inst = load_instrument(instrument)
+    base = base or str(answers["model"].iloc[0])
+    shifts = paired_axis_shifts(answers, inst, base, n_boot=n_boot, ci=ci, seed=seed)
+    with staged(out, "compare") as staging:
+        (staging / "figures").mkdir()
+        shifts.to_csv(staging / "paired_shifts.csv", index=False)
+        images = []
+        axes = list(inst.axes)
+        if len(axes) >= 2:
+            for measure in dict.fromkeys(shifts["measure"]):
+                stem = "shift_compass" + ("" if measure == "score" else "_expected")
+                _, png = save_figure(plot_compass_shifts(shifts, inst, axes[0], axes[1], measure=measure, alpha=1 - ci),
+                                     staging / "figures" / stem, dpi=dpi)
+                images.append((f"Base to variant on {inst.name} ({axes[0]}, {axes[1]}), {measure}", png))
+        _, forest = save_figure(plot_shift_forest(shifts), staging / "figures" / "shift_forest", dpi=dpi)
+        images.append(("Shifts with paired intervals", forest))
+        cols = ["model", "persona", "axis", "measure", "base_value", "value", "shift", "shift_lo", "shift_hi", "p_value"]
+        _write_html(staging, base, shifts, cols, images, ci, n_boot)
+    return Path(out) / "paired.html"
+
+
+def _write_html(staging: Path, base: str, shifts: pd.DataFrame, cols: list[str], images: Any, ci: float,
+                n_boot: int) -> None:
+    table = shifts[cols].to_html(index=False, float_format=lambda x: f"{x:.3f}", border=0)
+    figures = "".join(f'<figure><img alt="{html.escape(t)}" src="data:image/png;base64,'
+                      f'{base64.b64encode(p.read_bytes()).decode()}"><figcaption>{html.escape(t)}</figcaption></figure>'
+                      for t, p in images)
+    (staging / "paired.html").write_text(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>socialbias paired shifts</title></head><body>"
+        f"<h1>Shifts against {html.escape(base)}</h1><p>{ci:.0%} intervals from resampling shared "
+        f"{html.escape(shifts.attrs['resample_unit'])} jointly ({n_boot} replicates); p: test of no shift.</p>"
+        f"{table}{figures}</body></html>", encoding="utf-8")
+
+
+__all__ = ["SAME_SETTINGS", "paired_answers", "run_answers", "write_paired", "write_paired_instrument"]

@@ -4,7 +4,11 @@
   variant's on the TB-BAmt plane, one panel per (category, context); the arrow is solid when
   TB or BAmt moved significantly (paired test), dashed when neither did.
 - :func:`plot_shift_forest`: every metric's shift with its interval (a forest plot), one row
-  per (variant, category, context, metric), a line at 0.
+  per (variant, category, context, metric), a line at 0; for a political instrument's shifts
+  (:func:`socialbias.paired_axes.paired_axis_shifts`) one panel per measure and one row per
+  (variant, persona, axis).
+- :func:`plot_compass_shifts`: arrows base -> variant on two axes of a political instrument
+  (its compass), with the paired interval of each coordinate's shift drawn at the arrow's head.
 """
 
 from __future__ import annotations
@@ -62,19 +66,24 @@ def plot_shift_arrows(shifts: pd.DataFrame, alpha: float = 0.05) -> Figure:
 
 @_styled
 def plot_shift_forest(shifts: pd.DataFrame) -> Figure:
-    """Every shift with its interval, grouped by metric (one panel each), a line at 0."""
-    metrics = list(dict.fromkeys(shifts["metric"]))
+    """Every shift with its interval, grouped by metric (one panel each), a line at 0. A table of
+    instrument-axis shifts (an ``axis`` column) gets one panel per measure instead."""
+    if "axis" in shifts.columns:
+        panel, rows = "measure", shifts[["model", "persona", "axis"]].drop_duplicates()
+        labels = [f"{m}{f' ({p})' if p else ''} | {a}" for m, p, a in rows.itertuples(index=False)]
+    else:
+        panel, rows = "metric", shifts[["model", "category", "context_condition"]].drop_duplicates()
+        labels = [f"{m} | {c}, {_context_label(x)}" for m, c, x in rows.itertuples(index=False)]
+    metrics = list(dict.fromkeys(shifts[panel]))
     variants = list(dict.fromkeys(shifts["model"]))
     colors = dict(zip(variants, _palette(len(variants))))
-    labels = [f"{m} | {c}, {_context_label(x)}" for m, c, x in
-              shifts[["model", "category", "context_condition"]].drop_duplicates().itertuples(index=False)]
     fig = _figure(DOUBLE_COLUMN, 0.8 + 0.22 * len(labels))
     axes = np.atleast_1d(fig.subplots(1, len(metrics), sharey=True, squeeze=False)).ravel()
     from matplotlib.ticker import MaxNLocator
 
     ci = shifts.attrs.get("ci", 0.95)
     for ax, metric in zip(axes, metrics):
-        sel = shifts[shifts.metric == metric].reset_index(drop=True)
+        sel = shifts[shifts[panel] == metric].reset_index(drop=True)
         y = np.arange(len(sel))[::-1]
         for yi, row in zip(y, sel.itertuples(index=False)):
             ax.plot([row.shift_lo, row.shift_hi], [yi, yi], color=colors[row.model], lw=1.2)
@@ -89,4 +98,51 @@ def plot_shift_forest(shifts: pd.DataFrame) -> Figure:
     return fig
 
 
-__all__ = ["plot_shift_arrows", "plot_shift_forest"]
+@_styled
+def plot_compass_shifts(shifts: pd.DataFrame, inst, x: str, y: str, *, measure: str = "score",
+                        alpha: float = 0.05) -> Figure:
+    """Arrows from the base model to each variant on axes ``x`` and ``y`` of instrument ``inst``
+    (one arrow per variant and persona), the paired interval of each coordinate's shift as a
+    cross at the arrow's head; solid when either shift is significant (p < ``alpha``)."""
+    sel = shifts[(shifts["measure"] == measure) & shifts["axis"].isin([x, y])]
+    fig = _figure(SINGLE_COLUMN * 1.35, SINGLE_COLUMN * 1.45)
+    ax = fig.add_subplot()
+    info = {a: inst.axis_info.get(a) or next((d for d in inst.derived if d["id"] == a), {}) for a in (x, y)}
+    for a, setter, line in ((x, ax.set_xlim, ax.axvline), (y, ax.set_ylim, ax.axhline)):
+        rng = info[a].get("range")
+        if rng:
+            setter(*rng)
+            line(sum(rng) / 2, color="0.6", lw=0.6, zorder=1)
+    groups = list(sel.groupby(["model", "persona"], sort=False))
+    colors = _palette(len(groups))
+    bases = set()
+    for ((model, persona), g), colour in zip(groups, colors):
+        g = g.set_index("axis")
+        if x not in g.index or y not in g.index:
+            continue
+        start = (g.at[x, "base_value"], g.at[y, "base_value"])
+        end = (g.at[x, "value"], g.at[y, "value"])
+        if not np.all(np.isfinite([*start, *end])):
+            continue
+        if start not in bases:
+            ax.plot(*start, "o", color="0.2", ms=5, zorder=4,
+                    label=f"base ({g['base'].iloc[0]}{', ' + persona if persona else ''})")
+            bases.add(start)
+        moved = min(g.at[x, "p_value"], g.at[y, "p_value"]) < alpha
+        ax.annotate("", xy=end, xytext=start, zorder=3, arrowprops=dict(
+            arrowstyle="-|>", color=colour, lw=1.2, linestyle="-" if moved else "--", shrinkA=0, shrinkB=0))
+        ax.errorbar(*end, xerr=[[end[0] - (start[0] + g.at[x, "shift_lo"])], [start[0] + g.at[x, "shift_hi"] - end[0]]],
+                    yerr=[[end[1] - (start[1] + g.at[y, "shift_lo"])], [start[1] + g.at[y, "shift_hi"] - end[1]]],
+                    fmt="o", ms=3.5, color=colour, lw=0.8, capsize=1.5, zorder=4,
+                    label=f"{model}{' (' + persona + ')' if persona else ''}")
+    ax.set_xlabel(f"{info[x].get('low', '')}  \u2190  {x}  \u2192  {info[x].get('high', '')}")
+    ax.set_ylabel(f"{info[y].get('low', '')}  \u2190  {y}  \u2192  {info[y].get('high', '')}")
+    ci = shifts.attrs.get("ci", 0.95)
+    what = "expected score (option probabilities)" if measure == "score_expected" else "score (chosen options)"
+    ax.set_title(f"{inst.name}: base \u2192 variant, {what}\n{ci:.0%} paired intervals of the shift; "
+                 f"solid: a shift with p < {alpha:g}", fontsize=7)
+    ax.legend(fontsize=5.5, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    return fig
+
+
+__all__ = ["plot_compass_shifts", "plot_shift_arrows", "plot_shift_forest"]
