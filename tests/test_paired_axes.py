@@ -106,3 +106,39 @@ def test_point_values_are_the_summary_scores_and_mismatches_are_refused():
         paired_axis_shifts(answers.iloc[1:], inst, "v", n_boot=10)
     with pytest.raises(InputError, match="not in the answers"):
         paired_axis_shifts(answers, inst, "nobody", n_boot=10)
+
+
+def test_cli_compare_paired_on_instrument_runs(tmp_path, capsys):
+    """``compare --paired`` on two ``run --instrument`` directories: the table, the compass arrows
+    and the forest; runs with other settings are refused with one line (exit 2)."""
+    from socialbias.eval import main
+
+    inst = load_instrument(INSTRUMENT)
+    rng = np.random.default_rng(7)
+    probs = _item_probs(rng, len(inst.items))
+    record = {"command": "run", "instrument": INSTRUMENT, "mode": "logprob", "variants": ["templ-01/jail-02"],
+              "option_orders": "both", "personas": [""], "runs": RUNS, "limit": None, "seed": 0}
+    dirs = []
+    for name, p in (("base", probs), ("left", _tilt_left(inst, probs, 1.0))):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "run.json").write_text(json.dumps({**record, "model": name}))
+        answers = _answers(rng, p, name, inst)
+        answers.assign(probs=[json.dumps(x) for x in answers["probs"]]).to_csv(d / "answers.csv", index=False)
+        dirs.append(str(d))
+    out = tmp_path / "shifts"
+    assert main(["compare", "--paired", *dirs, "--base", "base", "--n-boot", "100", "--out", str(out)]) == 0
+    table = pd.read_csv(out / "paired_shifts.csv")
+    assert set(table["measure"]) == {"score", "score_expected"} and set(table["axis"]) == set(inst.all_axes)
+    right = table[(table.axis == "right") & (table.model == "left")]
+    assert (right["shift"] < 0).all() and (right["p_value"] < 0.05).all()
+    for name in ("shift_compass", "shift_compass_expected", "shift_forest"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 10_000
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "run.json").write_text(json.dumps({**record, "model": "x", "option_orders": "fixed"}))
+    (other / "answers.csv").write_text((tmp_path / "left" / "answers.csv").read_text())
+    capsys.readouterr()
+    assert main(["compare", "--paired", dirs[0], str(other), "--out", str(tmp_path / "no")]) == 2
+    err = capsys.readouterr().err
+    assert "differ in option_orders" in err and len(err.strip().splitlines()) == 1
