@@ -37,10 +37,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-#: Study sizes. ``full``: the README's study (48 preference pairs per side); ``tiny``: a smoke run in
+#: Study sizes. ``full``: the README's study (16 preference pairs per side: 4 items of each leaning x 2 scale orders); ``tiny``: a smoke run in
 #: well under a minute of model time (the notebook's test), same code path.
 SIZES: dict[str, dict[str, Any]] = {
-    "full": {"train_limit": 8, "train_orders": "both", "epochs": 1.0, "max_steps": -1, "batch_size": 4,
+    "full": {"train_limit": 4, "train_orders": "both", "epochs": 1.0, "max_steps": -1, "batch_size": 4,
              "eval_orders": "both", "eval_limit": None, "bbq_limit": 4, "bbq_categories": ["Sexual_orientation"],
              "bbq_personas": "gay,straight", "n_boot": 1000},
     "tiny": {"train_limit": 4, "train_orders": "fixed", "epochs": 1.0, "max_steps": 1, "batch_size": 4,
@@ -163,7 +163,7 @@ def run_study(out: str | Path, *, size: str = "full", model: str | None = None, 
     _timed(record, "bbq", socialbias.evaluate,
            model=str(model), backend="hf", categories=s["bbq_categories"], bbq_dir=str(bbq_dir),
         personas=s["bbq_personas"], instructions=[0], limit=s["bbq_limit"], option_orders="cyclic",
-        template="chat", lora={k: str(v) for k, v in adapters.items()}, n_boot=s["n_boot"], device=device,
+        template="chat", lora=[f"{k}={v}" for k, v in adapters.items()], n_boot=s["n_boot"], device=device,
            out=str(out / "bbq"))
     _timed(record, "bbq_shifts", write_paired, [str(out / "bbq")], out / "bbq_shifts", n_boot=s["n_boot"])
     record["shifts_md"] = write_shifts_md(out)
