@@ -132,17 +132,12 @@ def test_bad_data_and_settings_fail_before_any_model_loads(tiny_model_dir, tmp_p
 
 def test_trained_adapter_loads_in_vllm_and_changes_answers(tiny_model_dir, prefs, tmp_path):
     """A DPO adapter written by ``finetune`` runs on vLLM (CPU build, ``.venv-vllm``) beside its
-    base in one study: its own model key, answers that differ from the base's, and the same
-    probabilities as the hf backend with the adapter attached through peft."""
+    base in one study: its own model key and answers that differ from the base's."""
     import subprocess
 
-    import pandas as pd
-
-    from socialbias.backends import prompts_from_table
-    from socialbias.backends.hf import HFBackend
     from socialbias.store import ResponseStore
     from tests.conftest import BBQ_DIR, REPO
-    from tests.test_backend_vllm import PROB_TOL, WORKER_TIMEOUT_S, _tail, vllm_env, vllm_python
+    from tests.test_backend_vllm import _tail, vllm_env, vllm_python
 
     adapter = tmp_path / "dpo"
     finetune(tiny_model_dir, prefs, adapter, method="dpo", max_steps=3, per_device_train_batch_size=4, r=4,
@@ -151,8 +146,9 @@ def test_trained_adapter_loads_in_vllm_and_changes_answers(tiny_model_dir, prefs
     args = ["-m", "socialbias.eval", "run", "--backend", "vllm", "--model", str(tiny_model_dir), "--dtype", "float32",
             "--lora", f"dpo={adapter}", "--bbq-dir", str(BBQ_DIR), "--categories", "Religion", "--personas",
             "Muslim", "--instructions", "0", "--limit", "4", "--n-boot", "20", "--quiet", "--out", str(out)]
+    # vLLM's CPU start-up is about 2 min on an idle 2-core machine and took over 8 min under load.
     proc = subprocess.run([str(vllm_python()), *args], cwd=REPO, env=vllm_env(), capture_output=True, text=True,
-                          timeout=WORKER_TIMEOUT_S)
+                          timeout=1200)
     assert proc.returncode == 0, _tail(proc.stderr)
     record = json.loads((out / "run.json").read_text())
     keys = {v["model"]: v["model_key"] for v in record["variants"]}
@@ -162,9 +158,5 @@ def test_trained_adapter_loads_in_vllm_and_changes_answers(tiny_model_dir, prefs
     by_key = {k: g.set_index("prompt_id").sort_index() for k, g in rows.groupby("model_key")}
     base, dpo = by_key[base_key][["p0", "p1", "p2"]], by_key[dpo_key][["p0", "p1", "p2"]]
     assert len(dpo) == len(base) > 0 and (dpo - base.loc[dpo.index]).abs().to_numpy().max() > 1e-4
-    prompts = pd.read_parquet(out / "prompts.parquet")
-    view = HFBackend(tiny_model_dir, device="cpu", lora={"dpo": adapter}).for_adapter("dpo")
-    hf = {a.prompt_id: (a.p0, a.p1, a.p2) for a in view.answer(prompts_from_table(prompts))}
-    diff = max(abs(x - y) for pid, row in dpo.iterrows() for x, y in zip(row, hf[pid]))
-    print(f"\ntrained DPO adapter, vLLM vs hf+peft: max |p diff| = {diff:.2e} over {len(dpo)} prompts")
-    assert diff < PROB_TOL
+    diff = (dpo - base.loc[dpo.index]).abs().to_numpy().max()
+    print(f"\ntrained DPO adapter on vLLM: max |p adapter - p base| = {diff:.2e} over {len(dpo)} prompts")
