@@ -21,7 +21,9 @@ distinct text in deterministic modes), and ``scored`` the answers that entered t
 
 from __future__ import annotations
 
+import math
 import sys
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -196,48 +198,66 @@ def prompt_weights(todo: pd.DataFrame) -> dict[str, float]:
 class Progress:
     """A progress bar per prompt whose ETA is per unit of cost (``weights``, see :func:`prompt_weights`).
 
-    The ETA is the cost still to answer divided by the cost answered per second since the bar
-    started: right whatever order the backend answers in (longest first, as the HF backend
-    does), when the cost of a prompt is proportional to its weight. Prompts without a weight
-    count 1 (then the ETA is per prompt). ``clock`` is for tests; ``enabled=False`` counts
-    without drawing anything."""
+    The ETA is the cost still to answer divided by the cost answered per second, as of the last
+    answer, counted down since: right whatever order the backend answers in (longest first, as
+    the HF backend does), when a prompt's cost is proportional to its weight. Prompts without
+    a weight count 1 (then the ETA is per prompt). The bar is redrawn once a second by a helper
+    thread, not on each answer: a batch's answers arrive together after the batch's time, and
+    an ETA drawn on its first answer would be one prompt's share of that time (hours, for a
+    first batch of a minute). ``clock`` is for tests; ``enabled=False`` counts without drawing."""
 
     def __init__(self, total: int, weights: Mapping[str, float] | None = None, description: str = "answering",
-                 *, enabled: bool = True, clock: Any = time.perf_counter) -> None:
+                 *, enabled: bool = True, clock: Any = time.perf_counter, redraw_seconds: float = 1.0) -> None:
         self.weights = dict(weights or {})
         self.total_weight = float(sum(self.weights.values())) + max(0, total - len(self.weights))
         self.done = 0
         self.done_weight = 0.0
         self._clock = clock
-        self._start = clock()
-        self._bar = None
+        self._start = self._last = clock()
+        self._bar: Any = None
+        self._stop = threading.Event()
         if enabled:
             from tqdm.auto import tqdm
 
             self._bar = tqdm(total=total, desc=description, unit="prompt", file=sys.stderr, dynamic_ncols=True,
-                             mininterval=1.0, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
+                             mininterval=math.inf, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
                              "prompts [{elapsed}{postfix}]")
+            self._bar.refresh()
+            self._thread = threading.Thread(target=self._redraw_every, args=(redraw_seconds,), daemon=True)
+            self._thread.start()
 
     def update(self, prompt_ids: Iterable[str]) -> None:
         """Count the answers of ``prompt_ids`` as done."""
         ids = list(prompt_ids)
         self.done += len(ids)
         self.done_weight += sum(self.weights.get(pid, 1.0) for pid in ids)
+        self._last = self._clock()
         if self._bar is not None:
-            eta = self.eta()
-            if eta is not None:
-                self._bar.set_postfix_str(f"ETA {self._bar.format_interval(eta)}", refresh=False)
-            self._bar.update(len(ids))
+            self._bar.update(len(ids))  # counted; drawn by the helper thread
 
     def eta(self) -> float | None:
         """Seconds still to go (None before the first answer)."""
-        elapsed = self._clock() - self._start
-        if self.done_weight <= 0 or elapsed <= 0:
+        spent = self._last - self._start
+        if self.done_weight <= 0 or spent <= 0:
             return None
-        return max(0.0, self.total_weight - self.done_weight) * elapsed / self.done_weight
+        at_last = max(0.0, self.total_weight - self.done_weight) * spent / self.done_weight
+        return max(0.0, at_last - (self._clock() - self._last))
+
+    def _draw(self) -> None:
+        eta = self.eta()
+        if eta is not None:
+            self._bar.set_postfix_str(f"ETA {self._bar.format_interval(eta)}", refresh=False)
+        self._bar.refresh()
+
+    def _redraw_every(self, seconds: float) -> None:
+        while not self._stop.wait(seconds):
+            self._draw()
 
     def close(self) -> None:
         if self._bar is not None:
+            self._stop.set()
+            self._thread.join()
+            self._draw()
             self._bar.close()
 
 

@@ -85,6 +85,8 @@ def test_eta_before_any_answer_is_unknown_and_zero_at_the_end():
     clock.now = 3.0
     progress.update(["b"])
     assert progress.eta() == 1.0  # 10 of 40 characters left at 10 per second
+    clock.now = 3.25
+    assert progress.eta() == 0.75  # counted down between answers (the bar is redrawn every second)
     clock.now = 4.0
     progress.update(["a"])
     assert progress.eta() == 0.0 and progress.done == 2
