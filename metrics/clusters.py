@@ -108,3 +108,64 @@ def half_splits(clusters: Clusters, n_splits: int, streams_uniform) -> np.ndarra
     rank[rows, order] = np.arange(cs.size)[None, :]
     pos = rank - starts[cs][None, :]
     return (pos < (sizes[cs] // 2)[None, :]).astype(np.float64)
+
+
+#: Ranges of the bounded statistics: a widened interval is clipped to them.
+_RANGES: dict[str, tuple[float, float]] = {
+    "acc": (0.0, 1.0), "invalid_rate": (0.0, 1.0), "acc_valid": (0.0, 1.0), "BAmt": (0.0, np.inf),
+    "bias_score": (-1.0, 1.0), "s_dis": (-1.0, 1.0), "s_amb": (-1.0, 1.0), "s_amb_paper": (-1.0, 1.0),
+    "s_amb_valid": (-1.0, 1.0), "s_amb_paper_valid": (-1.0, 1.0),
+}
+
+
+def cell_clusters(C_cluster, n_tc: int, tc_tg, cluster_stratum: np.ndarray, strata_of: dict[str, np.ndarray]
+                  ) -> dict[str, np.ndarray]:
+    """Number of clusters behind each cell: per (stratum, persona, target) cell ``"tg"`` the
+    clusters that ask about the target (mean over runs), per level in ``strata_of`` (level ->
+    stratum of each cell) the clusters of the cell's stratum."""
+    asked = (C_cluster[:, :n_tc] > 0).astype(np.float64)
+    per_tc = np.asarray(asked.sum(axis=0)).reshape(1, -1)
+    G_stratum = np.bincount(cluster_stratum).astype(np.float64)
+    out = {"tg": tc_tg.mean(per_tc)[0]}
+    for level, stratum in strata_of.items():
+        out[level] = G_stratum[stratum]
+    return out
+
+
+def cr1_scale(G: np.ndarray) -> np.ndarray:
+    """sqrt(G / (G - 1)): the CR1 small-sample scale of a cluster bootstrap's standard error
+    over G clusters (Cameron & Miller 2015, section VI.A); 1 below 2 clusters."""
+    G = np.asarray(G, dtype=np.float64)
+    return np.sqrt(np.where(G >= 2, G, 2.0) / np.where(G >= 2, G - 1, 2.0))
+
+
+def few_cluster_factor(G: np.ndarray, ci: float) -> np.ndarray:
+    """Widening of a bootstrap interval over G clusters: ``t_{G-1} / z * sqrt(G / (G - 1))``.
+
+    The cluster bootstrap's variance is the CR0 sandwich, biased down by (G - 1) / G, and
+    its normal reference is too narrow with few clusters; the standard small-sample fix is
+    the CR1 scale with Student's t on G - 1 degrees of freedom (Cameron, Gelbach & Miller
+    2008; Cameron & Miller 2015, section VI). 1 for G -> infinity; NaN below 2 clusters (no
+    interval).
+    """
+    from scipy.special import ndtri
+    from scipy.stats import t as student_t
+
+    G = np.asarray(G, dtype=np.float64)
+    ok = G >= 2
+    df = np.where(ok, G - 1, 1.0)
+    f = student_t.ppf(0.5 + ci / 2.0, df) / ndtri(0.5 + ci / 2.0) * cr1_scale(G)
+    return np.where(ok, f, np.nan)
+
+
+def widen(name: str, est: np.ndarray, lo: np.ndarray, hi: np.ndarray, factor: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Stretch a percentile interval about its estimate by ``factor``: ``est - f (est - lo)``,
+    ``est + f (hi - est)``, never narrower than it was, clipped to the range of the statistic
+    ``name``."""
+    low, high = _RANGES.get(name, (-np.inf, np.inf))
+    with np.errstate(invalid="ignore"):
+        new_lo = np.clip(np.fmin(lo, est - factor * (est - lo)), low, high)
+        new_hi = np.clip(np.fmax(hi, est + factor * (hi - est)), low, high)
+    bad = np.isnan(factor)
+    return np.where(bad, np.nan, new_lo), np.where(bad, np.nan, new_hi)

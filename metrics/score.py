@@ -23,8 +23,9 @@ import pandas as pd
 from .bbq_scores import BBQ_STATS, bbq_per_run
 from .bias import cell_keys, target_per_run
 from .bootstrap import bootstrap, percentile_interval
-from .clusters import RESAMPLE_UNITS, half_splits, make_clusters
-from .crossfit import DEFAULT_SPLITS, abs_interval, debiased, nan_sd, signed_interval, with_halves
+from .clusters import RESAMPLE_UNITS, cell_clusters, few_cluster_factor, half_splits, make_clusters, widen
+from .abs_intervals import ABS_KEYS, DEFAULT_KAPPA, abs_interval, abs_replicates, cell_signs, difference_interval
+from .crossfit import DEFAULT_SPLITS, debiased, nan_sd, with_halves
 from .design import Layout, build_layout
 from .errors import MetricsInputError
 from .extras import ingroup_per_run
@@ -78,8 +79,18 @@ def over_runs(per_run: dict[str, dict[str, np.ndarray]], layout: Layout, with_sd
     return out
 
 
-#: Means of absolute values: their intervals come from :func:`metrics.crossfit.abs_interval`.
-_ABS: tuple[str, ...] = ("pg.TB", "pg.PB", "st.PB", "st.PB_floor")
+def few_cluster_intervals(intervals: dict[str, tuple[np.ndarray, np.ndarray]], point,
+                          G: dict[str, np.ndarray], ci: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Percentile intervals of the signed and ratio statistics, widened for few clusters
+    (:func:`metrics.clusters.few_cluster_factor`; ``G`` per level: the clusters behind each
+    cell, i.e. the templates that ask about the target for TB(p->t), BAmt(p->t) and shifts,
+    the stratum's templates otherwise)."""
+    factor = {level: few_cluster_factor(g, ci) for level, g in G.items()}
+    out = {}
+    for key, (lo, hi) in intervals.items():
+        level, name = key.split(".")
+        out[key] = widen(name, point[level][name][0], lo, hi, factor[level])
+    return out
 
 
 def _check_args(w: float, v: float, n_boot: int, ci: float, seed: int, thresholds: object,
@@ -157,26 +168,32 @@ def score_answers(
     point = over_runs(per_run, layout, with_sd=True)
     deb = debiased(X0, n_cols, counts["n"], counts["S"], layout, int(n_splits))
 
+    signs = cell_signs(C_cluster, layout, counts, DEFAULT_KAPPA)
+
     def statistic(X: np.ndarray) -> dict[str, np.ndarray]:
-        c = layout.split(X[:, :n_cols])
+        c = layout.split(X)
         out = _flatten(over_runs(per_run_statistics(c, layout), layout, with_sd=False, keep=_BOOTSTRAPPED))
-        out.update(debiased(X, n_cols, c["n"], c["S"], layout, int(n_splits)))
+        out.update(abs_replicates(c["n"], c["S"], layout, signs))
         return out
 
-    reps = bootstrap(C_cluster, clusters.cluster_stratum, statistic, n_boot=int(n_boot),
+    # the cross-fitting halves are not resampled: intervals of the means of absolute values
+    # come from metrics.abs_intervals (docs/method.md section 8)
+    reps = bootstrap(C_cluster[:, :n_cols], clusters.cluster_stratum, statistic, n_boot=int(n_boot),
                      streams=cstreams("bootstrap"))
-    intervals = {key: percentile_interval(values, ci) for key, values in reps.items()}
-    for key in _ABS:
+    G = cell_clusters(C_cluster, layout.n_tc, layout.tc_tg, clusters.cluster_stratum,
+                      {"pg": layout.pg["stratum"].to_numpy(), "st": np.arange(len(r.strata))})
+    intervals = few_cluster_intervals(
+        {key: percentile_interval(values, ci) for key, values in reps.items() if ":" not in key}, point, G, ci)
+    for key in ABS_KEYS:
         level, name = key.split(".")
-        intervals[key] = abs_interval(point[level][name][0], reps[key], deb[key + "_debiased"][0],
-                                      reps[key + "_debiased"], ci)
-    intervals["st.PB_excess"] = signed_interval(deb["st.PB_excess_debiased"][0],
-                                                reps["st.PB_excess_debiased"], ci)
+        intervals[key] = abs_interval(point[level][name][0], reps, key, ci)
+    intervals["st.PB_excess"] = difference_interval(point["st"]["PB_excess"][0], reps, "st.PB", "st.PB_floor", ci)
     tests = persona_tests(layout, clusters, counts, per_run["pb"]["shift"], point["pg"]["PB"][0],
                           point["st"]["PB"][0], int(n_perm), seed, 1.0 - ci)
     thr = type_thresholds(layout, counts, thresholds, seed)
     results = _assemble(layout, counts, per_run, point, reps, intervals, thr, thresholds,
-                        extra={**{k: v[0] for k, v in deb.items()}, **tests},
+                        extra={**{k: v[0] for k, v in deb.items()}, **tests,
+                               "tg.n_clusters": G["tg"], "st.n_clusters": G["st"]},
                         config={"w": float(w), "v": float(v), "n_boot": int(n_boot), "ci": float(ci),
                                 "seed": int(seed), "include_excluded": bool(include_excluded),
                                 "resample": resample, "resample_unit": clusters.unit,
@@ -237,17 +254,20 @@ def _with_stats(table: pd.DataFrame, level: str, names: tuple[str, ...], point, 
     return table
 
 
-def _tb_pvalues(layout: Layout, point, reps) -> tuple[np.ndarray, np.ndarray]:
-    """Per (stratum, persona, target): two-sided normal p-value of TB(p->t) = 0 (bootstrap
-    standard error) and its Benjamini-Hochberg adjustment over the cells of the stratum."""
-    from scipy.special import ndtr
+def _tb_pvalues(layout: Layout, point, reps, G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per (stratum, persona, target): two-sided p-value of TB(p->t) = 0 (bootstrap standard
+    error scaled by sqrt(G / (G - 1)), Student's t with G - 1 degrees of freedom, G the
+    templates asking about the target: :func:`metrics.clusters.few_cluster_factor`) and its
+    Benjamini-Hochberg adjustment over the cells of the stratum."""
+    from scipy.stats import t as student_t
 
     tb = point["tg"]["TB"][0]
-    se = nan_sd(reps["tg.TB"])
+    df = np.maximum(G - 1, 1)
+    se = np.where(G >= 2, nan_sd(reps["tg.TB"]) * np.sqrt(np.maximum(G, 2) / df), np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.abs(tb) / se
     p = np.where(np.isnan(tb) | np.isnan(se), np.nan,
-                 np.where(se > 0, 2.0 * ndtr(-np.where(se > 0, z, 0.0)), np.where(tb == 0, 1.0, 0.0)))
+                 np.where(se > 0, 2.0 * student_t.sf(np.where(se > 0, z, 0.0), df), np.where(tb == 0, 1.0, 0.0)))
     return p, benjamini_hochberg(p, layout.tg["stratum"].to_numpy())
 
 
@@ -265,7 +285,8 @@ def _assemble(layout: Layout, counts, per_run, point, reps, intervals, thr: pd.D
     tb["n"] = n_tg
     _with_stats(tb, "tg", ("TB", "BAmt"), point, intervals, sd=False)
     tb["n_runs"] = runs_tg.astype(np.int64)
-    tb["TB_pvalue"], tb["TB_padj"] = _tb_pvalues(layout, point, reps)
+    tb["TB_pvalue"], tb["TB_padj"] = _tb_pvalues(layout, point, reps, extra["tg.n_clusters"])
+    tb["n_clusters"] = np.rint(extra["tg.n_clusters"]).astype(np.int64)
 
     # shifts: (stratum, non-default persona, target) rows that have a default partner
     has_shift = layout.pb_tg.sum(np.ones((1, layout.pb_cell.size)))[0] > 0
@@ -402,6 +423,7 @@ def _summary(layout: Layout, point, reps, intervals, thr: pd.DataFrame, extra: d
         columns[name] = thr[name].to_numpy()
     for name in ("n_items", "n_default_responses", "n_personas", "n_runs"):
         columns[name] = counts_of[name]
+    columns["n_clusters"] = extra["st.n_clusters"]
     out = r.strata.copy()
     for name, values in columns.items():
         out[name] = values.astype(np.int64) if name.startswith("n_") else values
