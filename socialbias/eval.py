@@ -188,6 +188,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             include_excluded=args.include_excluded,
             report=not args.no_report,
             figures=args.figures,
+            resample=args.resample,
         )
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
@@ -478,6 +479,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--n-boot", type=int, default=None, help="bootstrap resamples (default 1000)")
     m.add_argument("--ci", type=float, default=None, help="confidence level (default 0.95)")
     m.add_argument("--bootstrap-seed", type=int, default=None, help="bootstrap seed (default 0)")
+    m.add_argument("--resample", default=None, choices=("templates", "items"),
+                   help="bootstrap unit: BBQ templates (default; all items of a template together) or items")
     m.add_argument("--include-excluded", action="store_true", default=None, help="also score items with known label defects")
     p.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/study; --demo: runs/demo)")
     p.add_argument("--quiet", action="store_true", default=None, help="no progress bar, no summary table")
@@ -543,6 +546,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--ci", type=float, default=0.95, help="confidence level (default 0.95)")
     m.add_argument("--bootstrap-seed", "--seed", dest="seed", type=int, default=0,
                    help="bootstrap seed (default 0; --seed is its earlier name here, as in 'run' it is the sampling seed)")
+    m.add_argument("--resample", default="templates", choices=("templates", "items"),
+                   help="bootstrap unit: BBQ templates (default; all items of a template together) or items")
     m.add_argument("--include-excluded", action="store_true", help="also score BBQ items with known label defects")
     p.add_argument("--quiet", action="store_true", help="do not print the summary table")
     p.add_argument("--no-report", action="store_true", help="skip the figures and report.html (faster)")

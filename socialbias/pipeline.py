@@ -89,6 +89,7 @@ class RunConfig:
     n_boot: int = 1000
     ci: float = 0.95
     bootstrap_seed: int = 0
+    resample: str = "templates"
     include_excluded: bool = False
     out: str = "runs/study"
     report: bool = True
@@ -173,7 +174,7 @@ CONFIG_GROUPS: dict[str, tuple[str, ...]] = {
                "api_key_file", "concurrency", "request_timeout", "max_retries", "responses", "tensor_parallel_size",
                "max_model_len", "gpu_memory_utilization", "lora", "edit"),
     "scale-out": ("executor", "ray_address", "ray_concurrency", "ray_num_gpus", "ray_batch_size"),
-    "statistics": ("w", "v", "n_boot", "ci", "bootstrap_seed"),
+    "statistics": ("w", "v", "n_boot", "ci", "bootstrap_seed", "resample"),
     "output": ("out", "report", "figures", "quiet", "repair"),
 }
 _INT_ENGINE_SETTINGS = ("max_batch_tokens", "max_model_len")
@@ -451,7 +452,7 @@ def _run_locked(config: RunConfig, out: Path, previous: dict[str, Any] | None, i
             raise InputError(f"no prompt of the study has an answer in {out}: nothing to score")
         results = metrics.score_answers(answers, w=config.w, v=config.v, n_boot=config.n_boot, ci=config.ci,
                                         seed=config.bootstrap_seed, include_excluded=config.include_excluded,
-                                        undefined_metrics=inputs.dataset.undefined_metrics)
+                                        resample=config.resample, undefined_metrics=inputs.dataset.undefined_metrics)
         record["counts"]["scored"] = _scored(results, len(answers))
         position = position_report(answers, record, n_perm=999 if config.n_boot else 0, seed=config.bootstrap_seed)
         study = Results(results, out, record, personas, position)

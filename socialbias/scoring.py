@@ -75,6 +75,7 @@ def score_responses(
     include_excluded: bool = False,
     report: bool = True,
     figures: str = "auto",
+    resample: str = "templates",
 ) -> ScoredResponses:
     """Score a file of recorded responses (see :mod:`socialbias.recorded` for the formats).
 
@@ -86,6 +87,8 @@ def score_responses(
     Metrics the dataset cannot support are NaN, with the reason in ``score.json``.
     ``report`` writes the report into ``out``; ``figures`` chooses its figures (auto, overview,
     all, none: :func:`socialbias.report.write_report`).
+    ``resample``: the bootstrap's unit, ``templates`` (default) or ``items`` (docs/method.md
+    section 8).
     """
     from socialbias import metrics
     from socialbias.bbq_adapters import dataset_info, items_from_records
@@ -96,7 +99,7 @@ def score_responses(
 
     from .validation import check_statistics
 
-    check_statistics(n_boot=n_boot, ci=ci, w=w, v=v)  # before anything is read
+    check_statistics(n_boot=n_boot, ci=ci, w=w, v=v, resample=resample)  # before anything is read
     if out is not None:  # refused before anything is read or computed
         from .outdir import check_output_dir
 
@@ -133,7 +136,7 @@ def score_responses(
         )
     results = metrics.score_answers(
         answers, w=w, v=v, n_boot=n_boot, ci=ci, seed=seed, include_excluded=include_excluded,
-        undefined_metrics=info.undefined_metrics,
+        undefined_metrics=info.undefined_metrics, resample=resample,
     )
     record = {
         "command": "score",
@@ -145,7 +148,8 @@ def score_responses(
         "persona_language": language,
         "bbq_dir": None if bbq_dir is None else str(bbq_dir),
         "personas": str(personas),
-        "settings": {"w": w, "v": v, "n_boot": n_boot, "ci": ci, "seed": seed, "include_excluded": include_excluded},
+        "settings": {"w": w, "v": v, "n_boot": n_boot, "ci": ci, "seed": seed, "include_excluded": include_excluded,
+                     "resample": resample},
         "outcome": outcome.as_dict(),
         "items": items.attrs.get("load_report", {}),
         "invalid_answers": int((answers["choice"] == -1).sum()),

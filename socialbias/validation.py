@@ -70,8 +70,13 @@ def _number(name: str, value: Any, *, low: float | None = None, high: float | No
         raise InputError(f"{_flag(name)} {_short(value)}: expected {'an integer' if integer else 'a number'} {rule}")
 
 
-def check_statistics(*, n_boot: Any, ci: Any, w: Any = 2.0, v: Any = 1.0) -> None:
+def check_statistics(*, n_boot: Any, ci: Any, w: Any = 2.0, v: Any = 1.0, resample: Any = "templates") -> None:
     """The bootstrap and counter settings shared by ``run`` and ``score``."""
+    from socialbias.metrics.clusters import RESAMPLE_UNITS
+
+    if resample not in RESAMPLE_UNITS:
+        raise InputError(f"--resample {_short(resample)}: use one of {', '.join(RESAMPLE_UNITS)} "
+                         "(the bootstrap's unit: BBQ templates, or single items)")
     _number("n_boot", n_boot, low=0, integer=True)
     _number("ci", ci, low=0, high=1, low_open=True, high_open=True)
     _number("w", w)
@@ -89,7 +94,7 @@ def _file(name: str, value: Any, *, directory: bool = False) -> None:
 def check_run(config: Any) -> None:
     """Check every setting of a run (see the module docstring)."""
     check_types(config)
-    check_statistics(n_boot=config.n_boot, ci=config.ci, w=config.w, v=config.v)
+    check_statistics(n_boot=config.n_boot, ci=config.ci, w=config.w, v=config.v, resample=config.resample)
     _number("limit", config.limit, low=0, integer=True)
     _number("temperature", config.temperature, low=0)
     _number("top_p", config.top_p, low=0, high=1, low_open=True)
