@@ -71,8 +71,9 @@ SCENARIOS = (
 )
 
 
-#: The CI-sized study: no bias and planted target bias (sampled), no bias (deterministic).
-FAST_SCENARIOS = (SCENARIOS[0], SCENARIOS[1], SCENARIOS[4])
+#: The CI-sized study: no bias, planted target bias and a strong persona effect (sampled), no
+#: bias (deterministic): every quantity family meets a true value of 0 and one away from 0.
+FAST_SCENARIOS = (SCENARIOS[0], SCENARIOS[1], SCENARIOS[3], SCENARIOS[4])
 
 
 def personas_of(category: str) -> dict[str, str]:
@@ -183,14 +184,16 @@ def truth(items: pd.DataFrame, personas: dict[str, str], sc: Scenario) -> dict[s
     return {"cells": cells, "persona": per_p, "model": model}
 
 
-def _covered(lo, hi, true) -> np.ndarray:
-    lo, hi, true = (np.asarray(x, dtype=float) for x in (lo, hi, true))
-    ok = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(true)
-    return ((lo <= true + 1e-12) & (true - 1e-12 <= hi))[ok]
+def _cells(family: str, table: pd.DataFrame, lo: str, hi: str, true, keys: tuple[str, ...]) -> pd.DataFrame:
+    """One row per interval of a family: cell key, truth, lo, hi."""
+    key = table[list(keys)].astype(str).agg("|".join, axis=1) if len(table) else pd.Series([], dtype=str)
+    return pd.DataFrame({"family": family, "cell": key.to_numpy(), "true": np.asarray(true, dtype=float),
+                         "lo": table[lo].to_numpy(dtype=float), "hi": table[hi].to_numpy(dtype=float)})
 
 
-def one_replication(items, personas, sc, runs, rng, n_boot, n_perm, seed) -> dict[str, np.ndarray]:
-    """Coverage indicators per family and the PB_exceeds_floor calls of one replication."""
+def one_replication(items, personas, sc, runs, rng, n_boot, n_perm, seed) -> dict:
+    """The intervals of every family with their truths (``"cells"``) and the
+    PB_exceeds_floor calls of one replication."""
     ans = simulate(items, personas, sc, runs, rng)
     res = metrics.score_answers(ans, n_boot=n_boot, n_perm=n_perm, seed=seed,
                                 thresholds=metrics.TypeThresholds(n_null=50))
@@ -199,20 +202,47 @@ def one_replication(items, personas, sc, runs, rng, n_boot, n_perm, seed) -> dic
     pb = res.persona_bias.merge(t["persona"], on=["context_condition", "persona"])
     tb = res.target_bias.merge(t["cells"], on=["context_condition", "persona", "target"])
     nd = pb[pb.persona != ""]
-    out = {
-        "TB": _covered(s.TB_lo, s.TB_hi, s.TB_true),
-        "TB(p->T)": _covered(pb.TB_lo, pb.TB_hi, pb.TBT_true),
-        "PB(p)": _covered(nd.PB_lo, nd.PB_hi, nd.PB_true),
-        "PB": _covered(s.PB_lo, s.PB_hi, s.PB_true),
-        "PB_floor": _covered(s.PB_floor_lo, s.PB_floor_hi, np.zeros(len(s))),
-        "PB_excess": _covered(s.PB_excess_lo, s.PB_excess_hi, s.PB_true),
-        "TB(p->t)": _covered(tb.TB_lo, tb.TB_hi, tb.TB_true),
-        "BAmt": _covered(s.BAmt_lo, s.BAmt_hi, s.BAmt_true),
-        "acc": _covered(s.acc_lo, s.acc_hi, s.acc_true),
-        "exceeds": s.PB_exceeds_floor.astype(float).to_numpy(),
-        "exceeds_truth": (s.PB_true.to_numpy() > 1e-9),
-    }
-    return out
+    c, cp, cpt = ("context_condition",), ("context_condition", "persona"), ("context_condition", "persona", "target")
+    cells = pd.concat([
+        _cells("TB", s, "TB_lo", "TB_hi", s.TB_true, c),
+        _cells("TB(p->T)", pb, "TB_lo", "TB_hi", pb.TBT_true, cp),
+        _cells("PB(p)", nd, "PB_lo", "PB_hi", nd.PB_true, cp),
+        _cells("PB", s, "PB_lo", "PB_hi", s.PB_true, c),
+        _cells("PB_floor", s, "PB_floor_lo", "PB_floor_hi", np.zeros(len(s)), c),
+        _cells("PB_excess", s, "PB_excess_lo", "PB_excess_hi", s.PB_true, c),
+        _cells("TB(p->t)", tb, "TB_lo", "TB_hi", tb.TB_true, cpt),
+        _cells("BAmt", s, "BAmt_lo", "BAmt_hi", s.BAmt_true, c),
+        _cells("acc", s, "acc_lo", "acc_hi", s.acc_true, c),
+    ], ignore_index=True)
+    ok = np.isfinite(cells[["lo", "hi", "true"]]).all(axis=1)
+    cells = cells[ok].reset_index(drop=True)
+    cells["covered"] = (cells.lo <= cells.true + 1e-12) & (cells.true - 1e-12 <= cells.hi)
+    return {"cells": cells, "exceeds": s.PB_exceeds_floor.astype(float).to_numpy(),
+            "exceeds_truth": (s.PB_true.to_numpy() > 1e-9)}
+
+
+#: Means of absolute values (and their difference PB_excess): intervals one-sided at 0.
+ABSOLUTE = ("TB", "TB(p->T)", "PB(p)", "PB", "PB_floor", "PB_excess")
+
+
+def regimes(cells: pd.DataFrame) -> pd.DataFrame:
+    """Coverage of the absolute-value families by where the truth lies: ``0`` (exactly),
+    ``near 0`` (above 0 but below the cell's mean interval width over the replications) and
+    ``away`` (above it). Intervals of width 0 (a quantity without noise, e.g. PB_floor under
+    deterministic scoring) are left out. One row per (items per context, family)."""
+    a = cells[cells.family.isin(ABSOLUTE) & (cells.hi - cells.lo > 1e-12)].copy()
+    width = a.groupby(["items per context", "scenario", "mode", "family", "cell"])["hi"].transform("mean") - \
+        a.groupby(["items per context", "scenario", "mode", "family", "cell"])["lo"].transform("mean")
+    a["regime"] = np.where(a.true.abs() <= 1e-9, "0", np.where(a.true.abs() <= width, "near 0", "away"))
+    out = a.pivot_table(index=["items per context", "family"], columns="regime", values="covered",
+                        aggfunc=["mean", "size"], observed=True)
+    out.columns = [f"{'coverage' if f == 'mean' else 'n'} ({r})" for f, r in out.columns]
+    zero_away = a[a.regime != "near 0"].groupby(["items per context", "family"])["covered"].agg(["mean", "size"])
+    out["coverage (0 or away)"], out["n (0 or away)"] = zero_away["mean"], zero_away["size"]
+    for col in out.columns:
+        if col.startswith("n ("):
+            out[col] = out[col].astype("Int64")
+    return out.reset_index()
 
 
 def item_sample(category: str, n_items: int | None, rng: np.random.Generator) -> pd.DataFrame:
@@ -226,27 +256,33 @@ def item_sample(category: str, n_items: int | None, rng: np.random.Generator) ->
 
 
 def study(category: str, n_items: int | None, scenarios, reps: int, runs: int = 3, n_boot: int = 200,
-          n_perm: int = 200, seed: int = 0) -> pd.DataFrame:
-    """Coverage per family, PB_exceeds_floor rate, per scenario: one row per scenario."""
+          n_perm: int = 200, seed: int = 0, cells_out: list | None = None) -> pd.DataFrame:
+    """Coverage per family, PB_exceeds_floor rate, per scenario: one row per scenario. With
+    ``cells_out``, every interval (:func:`one_replication`) is appended to it as a frame."""
     rows = []
     for j, sc in enumerate(scenarios):
         rng = np.random.default_rng([seed, j, n_items or 0])
-        acc: dict[str, list] = {}
+        cells, exceeds, null = [], [], []
         for rep in range(reps):
             items = item_sample(category, n_items, rng)
             out = one_replication(items, personas_of(category), sc, runs, rng, n_boot, n_perm, seed + rep)
-            for k, v in out.items():
-                acc.setdefault(k, []).append(np.asarray(v, dtype=float))
-        cat = {k: np.concatenate(v) for k, v in acc.items()}
+            cells.append(out["cells"])
+            exceeds.append(out["exceeds"])
+            null.append(~out["exceeds_truth"])
+        allc = pd.concat(cells, ignore_index=True)
         row = {"category": category, "items per context": n_items or "all", "mode": sc.mode,
                "scenario": sc.name}
+        cov = allc.groupby("family")["covered"].mean()
         for fam in FAMILIES:
-            row[fam] = float(np.mean(cat[fam])) if cat[fam].size else np.nan
-        null = cat["exceeds_truth"] == 0
-        row["exceeds floor (no effect)"] = float(np.mean(cat["exceeds"][null])) if null.any() else np.nan
-        row["exceeds floor (effect)"] = float(np.mean(cat["exceeds"][~null])) if (~null).any() else np.nan
-        row["n"] = int(cat["TB"].size)
+            row[fam] = float(cov.get(fam, np.nan))
+        ex, nu = np.concatenate(exceeds), np.concatenate(null)
+        row["exceeds floor (no effect)"] = float(np.mean(ex[nu])) if nu.any() else np.nan
+        row["exceeds floor (effect)"] = float(np.mean(ex[~nu])) if (~nu).any() else np.nan
+        row["n"] = int((allc.family == "TB").sum())
         rows.append(row)
+        if cells_out is not None:
+            cells_out.append(allc.assign(category=category, **{"items per context": row["items per context"]},
+                                         scenario=sc.name, mode=sc.mode))
     return pd.DataFrame(rows)
 
 
@@ -270,11 +306,22 @@ def power_tb(category: str = "Religion", q: float = 0.612, reps: int = 40, runs:
     return lines
 
 
+def fast_study(reps: int = 15) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The CI-sized study (``--fast``, ``tests/test_validity.py``): Sexual_orientation, 120
+    items per context and the whole category, :data:`FAST_SCENARIOS`; the table and
+    :func:`regimes`."""
+    frames, cells = [], []
+    for n in (120, None):
+        frames.append(study("Sexual_orientation", n, FAST_SCENARIOS, reps, cells_out=cells))
+    return pd.concat(frames, ignore_index=True), regimes(pd.concat(cells, ignore_index=True))
+
+
 def to_markdown(df: pd.DataFrame) -> str:
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in df.itertuples(index=False):
-        lines.append("| " + " | ".join(f"{x:.3f}" if isinstance(x, float) else str(x) for x in r) + " |")
+        lines.append("| " + " | ".join(f"{x:.3f}" if isinstance(x, float) else
+                                       str(int(x)) if isinstance(x, (int, np.integer)) else str(x) for x in r) + " |")
     return "\n".join(lines)
 
 
@@ -292,16 +339,18 @@ def main(argv: list[str] | None = None) -> int:
         print("| category | mode | true TB | P(TB_lo > 0) | replications |\n|---|---|---|---|---|")
         print("\n".join(power_tb(reps=args.reps or 40)))
         return 0
-    frames = []
     if args.fast:
-        for n in (120, None):
-            frames.append(study("Sexual_orientation", n, FAST_SCENARIOS, args.reps or 15))
+        table, by_regime = fast_study(args.reps or 15)
     else:
+        frames, cells = [], []
         for cat in ("Sexual_orientation", "Religion"):
             for n in (24, 120, None):
-                frames.append(study(cat, n, SCENARIOS, args.reps or 40))
-    table = pd.concat(frames, ignore_index=True)
-    text = to_markdown(table)
+                frames.append(study(cat, n, SCENARIOS, args.reps or 40, cells_out=cells))
+        table = pd.concat(frames, ignore_index=True)
+        by_regime = regimes(pd.concat(cells, ignore_index=True).assign(
+            **{"items per context": lambda d: d["category"] + " " + d["items per context"].astype(str)}))
+    text = (to_markdown(table) + "\n\nMeans of absolute values by where the truth lies (see below):\n\n"
+            + to_markdown(by_regime))
     print(text)
     print(f"({time.perf_counter() - t0:.0f} s)")
     write_table(Path(args.out), "fast" if args.fast else "full", text, " ".join(["python bench/validity.py", *(argv if argv is not None else sys.argv[1:])]))

@@ -1,10 +1,16 @@
 """The CI-sized validity study (bench/validity.py --fast): intervals cover the known truth of
 simulated answerers, and the persona test rarely fires without a persona effect.
 
-Sexual_orientation, 120 items per context and the whole category, three scenarios (no bias
-and planted target bias with sampled answers, no bias with deterministic answers), 15
-replications each; coverage pooled over the scenarios of a sample size. About a minute on
-the 2-core CI machine.
+Sexual_orientation, 120 items per context and the whole category, four scenarios (no bias,
+planted target bias and a strong persona effect with sampled answers; no bias with
+deterministic answers), 15 replications each; coverage pooled over the scenarios of a sample
+size. About 1.5 minutes on the 2-core CI machine.
+
+Means of absolute values (TB, TB(p->T), PB(p), PB, PB_floor and PB_excess = PB - PB_floor)
+have a kink at 0: where the truth is above 0 but within the noise ("near 0"), an interval
+that is valid for every truth must cover more often than nominal (no estimator of |mu| is
+unbiased near 0; docs/method.md section 8), so the upper bound 0.99 is asserted where the
+truth is exactly 0 or away from 0 (:func:`validity.regimes`), the lower bound 0.90 everywhere.
 """
 
 from __future__ import annotations
@@ -21,32 +27,45 @@ from tests.metrics_fixtures import BBQ_DATA
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 pytestmark = pytest.mark.skipif(not (BBQ_DATA / "Sexual_orientation.jsonl").exists(), reason="BBQ data missing")
 
-#: Signed and ratio statistics: percentile intervals, coverage close to nominal.
+#: Signed and ratio statistics: percentile intervals (widened for few clusters).
 SIGNED = ("TB(p->t)", "BAmt", "acc")
-#: Means of absolute values: conservative intervals (lower end from the cross-fitted
-#: estimate, upper end from the plug-in), coverage at least nominal; PB_excess: debiased +- z se.
-ABSOLUTE = ("TB", "TB(p->T)", "PB(p)", "PB", "PB_floor", "PB_excess")
 
 
 @pytest.fixture(scope="module")
-def table() -> pd.DataFrame:
+def study() -> tuple[pd.DataFrame, pd.DataFrame]:
     import validity
 
-    return pd.concat([validity.study("Sexual_orientation", n, validity.FAST_SCENARIOS, reps=15)
-                      for n in (120, None)], ignore_index=True)
+    return validity.fast_study(reps=15)
 
 
 @pytest.mark.parametrize("size", [120, "all"])
-def test_coverage_of_every_family(table, size) -> None:
-    rows = table[table["items per context"] == size]
-    pooled = rows[list(SIGNED + ABSOLUTE)].mean()
+def test_signed_families_cover_at_nominal(study, size) -> None:
+    table, _ = study
+    pooled = table.loc[table["items per context"] == size, list(SIGNED)].mean()
     for family in SIGNED:
         assert 0.90 <= pooled[family] <= 0.99, (size, family, pooled[family])
-    for family in ABSOLUTE:
+
+
+@pytest.mark.parametrize("size", [120, "all"])
+def test_absolute_families_cover_and_are_not_needlessly_wide(study, size) -> None:
+    import validity
+
+    table, by_regime = study
+    pooled = table.loc[table["items per context"] == size, list(validity.ABSOLUTE)].mean()
+    for family in validity.ABSOLUTE:
         assert pooled[family] >= 0.90, (size, family, pooled[family])
+    rows = by_regime[by_regime["items per context"] == size]
+    for regime in ("0", "near 0"):
+        cov = rows[f"coverage ({regime})"].to_numpy(dtype=float)
+        assert (np.nan_to_num(cov, nan=1.0) >= 0.90).all(), (size, regime, rows)
+    n = rows["n (0 or away)"].fillna(0).to_numpy(dtype=float)
+    covered = (rows["coverage (0 or away)"].fillna(0).to_numpy(dtype=float) * n).sum()
+    assert n.sum() >= 300, n.sum()
+    assert 0.90 <= covered / n.sum() <= 0.99, (size, covered / n.sum())
 
 
 @pytest.mark.parametrize("mode", ["sampled", "deterministic"])
-def test_exceeds_floor_rarely_without_persona_effect(table, mode) -> None:
+def test_exceeds_floor_rarely_without_persona_effect(study, mode) -> None:
+    table, _ = study
     rate = table.loc[table["mode"] == mode, "exceeds floor (no effect)"].mean()
     assert np.isfinite(rate) and rate <= 0.10, (mode, rate)
