@@ -16,7 +16,7 @@ Means of absolute values (TB(p->T), PB(p), PB, PB_floor) do not get percentile i
 resampling adds noise, which |.| turns into an upward shift, so percentile intervals sit
 above the point estimate (on the paper's Llama-2 sample, ambiguous TB = 0.059 with interval
 [0.063, 0.112]) and do not cover the true value. Their intervals come from
-:mod:`metrics.crossfit` (bootstrap standard deviations only). Signed or ratio statistics
+:mod:`metrics.abs_intervals`. Signed or ratio statistics
 (TB(p->t), BAmt, shifts, accuracy, bias scores, in-group favouritism) keep percentile
 intervals.
 

@@ -4,7 +4,8 @@ Tables (long format; ``persona`` "" is the default persona; ``*_sd`` = populatio
 runs; ``*_lo``/``*_hi`` = bootstrap interval over resampling clusters -- BBQ templates by
 default, :mod:`metrics.clusters` -- of the mean over runs: percentile intervals for signed
 and ratio statistics; for the means of absolute values TB, TB(p->T), PB(p), PB and
-PB_floor an interval of the *true* value, one-sided at 0, from :mod:`metrics.crossfit`):
+PB_floor an interval of the *true* value, one-sided at 0, from :mod:`metrics.abs_intervals`;
+signed and ratio intervals are widened for few clusters, see ``n_clusters``):
 
 - ``summary``: one row per (model, category, context_condition). First columns, in order,
   :data:`SUMMARY_HEAD`; then ``*_lo``/``*_hi`` for TB, BAmt, PB, PB_floor, s_dis, s_amb,
@@ -12,7 +13,7 @@ PB_floor an interval of the *true* value, one-sided at 0, from :mod:`metrics.cro
   then extras (sds of the BBQ numbers, the context's raw ``bias_score``, ``PB_excess`` =
   PB - PB_floor with its interval, the type thresholds ``TB_threshold``, ``BAmt_random``,
   ``BAmt_threshold``, and counts ``n_items``, ``n_default_responses``, ``n_personas``,
-  ``n_runs``). s_dis is on the disambiguated row, s_amb and s_amb_paper on the ambiguous row
+  ``n_runs``, ``n_clusters`` (resampling clusters: templates by default)). s_dis is on the disambiguated row, s_amb and s_amb_paper on the ambiguous row
   (NaN on the other row: not applicable), as in the paper's table; ``type`` is one of
   :data:`metrics.TYPES` (<NA> without a default persona) and ``type_confidence`` its
   bootstrap stability (:mod:`metrics.model_types`). TB, BAmt, acc, invalid_rate and the BBQ
@@ -20,8 +21,8 @@ PB_floor an interval of the *true* value, one-sided at 0, from :mod:`metrics.cro
   ``n_responses`` counts all responses of the stratum. TB, PB, PB_floor are the paper's
   plug-in estimates (also as ``TB_plugin``, ``PB_plugin``); ``TB_debiased``,
   ``PB_debiased``, ``PB_floor_debiased``, ``PB_excess_debiased`` are the cross-fitted
-  estimates (:mod:`metrics.crossfit`); ``PB_excess_lo/hi`` is the interval of PB - PB_floor
-  around ``PB_excess_debiased``. ``PB_exceeds_floor``: the persona-exchange test
+  estimates (:mod:`metrics.crossfit`); ``PB_excess_lo/hi`` is the interval of the true
+  PB - PB_floor (:mod:`metrics.abs_intervals`). ``PB_exceeds_floor``: the persona-exchange test
   (:mod:`metrics.persona_test`) rejects "no persona shifts the model" at level 1 - ci,
   Holm-adjusted over the stratum's personas (``PB_pvalue``: the smallest adjusted p-value;
   ``PB_null``: the mean PB of the exchange null, the floor the plug-in PB sits at without
@@ -30,9 +31,10 @@ PB_floor an interval of the *true* value, one-sided at 0, from :mod:`metrics.cro
   answers only (:mod:`metrics.bbq_scores`).
 - ``target_bias``: (model, category, context_condition, persona, target): TB, TB_sd, BAmt,
   BAmt_sd, n (responses involving the target, summed over runs), TB_lo, TB_hi, BAmt_lo,
-  BAmt_hi, n_runs, TB_pvalue (two-sided normal test of TB(p->t) = 0 with the bootstrap
-  standard error), TB_padj (Benjamini-Hochberg over all (persona, target) cells of the
-  stratum; the heatmap hatches cells with TB_padj >= 1 - ci).
+  BAmt_hi, n_runs, TB_pvalue (two-sided test of TB(p->t) = 0 with the bootstrap standard
+  error), TB_padj (Benjamini-Hochberg over all (persona, target) cells of the
+  stratum; the heatmap hatches cells with TB_padj >= 1 - ci); n_clusters (templates asking
+  about the target; the p-value uses Student's t on n_clusters - 1 degrees of freedom).
 - ``persona_bias``: (..., persona): PB (NaN for the default), TB = TB(p->T), BAmt =
   BAmt(p->T), each with _sd/_lo/_hi; member_of; n_responses; PB_debiased, TB_debiased;
   PB_pvalue (exchange test of persona p) and PB_padj (Holm over the stratum's personas).

@@ -129,10 +129,11 @@ def _thresholds_text(mt: Any) -> str:
     return f"skewed = {tb}; large = {ba}"
 
 
-_CAVEAT = ("Intervals come from a bootstrap over BBQ templates; for TB, PB and PB_floor (means of absolute "
-           "values, whose plug-in estimates noise inflates) the interval is that of the true value, from a "
-           "cross-fitted bias-corrected estimate below and the plug-in above, and starts at 0 when the data "
-           "cannot tell the value from 0. The floor is what PB looks like without persona effects: a persona "
+_CAVEAT = ("An interval is the range that holds the true value in 95% of studies like this one, from a "
+           "bootstrap over BBQ templates (widened when a stratum has few templates). For TB, PB and PB_floor, "
+           "means of absolute values whose plug-in estimate noise inflates, it is the interval of the true value "
+           "with the noise's upward bias removed at the lower end, so it may lie mostly below the estimate and "
+           "starts at 0 when the data cannot tell the value from 0. The floor is what PB looks like without persona effects: a persona "
            "'exceeds the floor' when swapping its answers with the default persona's, template by template, "
            "rarely gives a PB as large (Holm-adjusted over personas), which works under log-probability "
            "scoring too. When more than 10% of the answers are unreadable, accuracy and s_AMB are shown over "
