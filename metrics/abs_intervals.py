@@ -127,7 +127,8 @@ def abs_replicates(n: np.ndarray, S: np.ndarray, layout: Layout, signs: CellSign
 def _quantile(T: np.ndarray, q: float) -> np.ndarray:
     if T.shape[0] == 0:
         return np.full(T.shape[1], np.nan)
-    return nan_percentile(T, np.array([q]))[0]
+    out: np.ndarray = nan_percentile(T, np.array([q]))[0]
+    return out
 
 
 def abs_interval(plugin: np.ndarray, reps: dict[str, np.ndarray], key: str, ci: float) -> tuple[np.ndarray, np.ndarray]:
