@@ -129,7 +129,8 @@ def _thresholds_text(mt: Any) -> str:
     return f"skewed = {tb}; large = {ba}"
 
 
-_CAVEAT = ("An interval is the range that holds the true value in 95% of studies like this one, from a "
+_CAVEAT = ("An interval is a range that, over repeated studies like this one, holds the true value at the "
+           "stated level; it comes from a "
            "bootstrap over BBQ templates (widened when a stratum has few templates). For TB, PB and PB_floor, "
            "means of absolute values whose plug-in estimate noise inflates, it is the interval of the true value "
            "with the noise's upward bias removed at the lower end, so it may lie mostly below the estimate and "

@@ -289,7 +289,7 @@ def test_report_is_self_contained_complete_and_safe(paper, tmp_path) -> None:
     for name in pngs:
         assert f"](figures/{name})" in md_text
         assert f"figures/{name[:-4]}.pdf" in md_text
-    assert html_text.count("<figcaption>") == len(pngs) and "cross-fitted bias-corrected estimate" in html_text
+    assert html_text.count("<figcaption>") == len(pngs) and "upward bias removed at the lower end" in html_text
     # the configuration is shown, the secrets are not
     for text in (html_text, md_text):
         assert "torch" in text and "max_tokens" in text and "OPENAI_API_KEY" in text and "openai:gpt-x" in text
