@@ -12,11 +12,13 @@ signed and ratio intervals are widened for few clusters, see ``n_clusters``):
   s_amb_paper, acc, invalid_rate; ``type_confidence``, ``PB_exceeds_floor``, ``n_excluded``;
   then extras (sds of the BBQ numbers, the context's raw ``bias_score``, ``PB_excess`` =
   PB - PB_floor with its interval, the type thresholds ``TB_threshold``, ``BAmt_random``,
-  ``BAmt_threshold``, and counts ``n_items``, ``n_default_responses``, ``n_personas``,
-  ``n_runs``, ``n_clusters`` (resampling clusters: templates by default)). s_dis is on the disambiguated row, s_amb and s_amb_paper on the ambiguous row
+  ``BAmt_threshold``, ``TB_null`` (noise level of the plug-in TB), the typed ``TB_mid``,
+  ``type_status``, ``type_possible``, ``p_skewed``, ``p_large``, and counts ``n_items``,
+  ``n_default_responses``, ``n_personas``, ``n_runs``, ``n_clusters`` (resampling clusters:
+  templates by default)). s_dis is on the disambiguated row, s_amb and s_amb_paper on the ambiguous row
   (NaN on the other row: not applicable), as in the paper's table; ``type`` is one of
-  :data:`metrics.TYPES` (<NA> without a default persona) and ``type_confidence`` its
-  bootstrap stability (:mod:`metrics.model_types`). TB, BAmt, acc, invalid_rate and the BBQ
+  :data:`metrics.TYPES` (<NA> without a default persona) and ``type_confidence`` the
+  calibrated probability that it is right (:mod:`metrics.model_types`). TB, BAmt, acc, invalid_rate and the BBQ
   scores are the default persona's;
   ``n_responses`` counts all responses of the stratum. TB, PB, PB_floor are the paper's
   plug-in estimates (also as ``TB_plugin``, ``PB_plugin``); ``TB_debiased``,

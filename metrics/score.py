@@ -14,7 +14,6 @@ Which responses each number is computed over:
 
 from __future__ import annotations
 
-import warnings
 from typing import Mapping
 
 import numpy as np
@@ -29,7 +28,7 @@ from .crossfit import DEFAULT_SPLITS, debiased, nan_sd, with_halves
 from .design import Layout, build_layout
 from .errors import MetricsInputError
 from .extras import ingroup_per_run
-from .model_types import TypeThresholds, classify, type_names, type_thresholds
+from .model_types import TypeThresholds, type_calls, type_thresholds
 from .persona_test import benjamini_hochberg, persona_tests
 from .results import SUMMARY_HEAD, MetricResults
 from .schema import prepare_answers
@@ -337,18 +336,21 @@ def _assemble(layout: Layout, counts, per_run, point, reps, intervals, thr: pd.D
     )
 
 
-def _recentred(reps: np.ndarray, point: np.ndarray) -> np.ndarray:
-    """Replicates shifted so that their mean is the point estimate (bootstrap bias removed).
-
-    TB(default->T) is a mean of absolute values of noisy per-target means, so resampling
-    inflates it (on the paper's sample by about +0.03, as much as its sd); comparing raw
-    replicates with thresholds derived from the observed data would call "skewed" far too
-    often. Type confidence therefore uses recentred replicates (the same shift for BAmt,
-    where it is negligible).
-    """
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return reps - (np.nanmean(reps, axis=0) - point)
+def _type_calls(layout: Layout, val: dict[str, np.ndarray], reps, thr: pd.DataFrame) -> dict[str, object]:
+    """The model type of each stratum, its interval-based status and calibrated confidence
+    (:func:`metrics.model_types.type_calls`), from TB_mid = (plug-in + debiased TB) / 2 and
+    BAmt, their bootstrap standard deviations and the summary's TB and BAmt intervals."""
+    tb_mid = (val["TB"] + val["TB_debiased"]) / 2
+    nan = np.full(len(tb_mid), np.nan)
+    tb_se = bamt_se = nan
+    if reps and next(iter(reps.values())).shape[0]:
+        default = layout.default_per_stratum
+        tb_se = nan_sd((default(reps["pg.TB"]) + default(reps["pg.TB_debiased"])) / 2)
+        bamt_se = nan_sd(default(reps["pg.BAmt"]))
+    calls = type_calls(tb_mid, tb_se, val["BAmt"], bamt_se,
+                       {name: (val[name + "_lo"], val[name + "_hi"]) for name in ("TB", "BAmt")},
+                       thr["TB_threshold"].to_numpy(), thr["BAmt_threshold"].to_numpy())
+    return {**calls, "TB_mid": tb_mid}
 
 
 #: Numbers of the summary that get ``_lo``/``_hi`` columns, in order.
@@ -373,16 +375,8 @@ def _summary(layout: Layout, point, reps, intervals, thr: pd.DataFrame, extra: d
         val[name + "_lo"], val[name + "_hi"] = intervals[f"st.{name}"]
     val["PB_sd"] = point["st"]["PB_sd"][0]
 
-    tb_thr, bamt_thr = thr["TB_threshold"].to_numpy(), thr["BAmt_threshold"].to_numpy()
-    call = classify(val["TB"], val["BAmt"], tb_thr, bamt_thr)
-    if reps and next(iter(reps.values())).shape[0]:
-        same = classify(_recentred(layout.default_per_stratum(reps["pg.TB"]), val["TB"]),
-                        _recentred(layout.default_per_stratum(reps["pg.BAmt"]), val["BAmt"]),
-                        tb_thr, bamt_thr) == call
-        confidence = np.where(call >= 0, same.mean(axis=0), np.nan)
-    else:
-        confidence = np.full(n_strata, np.nan)
     val["TB_debiased"] = layout.default_per_stratum(extra["pg.TB_debiased"][None])[0]
+    calls = _type_calls(layout, val, reps, thr)
     for name in ("PB_debiased", "PB_floor_debiased", "PB_excess_debiased", "PB_pvalue", "PB_null"):
         val[name] = extra["st." + name]
     exceeds = extra["st.PB_exceeds_floor"]
@@ -399,10 +393,10 @@ def _summary(layout: Layout, point, reps, intervals, thr: pd.DataFrame, extra: d
     columns: dict[str, object] = {}
     for name in SUMMARY_HEAD[3:]:
         columns[name] = (counts_of[name] if name.startswith("n_")
-                         else type_names(call).array if name == "type" else val[name])
+                         else calls["type"] if name == "type" else val[name])
     for name in SUMMARY_INTERVALS:
         columns[name + "_lo"], columns[name + "_hi"] = val[name + "_lo"], val[name + "_hi"]
-    columns["type_confidence"] = confidence
+    columns["type_confidence"] = calls["type_confidence"]
     columns["PB_exceeds_floor"] = pd.array(np.where(np.isnan(exceeds), None, exceeds > 0.5),
                                            dtype="boolean")
     columns["n_excluded"] = counts_of["n_excluded"]
@@ -419,8 +413,11 @@ def _summary(layout: Layout, point, reps, intervals, thr: pd.DataFrame, extra: d
     for name in ("acc_valid", "s_amb_valid", "s_amb_paper_valid"):
         for suffix in ("", "_sd", "_lo", "_hi"):
             columns[name + suffix] = val[name + suffix]
-    for name in ("TB_threshold", "BAmt_random", "BAmt_threshold"):
+    for name in ("TB_threshold", "BAmt_random", "BAmt_threshold", "TB_null"):
         columns[name] = thr[name].to_numpy()
+    columns["TB_mid"] = calls["TB_mid"]
+    for name in ("type_status", "type_possible", "p_skewed", "p_large"):
+        columns[name] = calls[name]
     for name in ("n_items", "n_default_responses", "n_personas", "n_runs"):
         columns[name] = counts_of[name]
     columns["n_clusters"] = extra["st.n_clusters"]

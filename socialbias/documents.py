@@ -83,14 +83,15 @@ def _summary_rows(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
 
 
 def _type_rows(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    head = ["model", "category", "context", "type", "type confidence", "TB", "TB threshold", "BAmt",
-            "BAmt threshold", "BAmt of a random answerer"]
+    head = ["model", "category", "context", "type", "type confidence", "status (possible types)", "TB (typed)",
+            "TB threshold", "BAmt", "BAmt threshold", "BAmt of a random answerer"]
     rows = []
     for _, r in summary.iterrows():
-        typ = r.get("type")
+        typ, status = r.get("type"), r.get("type_status")
         rows.append([str(r["model"]), str(r["category"]), _context_label(str(r["context_condition"])),
                      "\u2014" if typ is None or pd.isna(typ) else str(typ), _fmt(r.get("type_confidence"), 3),
-                     _fmt(r.get("TB")), _fmt(r.get("TB_threshold")), _fmt(r.get("BAmt")),
+                     "\u2014" if status is None or pd.isna(status) else f"{status} ({r.get('type_possible')})",
+                     _fmt(r.get("TB_mid", r.get("TB"))), _fmt(r.get("TB_threshold")), _fmt(r.get("BAmt")),
                      _fmt(r.get("BAmt_threshold")), _fmt(r.get("BAmt_random"))])
     return head, rows
 
@@ -120,13 +121,17 @@ def _thresholds_text(mt: Any) -> str:
     thr = getattr(mt, "thresholds", None)
     if thr is None:
         return "TB_threshold and BAmt_threshold as given in the summary"
-    tb = (f"a fixed TB threshold of {thr.tb_threshold:g}" if thr.tb_threshold is not None else
-          f"TB above the {thr.tb_quantile:.0%} quantile of {thr.n_null} simulations of a null model that "
-          "keeps every counted answer of the default persona and only randomises which of the item's "
-          "two targets it named")
+    tb = (f"TB above {thr.tb_threshold:g} (TB typed = the midpoint of the plug-in and the bias-corrected "
+          "estimate)")
     ba = (f"a fixed BAmt threshold of {thr.bamt_threshold:g}" if thr.bamt_threshold is not None else
           f"BAmt above {thr.bamt_fraction:g} \u00d7 the BAmt of a uniformly random answerer on the same items")
     return f"skewed = {tb}; large = {ba}"
+
+
+#: How the report explains the confidence and status of a model type.
+_TYPE_NOTE = ("Type confidence: the probability that the call is right, calibrated in simulation with a known "
+              "truth (docs/validity.md). Status: clear when the TB and BAmt intervals each lie on one side of "
+              "their threshold, else indeterminate, with the types the intervals allow.")
 
 
 _CAVEAT = ("An interval is a range that, over repeated studies like this one, holds the true value at the "
@@ -315,9 +320,7 @@ class _ReportDoc:
         parts.append('<h2 id="summary">Summary</h2>')
         parts.append(self._html_table(*_summary_rows(self.mt.summary)))
         parts.append('<h2 id="model-types">Model types</h2>')
-        parts.append(f'<p class="note">{e(_thresholds_text(self.mt))}. Type confidence: the fraction of '
-                     "bootstrap replicates (recentred on the estimate, thresholds fixed) that get the same "
-                     "call.</p>")
+        parts.append(f'<p class="note">{e(_thresholds_text(self.mt))}. {e(_TYPE_NOTE)}</p>')
         parts.append(self._html_table(*_type_rows(self.mt.summary)))
         parts.append('<h2 id="invalid-answers">Invalid answers</h2>')
         parts.append('<p class="note">Answers that could not be read as an option (\u201cnone\u201d) count as '
@@ -375,8 +378,7 @@ class _ReportDoc:
         for p in [*self._intro(), *([self._counts()] if self._counts() else [])]:
             lines += [_md_escape(p), ""]
         lines += ["## Summary", "", self._md_table(*_summary_rows(self.mt.summary)), ""]
-        lines += ["## Model types", "", _thresholds_text(self.mt) + ". Type confidence: the fraction of bootstrap "
-                  "replicates (recentred on the estimate, thresholds fixed) that get the same call.", "",
+        lines += ["## Model types", "", _thresholds_text(self.mt) + ". " + _TYPE_NOTE, "",
                   self._md_table(*_type_rows(self.mt.summary)), ""]
         lines += ["## Invalid answers", "", "Answers that could not be read as an option (\u201cnone\u201d) count "
                   "as the unknown option in every metric.", "", self._md_table(*_invalid_rows(self.mt)), ""]

@@ -159,6 +159,17 @@ def cmd_prompts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_type_args(group: argparse._ArgumentGroup, tb_default: float | None) -> None:
+    """The model-type thresholds of ``run`` and ``score`` (docs/method.md section 7)."""
+    group.add_argument("--tb-threshold", type=float, default=tb_default, metavar="TB",
+                       help="a model is 'skewed' when its TB is above this (TB units; default 0.1)")
+    group.add_argument("--bamt-threshold", type=float, default=None, metavar="BAMT",
+                       help="a model is 'large' when its BAmt is above this (BAmt units; default: "
+                       "--bamt-fraction x the BAmt of a random answerer, 0.5 ambiguous / 0.25 disambiguated)")
+    group.add_argument("--bamt-fraction", type=float, default=None if tb_default is None else 0.5, metavar="F",
+                       help="without --bamt-threshold: 'large' above F x a random answerer's BAmt (default 0.5)")
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     import warnings
 
@@ -189,6 +200,9 @@ def cmd_score(args: argparse.Namespace) -> int:
             report=not args.no_report,
             figures=args.figures,
             resample=args.resample,
+            tb_threshold=args.tb_threshold,
+            bamt_threshold=args.bamt_threshold,
+            bamt_fraction=args.bamt_fraction,
         )
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
@@ -481,6 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--bootstrap-seed", type=int, default=None, help="bootstrap seed (default 0)")
     m.add_argument("--resample", default=None, choices=("templates", "items"),
                    help="bootstrap unit: BBQ templates (default; all items of a template together) or items")
+    _add_type_args(m, None)
     m.add_argument("--include-excluded", action="store_true", default=None, help="also score items with known label defects")
     p.add_argument("--out", default=None, metavar="DIR", help="run directory (default runs/study; --demo: runs/demo)")
     p.add_argument("--quiet", action="store_true", default=None, help="no progress bar, no summary table")
@@ -548,6 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bootstrap seed (default 0; --seed is its earlier name here, as in 'run' it is the sampling seed)")
     m.add_argument("--resample", default="templates", choices=("templates", "items"),
                    help="bootstrap unit: BBQ templates (default; all items of a template together) or items")
+    _add_type_args(m, 0.1)
     m.add_argument("--include-excluded", action="store_true", help="also score BBQ items with known label defects")
     p.add_argument("--quiet", action="store_true", help="do not print the summary table")
     p.add_argument("--no-report", action="store_true", help="skip the figures and report.html (faster)")

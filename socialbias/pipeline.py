@@ -90,6 +90,9 @@ class RunConfig:
     ci: float = 0.95
     bootstrap_seed: int = 0
     resample: str = "templates"
+    tb_threshold: float = 0.1
+    bamt_threshold: float | None = None
+    bamt_fraction: float = 0.5
     include_excluded: bool = False
     out: str = "runs/study"
     report: bool = True
@@ -174,7 +177,8 @@ CONFIG_GROUPS: dict[str, tuple[str, ...]] = {
                "api_key_file", "concurrency", "request_timeout", "max_retries", "responses", "tensor_parallel_size",
                "max_model_len", "gpu_memory_utilization", "lora", "edit"),
     "scale-out": ("executor", "ray_address", "ray_concurrency", "ray_num_gpus", "ray_batch_size"),
-    "statistics": ("w", "v", "n_boot", "ci", "bootstrap_seed", "resample"),
+    "statistics": ("w", "v", "n_boot", "ci", "bootstrap_seed", "resample", "tb_threshold", "bamt_threshold",
+                   "bamt_fraction"),
     "output": ("out", "report", "figures", "quiet", "repair"),
 }
 _INT_ENGINE_SETTINGS = ("max_batch_tokens", "max_model_len")
@@ -452,7 +456,10 @@ def _run_locked(config: RunConfig, out: Path, previous: dict[str, Any] | None, i
             raise InputError(f"no prompt of the study has an answer in {out}: nothing to score")
         results = metrics.score_answers(answers, w=config.w, v=config.v, n_boot=config.n_boot, ci=config.ci,
                                         seed=config.bootstrap_seed, include_excluded=config.include_excluded,
-                                        resample=config.resample, undefined_metrics=inputs.dataset.undefined_metrics)
+                                        resample=config.resample, undefined_metrics=inputs.dataset.undefined_metrics,
+                                        thresholds=metrics.TypeThresholds(
+                                            tb_threshold=config.tb_threshold, bamt_threshold=config.bamt_threshold,
+                                            bamt_fraction=config.bamt_fraction))
         record["counts"]["scored"] = _scored(results, len(answers))
         position = position_report(answers, record, n_perm=999 if config.n_boot else 0, seed=config.bootstrap_seed)
         study = Results(results, out, record, personas, position)

@@ -113,7 +113,8 @@ class Results:
 
     @property
     def types(self) -> pd.DataFrame:
-        cols = ["model", "category", "context_condition", "type", "type_confidence", "TB", "TB_threshold", "BAmt", "BAmt_threshold"]
+        cols = ["model", "category", "context_condition", "type", "type_confidence", "type_status", "type_possible",
+                "TB_mid", "TB_threshold", "BAmt", "BAmt_threshold"]
         return self.summary[[c for c in cols if c in self.summary.columns]]
 
     def graph(self, model: str | None = None, category: str | None = None, context: str | None = None):

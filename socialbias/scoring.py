@@ -76,6 +76,9 @@ def score_responses(
     report: bool = True,
     figures: str = "auto",
     resample: str = "templates",
+    tb_threshold: float = 0.1,
+    bamt_threshold: float | None = None,
+    bamt_fraction: float = 0.5,
 ) -> ScoredResponses:
     """Score a file of recorded responses (see :mod:`socialbias.recorded` for the formats).
 
@@ -89,6 +92,8 @@ def score_responses(
     all, none: :func:`socialbias.report.write_report`).
     ``resample``: the bootstrap's unit, ``templates`` (default) or ``items`` (docs/method.md
     section 8).
+    ``tb_threshold``/``bamt_threshold``/``bamt_fraction``: the model-type thresholds
+    (:class:`metrics.TypeThresholds`; docs/method.md section 7).
     """
     from socialbias import metrics
     from socialbias.bbq_adapters import dataset_info, items_from_records
@@ -99,7 +104,8 @@ def score_responses(
 
     from .validation import check_statistics
 
-    check_statistics(n_boot=n_boot, ci=ci, w=w, v=v, resample=resample)  # before anything is read
+    check_statistics(n_boot=n_boot, ci=ci, w=w, v=v, resample=resample, tb_threshold=tb_threshold,  # before anything is read
+                     bamt_threshold=bamt_threshold, bamt_fraction=bamt_fraction)
     if out is not None:  # refused before anything is read or computed
         from .outdir import check_output_dir
 
@@ -137,6 +143,8 @@ def score_responses(
     results = metrics.score_answers(
         answers, w=w, v=v, n_boot=n_boot, ci=ci, seed=seed, include_excluded=include_excluded,
         undefined_metrics=info.undefined_metrics, resample=resample,
+        thresholds=metrics.TypeThresholds(tb_threshold=tb_threshold, bamt_threshold=bamt_threshold,
+                                          bamt_fraction=bamt_fraction),
     )
     record = {
         "command": "score",
@@ -149,7 +157,8 @@ def score_responses(
         "bbq_dir": None if bbq_dir is None else str(bbq_dir),
         "personas": str(personas),
         "settings": {"w": w, "v": v, "n_boot": n_boot, "ci": ci, "seed": seed, "include_excluded": include_excluded,
-                     "resample": resample},
+                     "resample": resample, "tb_threshold": tb_threshold, "bamt_threshold": bamt_threshold,
+                     "bamt_fraction": bamt_fraction},
         "outcome": outcome.as_dict(),
         "items": items.attrs.get("load_report", {}),
         "invalid_answers": int((answers["choice"] == -1).sum()),

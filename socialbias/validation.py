@@ -70,8 +70,9 @@ def _number(name: str, value: Any, *, low: float | None = None, high: float | No
         raise InputError(f"{_flag(name)} {_short(value)}: expected {'an integer' if integer else 'a number'} {rule}")
 
 
-def check_statistics(*, n_boot: Any, ci: Any, w: Any = 2.0, v: Any = 1.0, resample: Any = "templates") -> None:
-    """The bootstrap and counter settings shared by ``run`` and ``score``."""
+def check_statistics(*, n_boot: Any, ci: Any, w: Any = 2.0, v: Any = 1.0, resample: Any = "templates",
+                     tb_threshold: Any = None, bamt_threshold: Any = None, bamt_fraction: Any = None) -> None:
+    """The bootstrap, counter and model-type settings shared by ``run`` and ``score``."""
     from socialbias.metrics.clusters import RESAMPLE_UNITS
 
     if resample not in RESAMPLE_UNITS:
@@ -81,6 +82,9 @@ def check_statistics(*, n_boot: Any, ci: Any, w: Any = 2.0, v: Any = 1.0, resamp
     _number("ci", ci, low=0, high=1, low_open=True, high_open=True)
     _number("w", w)
     _number("v", v)
+    _number("tb_threshold", tb_threshold, low=0)
+    _number("bamt_threshold", bamt_threshold, low=0)
+    _number("bamt_fraction", bamt_fraction, low=0, low_open=True)
 
 
 def _file(name: str, value: Any, *, directory: bool = False) -> None:
@@ -94,7 +98,9 @@ def _file(name: str, value: Any, *, directory: bool = False) -> None:
 def check_run(config: Any) -> None:
     """Check every setting of a run (see the module docstring)."""
     check_types(config)
-    check_statistics(n_boot=config.n_boot, ci=config.ci, w=config.w, v=config.v, resample=config.resample)
+    check_statistics(n_boot=config.n_boot, ci=config.ci, w=config.w, v=config.v, resample=config.resample,
+                     tb_threshold=config.tb_threshold, bamt_threshold=config.bamt_threshold,
+                     bamt_fraction=config.bamt_fraction)
     _number("limit", config.limit, low=0, integer=True)
     _number("temperature", config.temperature, low=0)
     _number("top_p", config.top_p, low=0, high=1, low_open=True)
