@@ -340,7 +340,7 @@ def _type_calls(layout: Layout, val: dict[str, np.ndarray], reps, thr: pd.DataFr
     """The model type of each stratum, its interval-based status and calibrated confidence
     (:func:`metrics.model_types.type_calls`), from TB_mid = (plug-in + debiased TB) / 2 and
     BAmt, their bootstrap standard deviations and the summary's TB and BAmt intervals."""
-    tb_mid = (val["TB"] + val["TB_debiased"]) / 2
+    tb_mid = np.maximum((val["TB"] + val["TB_debiased"]) / 2, 0.0)  # TB >= 0: a negative estimate is 0
     nan = np.full(len(tb_mid), np.nan)
     tb_se = bamt_se = nan
     if reps and next(iter(reps.values())).shape[0]:

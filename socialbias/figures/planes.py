@@ -63,12 +63,14 @@ def plane_thresholds(summary: pd.DataFrame, thresholds: Any = None) -> pd.DataFr
                              f"({sorted(set(np.round(s[col].to_numpy(float), 4)))[:4]}): the regions would not "
                              "match the summary's types. Fix: re-score with these thresholds "
                              "(metrics.score_answers(..., thresholds=...)).")
+    # the TB the classifier compares (metrics.model_types: TB_mid; summaries without it: TB)
+    s["TB_typed"] = s["TB_mid"] if "TB_mid" in s.columns else s["TB"]
     if "type" not in s.columns:
         from socialbias.metrics.model_types import classify, type_names
 
         s["type"] = type_names(classify(*(s[c].to_numpy(float) for c in
-                                          ("TB", "BAmt", "TB_threshold", "BAmt_threshold")))).array
-    ok = np.isfinite(s[["TB", "BAmt", "TB_threshold", "BAmt_threshold"]].to_numpy(float)).all(axis=1)
+                                          ("TB_typed", "BAmt", "TB_threshold", "BAmt_threshold")))).array
+    ok = np.isfinite(s[["TB_typed", "BAmt", "TB_threshold", "BAmt_threshold"]].to_numpy(float)).all(axis=1)
     return s[ok].reset_index(drop=True)
 
 
@@ -114,7 +116,8 @@ def plot_tb_bamt_plane(
     """Model types in the TB-BAmt plane: one point per (model, category, context).
 
     ``summary``: a summary table, a MetricResults, or a list/dict of them (several models).
-    x = TB (the default persona's mean |TB(default->t)|), y = BAmt, lines from the ``_lo`` to
+    x = TB (the default persona's mean |TB(default->t)|, at ``TB_mid``, the estimate the
+    classifier compares, when the summary has it), y = BAmt, lines from the ``_lo`` to
     the ``_hi`` bound of their bootstrap intervals. Colour: model. Marker: context (filled
     circle = ambiguous, open square = disambiguated) when there is one category; with
     several, the marker shape is the category and the fill the context (filled = ambiguous,
@@ -149,7 +152,7 @@ def plot_tb_bamt_plane(
     panel_keys = _plane_panels(s, scale)
     relative = panel_keys is None
 
-    x = s["TB"].to_numpy(float)
+    x = s["TB_typed"].to_numpy(float)
     y = s["BAmt"].to_numpy(float)
     xlo, xhi = (s[c].to_numpy(float) if c in s.columns else np.full(len(s), np.nan) for c in ("TB_lo", "TB_hi"))
     ylo, yhi = (s[c].to_numpy(float) if c in s.columns else np.full(len(s), np.nan) for c in ("BAmt_lo", "BAmt_hi"))
@@ -238,7 +241,7 @@ def plot_tb_bamt_plane(
         if name:
             ax.set_title(name)
         _tick_style(ax)
-        ax.set_xlabel("TB / TB threshold" if relative else "TB (default persona)")
+        ax.set_xlabel("TB / TB threshold" if relative else "TB (default persona; typed estimate)")
         ax.set_ylabel("BAmt / BAmt threshold" if relative else "BAmt (default persona)")
     for ax in list(axes.flat)[n_panels:]:
         ax.set_visible(False)
