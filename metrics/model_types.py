@@ -22,7 +22,8 @@ configurable (``score``/``run``: ``--tb-threshold``, ``--bamt-threshold``,
 values: at no bias it is about 0.8 standard errors above 0) and the cross-fitted
 ``TB_debiased`` downward (:mod:`metrics.crossfit`); the call uses their midpoint ``TB_mid``
 = max(0, (TB_plugin + TB_debiased) / 2) (TB cannot be negative), which in simulation is
-nearly unbiased over the sample sizes studied (bench/type_calibration.py). BAmt (a mean of non-negative counters) is unbiased as it
+nearly unbiased over the sample sizes studied (bench/type_calibration.py); where the data
+are too few to cross-fit (``TB_debiased`` NaN) it is the plug-in TB. BAmt (a mean of non-negative counters) is unbiased as it
 is. ``type`` = the region of (TB_mid, BAmt).
 
 **The call's interval.** ``type_possible`` lists every type whose region meets the rectangle

@@ -341,6 +341,7 @@ def _type_calls(layout: Layout, val: dict[str, np.ndarray], reps, thr: pd.DataFr
     (:func:`metrics.model_types.type_calls`), from TB_mid = (plug-in + debiased TB) / 2 and
     BAmt, their bootstrap standard deviations and the summary's TB and BAmt intervals."""
     tb_mid = np.maximum((val["TB"] + val["TB_debiased"]) / 2, 0.0)  # TB >= 0: a negative estimate is 0
+    tb_mid = np.where(np.isnan(val["TB_debiased"]), val["TB"], tb_mid)  # too few clusters to cross-fit: plug-in
     nan = np.full(len(tb_mid), np.nan)
     tb_se = bamt_se = nan
     if reps and next(iter(reps.values())).shape[0]:

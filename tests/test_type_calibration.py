@@ -111,7 +111,8 @@ def test_summary_carries_the_call_and_its_interval() -> None:
     thr = metrics.TypeThresholds(tb_threshold=0.2, bamt_threshold=0.4, n_null=20)
     s = metrics.score_answers(ans, n_boot=50, n_perm=0, thresholds=thr).summary
     assert (s["TB_threshold"] == 0.2).all() and (s["BAmt_threshold"] == 0.4).all()
-    assert np.allclose(s["TB_mid"], np.maximum((s["TB_plugin"] + s["TB_debiased"]) / 2, 0))
+    mid = np.maximum((s["TB_plugin"] + s["TB_debiased"]) / 2, 0).where(s["TB_debiased"].notna(), s["TB_plugin"])
+    assert np.allclose(s["TB_mid"], mid)
     for r in s.itertuples():
         assert r.type in r.type_possible.split("|")
         assert (r.type_status == "clear") == ("|" not in r.type_possible)
