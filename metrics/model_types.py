@@ -32,7 +32,7 @@ of the TB and BAmt intervals (``TB_lo``..``TB_hi`` x ``BAmt_lo``..``BAmt_hi``, c
 type (both intervals lie on one side of their thresholds) and "indeterminate" otherwise.
 
 **Confidence.** ``p_skewed`` = P(true TB > tau_TB) = Phi((TB_mid - tau_TB) / (k_TB * se)),
-``p_large`` likewise for BAmt, with se the bootstrap standard deviation of the estimate and
+``p_large`` likewise for BAmt, with se the bootstrap standard deviation of the plug-in TB (of BAmt) and
 k an inflation of it fitted by maximum likelihood in simulation (:data:`SE_SCALE`); the
 ``type_confidence`` of the call is the product of the probabilities of its two sides (the
 two axes' errors are treated as independent). Calibration is checked by simulation with a
@@ -82,7 +82,7 @@ DEFAULT_TB_THRESHOLD = 0.1
 #: Inflation of the bootstrap standard errors in the calibrated probabilities (TB, BAmt),
 #: fitted by maximum likelihood on simulated answerers with known truth:
 #: ``python bench/type_calibration.py --fit`` (docs/validity.md, types section).
-SE_SCALE: dict[str, float] = {"TB": 1.29, "BAmt": 1.34}
+SE_SCALE: dict[str, float] = {"TB": 1.22, "BAmt": 1.34}
 
 
 @dataclass(frozen=True)

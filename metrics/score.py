@@ -346,7 +346,7 @@ def _type_calls(layout: Layout, val: dict[str, np.ndarray], reps, thr: pd.DataFr
     tb_se = bamt_se = nan
     if reps and next(iter(reps.values())).shape[0]:
         default = layout.default_per_stratum
-        tb_se = nan_sd((default(reps["pg.TB"]) + default(reps["pg.TB_debiased"])) / 2)
+        tb_se = nan_sd(default(reps["pg.TB"]))  # the plug-in's bootstrap sd (debiased TB is not resampled)
         bamt_se = nan_sd(default(reps["pg.BAmt"]))
     calls = type_calls(tb_mid, tb_se, val["BAmt"], bamt_se,
                        {name: (val[name + "_lo"], val[name + "_hi"]) for name in ("TB", "BAmt")},
