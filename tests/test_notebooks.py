@@ -22,7 +22,7 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-NAMES = ("quickstart", "reproduce_paper", "compare_models")
+NAMES = ("quickstart", "reproduce_paper", "compare_models", "political_orientation")
 CELL_TIMEOUT = 300  # seconds per cell (the quickstart's model load and run take about 80 s)
 MAX_BYTES = 1_500_000
 
@@ -145,4 +145,16 @@ def test_compare_models_runs(executed):
     text = _text(nb)
     assert "planted types recovered" in text
     assert "compare.html" in text  # the CLI compare ran
+    assert _images(nb) >= 2
+
+
+def test_political_orientation_runs(executed):
+    """The political study: a logprob run with a text sample, the reversed-scale run, the compare."""
+    nb = executed("political_orientation")
+    assert not _errors(nb)
+    text = _text(nb)
+    assert "asked 46 prompts now (46 in the study)" in text  # 46 items, one variant, a fresh run
+    assert "logprob vs text on 20 sampled prompts" in text
+    assert "reversed" in text and "shift" in text
+    assert "answers choosing the option shown first: 100% of 92" in text  # what the markdown says of this model
     assert _images(nb) >= 2
