@@ -22,8 +22,9 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-NAMES = ("quickstart", "reproduce_paper", "compare_models", "political_orientation")
-CELL_TIMEOUT = 300  # seconds per cell (the quickstart's model load and run take about 80 s)
+NAMES = ("quickstart", "reproduce_paper", "compare_models", "political_orientation", "model_edits")
+CELL_TIMEOUT = 900  # seconds per cell (quickstart's model load and run: about 80 s; model_edits' tiny study:
+#                    a few minutes idle, about 10 under heavy load)
 MAX_BYTES = 1_500_000
 
 
@@ -157,4 +158,15 @@ def test_political_orientation_runs(executed):
     assert "logprob vs text on 20 sampled prompts" in text
     assert "reversed" in text and "shift" in text
     assert "answers choosing the option shown first: 100% of 92" in text  # what the markdown says of this model
+    assert _images(nb) >= 2
+
+
+def test_model_edits_runs(executed):
+    """The worked study's code path at the tiny size (two adapters, one DPO step each), then the
+    full run's saved figures."""
+    nb = executed("model_edits")
+    assert not _errors(nb)
+    text = _text(nb)
+    assert "left preference pairs from PolitiScales: 194" in text and "pairs per side: {'left': 8, 'right': 8}" in text
+    assert "score_expected" in text  # the tiny run's paired axis shifts
     assert _images(nb) >= 2
