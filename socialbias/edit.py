@@ -74,7 +74,7 @@ class Edit:
         """Write ``edit.safetensors`` and ``edit.json`` into ``out`` (new, empty or ours)."""
         from safetensors.numpy import save_file
 
-        from .files import staged
+        from .outdir import staged
 
         self.check()
         with staged(out, prefix="staging", command="edit") as staging:

@@ -11,8 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -36,25 +35,6 @@ def move_into_place(staging: Path, out: Path, names: Iterable[str] | None = None
                 shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(src, dst)
-
-
-@contextmanager
-def staged(out: str | os.PathLike[str], prefix: str = "staging", command: str | None = None) -> Iterator[Path]:
-    """A staging folder inside ``out``; its contents move into ``out`` when the block succeeds.
-
-    ``out`` must be new, empty or ours (:mod:`socialbias.outdir`); it is created and marked as
-    written by ``command`` (default: ``prefix``), and its exclusive lock is held for the block.
-    On an exception (Ctrl-C and SIGTERM included) nothing moves; the staging folder is always removed.
-    """
-    from .outdir import writing
-
-    with writing(out, command or prefix) as target:
-        staging = make_dir_temp(target, f".{prefix}-")
-        try:
-            yield staging
-            move_into_place(staging, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
 
 
 def _umask() -> int:
@@ -124,4 +104,4 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-__all__ = ["read_text_utf8", "safe_file_stem", "make_dir_temp", "move_into_place", "respect_umask", "staged", "write_json_atomic"]
+__all__ = ["read_text_utf8", "safe_file_stem", "make_dir_temp", "move_into_place", "respect_umask", "write_json_atomic"]

@@ -283,7 +283,7 @@ def _train(source: str, gguf_file: str | None, tokenizer: Any, rows: list[dict[s
     from transformers import AutoModelForCausalLM, PrinterCallback, TrainerCallback
 
     from .backends.hf import _resolve_device, _resolve_dtype
-    from .files import staged
+    from .outdir import staged
 
     dev = _resolve_device(device)
     torch_dtype = _resolve_dtype(dtype, dev)

@@ -37,11 +37,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .files import make_dir_temp, move_into_place
 from .locks import RunDirLock
 
 MARKER = ".socialbias-output"
 FORMAT = "socialbias-output/1"
-#: Staging-folder prefixes of the package's writers (files.staged, report, Results.save).
+#: Staging-folder prefixes of the package's writers (outdir.staged, report, Results.save).
 STAGING_PREFIXES = (".report-", ".scoring-", ".compare-", ".results-", ".staging-", ".figures-old-",
                     ".graphs-old-")
 _LEGACY_COMPARE_HEAD = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>socialbias comparison</title>"
@@ -211,3 +212,20 @@ def remove_stale_staging(directory: Path) -> list[str]:
 
 __all__ = ["FORMAT", "MARKER", "STAGING_PREFIXES", "check_output_dir", "claim_output_dir", "open_output",
            "owner", "reading", "remove_stale_staging", "writing"]
+
+
+@contextmanager
+def staged(out: str | os.PathLike[str], prefix: str = "staging", command: str | None = None) -> Iterator[Path]:
+    """A staging folder inside ``out``; its contents move into ``out`` when the block succeeds.
+
+    ``out`` must be new, empty or ours (:mod:`socialbias.outdir`); it is created and marked as
+    written by ``command`` (default: ``prefix``), and its exclusive lock is held for the block.
+    On an exception (Ctrl-C and SIGTERM included) nothing moves; the staging folder is always removed.
+    """
+    with writing(out, command or prefix) as target:
+        staging = make_dir_temp(target, f".{prefix}-")
+        try:
+            yield staging
+            move_into_place(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)

@@ -81,7 +81,7 @@ def write_paired(dirs: list[str], out: str | os.PathLike[str], *, base: str | No
 
     from .figures.shifts import plot_shift_arrows, plot_shift_forest
     from .figures.style import save_figure
-    from .files import staged
+    from .outdir import staged
     from .outdir import check_output_dir
 
     check_output_dir(out)

@@ -58,8 +58,8 @@ from .figures.style import shared_tb_scale
 from .figures import TYPE_NAMES  # noqa: F401  (re-exported: report.TYPE_NAMES)
 from .figures.data import _ci_level, _metric_tables, _strata
 from .figures.style import _category_label, _context_label
-from .files import make_dir_temp, move_into_place, staged
-from .outdir import open_output
+from .files import make_dir_temp, move_into_place
+from .outdir import open_output, staged
 from .redact import REDACTED, redact  # noqa: F401  (re-exported: report.redact)
 
 

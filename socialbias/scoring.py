@@ -24,7 +24,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from .errors import InputError
-from .files import staged
+from .outdir import staged
 from .graph import write_graphs
 from .recorded import ReadOutcome, read_jsonl, read_paper_results, to_answers
 from .results import Results, write_position_bias

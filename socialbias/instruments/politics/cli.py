@@ -33,7 +33,7 @@ def baselines_table(inst, baseline) -> pd.DataFrame:
 def score_instrument(instrument: str, path: str, out: str, missing: str = "skip", n_boot: int = 1000,
                      ci: float = 0.95, seed: int = 0) -> pd.DataFrame:
     """Read, score and write; returns the summary table. Everything is validated before writing."""
-    from ...files import staged
+    from ...outdir import staged
     from ...outdir import check_output_dir
 
     check_output_dir(out)
