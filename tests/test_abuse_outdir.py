@@ -230,12 +230,16 @@ SLOW_REPORT = """
     import sys, time
     from pathlib import Path
     from socialbias import report
+    from socialbias.figures import style
     real = report.save_figure
     def slow(fig, stem, **kw):
         Path(sys.argv[2]).touch()
         time.sleep(30)
         return real(fig, stem, **kw)
+    # the report saves some figures itself and draws the rest through figures.drawing, which
+    # imports save_figure from figures.style when it draws: slow both down
     report.save_figure = slow
+    style.save_figure = slow
     from socialbias.eval import main
     sys.exit(main(["report", sys.argv[1], "--figures", "summary"]))
 """
