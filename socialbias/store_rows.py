@@ -41,32 +41,6 @@ _DEFAULT_BATCH = 512
 _TABLE_COLUMNS = (
     "model_key", "prompt_id", "choice", "p0", "p1", "p2", "text", "parse", "latency", "created_at", "checksum",
 )
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS responses (
-    model_key  TEXT    NOT NULL,
-    prompt_id  TEXT    NOT NULL,
-    choice     INTEGER NOT NULL CHECK (choice IN (-1, 0, 1, 2)),
-    p0         REAL,
-    p1         REAL,
-    p2         REAL,
-    text       TEXT    NOT NULL DEFAULT '',
-    parse      TEXT    NOT NULL DEFAULT '',
-    latency    REAL,
-    created_at TEXT    NOT NULL,
-    checksum   TEXT,
-    PRIMARY KEY (model_key, prompt_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
-# ON CONFLICT DO NOTHING (not INSERT OR IGNORE): only an already stored key is skipped; a NOT NULL
-# or CHECK violation still fails loudly instead of silently dropping a paid-for answer.
-_INSERT = (
-    f"INSERT INTO responses ({', '.join(_TABLE_COLUMNS)}) VALUES ({', '.join('?' * len(_TABLE_COLUMNS))})"
-    " ON CONFLICT (model_key, prompt_id) DO NOTHING"
-)
 
 _Row = tuple[str, str, int, "float | None", "float | None", "float | None", str, str, "float | None", str, str]
 
