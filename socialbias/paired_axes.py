@@ -84,13 +84,9 @@ def paired_instrument_answers(dirs: list[str]) -> tuple[pd.DataFrame, str]:
         if first is None:
             first = (directory, record, cells)
         else:
-            diff = [k for k in SAME_INSTRUMENT_SETTINGS if record.get(k) != first[1].get(k)]
-            if diff:
-                raise InputError(f"compare --paired: {directory} and {first[0]} differ in {', '.join(diff)}: paired "
-                                 "shifts need runs of the same instrument with the same prompts and settings")
-            if cells != first[2]:
-                raise InputError(f"compare --paired: {directory} and {first[0]} have answers to different prompts "
-                                 f"({len(cells ^ first[2])} differ): rerun with the same items and settings")
+            check_same_design(directory, record, cells, first, SAME_INSTRUMENT_SETTINGS,
+                              "runs of the same instrument with the same prompts and settings",
+                              "have answers to different prompts", "rerun with the same items and settings")
         frames.append(answers)
     assert first is not None
     per_dir = [set(f["model"]) for f in frames]
@@ -218,3 +214,17 @@ def paired_axis_shifts(answers: pd.DataFrame, inst: Any, base: str, *, n_boot: i
 
 __all__ = ["AXIS_COLUMNS", "MEASURES", "SAME_INSTRUMENT_SETTINGS", "check_paired_cells", "instrument_run_answers",
            "is_instrument_run", "paired_axis_shifts", "paired_instrument_answers"]
+
+
+def check_same_design(directory: Any, settings: dict[str, Any], ids: set[Any],
+                      first: tuple[Any, dict[str, Any], set[Any]], keys: Any, need: str, differ: str,
+                      fix: str) -> None:
+    """Refuse, with one line, a run that cannot be paired with the first one: a setting in
+    ``keys`` differs, or the set of prompts (``ids``) does not match."""
+    diff = [k for k in keys if settings.get(k) != first[1].get(k)]
+    if diff:
+        raise InputError(f"compare --paired: {directory} and {first[0]} differ in {', '.join(diff)}: paired "
+                         f"shifts need {need}")
+    if ids != first[2]:
+        raise InputError(f"compare --paired: {directory} and {first[0]} {differ} "
+                         f"({len(ids ^ first[2])} differ): {fix}")

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import InputError
+from .paired_axes import check_same_design
 
 #: Run settings that must agree for answers to be paired (what was asked and how it was read).
 SAME_SETTINGS = ("dataset", "dataset_options", "mode", "template", "messages", "option_orders", "parser",
@@ -59,13 +60,9 @@ def paired_answers(dirs: list[str]) -> pd.DataFrame:
         if first is None:
             first = (directory, config, prompt_ids)
         else:
-            diff = [k for k in SAME_SETTINGS if config.get(k) != first[1].get(k)]
-            if diff:
-                raise InputError(f"compare --paired: {directory} and {first[0]} differ in {', '.join(diff)}: paired "
-                                 "shifts need runs with the same prompts and answer settings")
-            if prompt_ids != first[2]:
-                raise InputError(f"compare --paired: {directory} and {first[0]} asked different prompts "
-                                 f"({len(prompt_ids ^ first[2])} differ): use the same items, personas and limit")
+            check_same_design(directory, config, prompt_ids, first, SAME_SETTINGS,
+                              "runs with the same prompts and answer settings", "asked different prompts",
+                              "use the same items, personas and limit")
         frames.append(answers)
     combined = pd.concat(frames, ignore_index=True)
     per_dir = [set(f["model"]) for f in frames]
@@ -115,7 +112,7 @@ def write_paired_instrument(dirs: list[str], out: str | os.PathLike[str], *, bas
     ``figures/shift_compass*`` (arrows on the first two axes, per measure) and ``shift_forest``."""
     from .figures.shifts import plot_compass_shifts, plot_shift_forest
     from .figures.style import save_figure
-    from .files import staged
+    from .outdir import staged
     from .instruments.politics import load_instrument
     from .paired_axes import paired_axis_shifts, paired_instrument_answers
 

@@ -67,7 +67,7 @@ def _names(dirs: Sequence[Path]) -> list[str]:
 
 def compare_instrument_runs(dirs: Sequence[str | Path], out: str | Path, base: str | None = None) -> pd.DataFrame:
     """Write the comparison (see the module docstring) and return ``compare.csv``'s table."""
-    from ...files import staged
+    from ...outdir import staged
     from ...outdir import check_output_dir
     from .instrument import load_instrument
 
