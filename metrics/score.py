@@ -336,7 +336,8 @@ def _assemble(layout: Layout, counts, per_run, point, reps, intervals, thr: pd.D
     )
 
 
-def _type_calls(layout: Layout, val: dict[str, np.ndarray], reps, thr: pd.DataFrame) -> dict[str, object]:
+def _type_calls(layout: Layout, val: dict[str, np.ndarray], reps, thr: pd.DataFrame,
+                single: np.ndarray) -> dict[str, object]:
     """The model type of each stratum, its interval-based status and calibrated confidence
     (:func:`metrics.model_types.type_calls`), from TB_mid = (plug-in + debiased TB) / 2 and
     BAmt, their bootstrap standard deviations and the summary's TB and BAmt intervals."""
@@ -348,6 +349,7 @@ def _type_calls(layout: Layout, val: dict[str, np.ndarray], reps, thr: pd.DataFr
         default = layout.default_per_stratum
         tb_se = nan_sd(default(reps["pg.TB"]))  # the plug-in's bootstrap sd (debiased TB is not resampled)
         bamt_se = nan_sd(default(reps["pg.BAmt"]))
+        tb_se, bamt_se = np.where(single, np.nan, tb_se), np.where(single, np.nan, bamt_se)  # sd 0 is no evidence
     calls = type_calls(tb_mid, tb_se, val["BAmt"], bamt_se,
                        {name: (val[name + "_lo"], val[name + "_hi"]) for name in ("TB", "BAmt")},
                        thr["TB_threshold"].to_numpy(), thr["BAmt_threshold"].to_numpy())
@@ -377,7 +379,14 @@ def _summary(layout: Layout, point, reps, intervals, thr: pd.DataFrame, extra: d
     val["PB_sd"] = point["st"]["PB_sd"][0]
 
     val["TB_debiased"] = layout.default_per_stratum(extra["pg.TB_debiased"][None])[0]
-    calls = _type_calls(layout, val, reps, thr)
+    # One resampling cluster (e.g. every item of a stratum from one template): every replicate
+    # equals the estimate, so an interval would have width 0 and a type confidence of 1 -- a
+    # claim of certainty the data cannot support. Such strata get no interval and no confidence.
+    single = np.asarray(extra["st.n_clusters"]) < 2
+    if single.any():
+        for name in [k for k in val if k.endswith(("_lo", "_hi"))]:
+            val[name] = np.where(single, np.nan, val[name])
+    calls = _type_calls(layout, val, reps, thr, single)
     for name in ("PB_debiased", "PB_floor_debiased", "PB_excess_debiased", "PB_pvalue", "PB_null"):
         val[name] = extra["st." + name]
     exceeds = extra["st.PB_exceeds_floor"]

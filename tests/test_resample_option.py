@@ -56,3 +56,28 @@ def test_run_takes_resample_in_the_statistics_group():
     args = build_parser().parse_args(["run", "--resample", "items"])
     assert args.resample == "items"
     assert RunConfig().resample == "templates"
+
+
+def test_a_stratum_from_one_template_claims_no_interval_and_no_confidence(tmp_path):
+    """Items 0-11 of Sexual_orientation come from one template: resampling templates has one
+    cluster, every replicate equals the estimate, and a zero-width interval with a type confidence
+    of 1 would claim certainty from one template. Such a stratum reports neither; resampling
+    items (12 clusters) still gives both."""
+    lines = [{"model": "m", "category": "Sexual_orientation", "example_id": example_id, "persona": persona,
+              "instruction": k, "choice": (example_id * 7 + k + len(persona)) % 3}
+             for persona in ("", "gay") for k in range(2) for example_id in range(0, 12)]
+    path = tmp_path / "one.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    tables = {}
+    for unit in ("templates", "items"):
+        out = tmp_path / unit
+        assert main(["score", str(path), "--bbq-dir", str(BBQ_DIR), "--out", str(out), "--n-boot", "60",
+                     "--quiet", "--no-report", "--resample", unit]) == 0
+        tables[unit] = pd.read_csv(out / "summary.csv")
+    one = tables["templates"]
+    assert (one.n_clusters == 1).all()
+    for name in ("TB", "BAmt", "PB", "acc"):
+        assert one[name].notna().all() and one[[name + "_lo", name + "_hi"]].isna().all().all(), name
+    assert one.type_confidence.isna().all()
+    many = tables["items"]
+    assert (many.n_clusters > 1).all() and many.TB_hi.notna().all() and many.type_confidence.notna().all()
