@@ -66,7 +66,7 @@ def test_points_at_zero_are_not_clipped(no_persona_effect) -> None:
     points = [c for c in ax.collections if c.get_offsets().shape[0] and not c.get_clip_on()]
     assert points and np.allclose(points[0].get_offsets()[:, 0], 0)  # the estimates at 0, drawn whole
     assert ax.get_xlim()[0] == 0
-    summary = no_persona_effect.summary.assign(TB=0.0, TB_lo=0.0)
+    summary = no_persona_effect.summary.assign(TB=0.0, TB_lo=0.0, TB_mid=0.0)  # the plane plots TB_mid
     plane = R.plot_tb_bamt_plane(summary)
     marks = [c for a in plane.axes for c in a.collections if str(c.get_gid()).startswith("point:")]
     assert marks and all(not c.get_clip_on() and c.get_offsets()[0, 0] == 0 for c in marks)

@@ -64,7 +64,7 @@ def test_counts_warnings_and_a_complete_rerun_without_the_model(tmp_path, tiny_m
     mass = record["backend"]["letter_mass"]
     assert record["warnings"] and "option letters" in record["warnings"][0]  # a random tiny model: low mass
     html = (out / "report.html").read_text()
-    assert html.index('id="warnings"') < html.index("<h2>Summary</h2>") and "option letters" in html
+    assert html.index('id="warnings"') < html.index('<h2 id="summary">Summary</h2>') and "option letters" in html
     assert "72 prompts, 60 distinct, 12 copies, 0 cached, 60 asked, 72 scored" in html
 
     import socialbias.pipeline as pipeline
