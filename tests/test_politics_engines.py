@@ -144,7 +144,7 @@ def test_generate_with_bounded_recorded_retries(server, tmp_path, made_up):
     assert (summary["invalid_rate"] < summary["invalid_rate_first"]).all()
     # the retry is the same conversation with the model's answer and the retry message
     retried = answers[answers.attempts > 1].iloc[0]
-    from socialbias.instruments.option_store import OptionResponses
+    from socialbias.store_options import OptionResponses
     from socialbias.store import ResponseStore
 
     with ResponseStore.open(tmp_path / "gen") as store:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from socialbias.eval import main
-from socialbias.instruments.option_store import OptionAnswer, OptionResponses
+from socialbias.store_options import OptionAnswer, OptionResponses
 from socialbias.instruments.politics import load_instrument
 from socialbias.instruments.politics.grid import expand_instrument
 from socialbias.instruments.politics.robustness import robustness_table

@@ -385,7 +385,7 @@ class HFBackend(PeftVariants):
 
     def _make_answer(self, prompt: Prompt, result: Any, latency: float) -> Answer:
         if self.mode == "logprob" and self.labels is not None:
-            from ..instruments.option_store import OptionAnswer
+            from ..store_options import OptionAnswer
 
             choice = max(range(len(result)), key=result.__getitem__)
             return OptionAnswer(prompt.prompt_id, self.key, choice, tuple(result), parse="logprob", latency=latency)

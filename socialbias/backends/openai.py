@@ -125,7 +125,7 @@ class OpenAIBackend(Transport):
         extra_body: more JSON fields sent with every request (part of :attr:`key`).
         labels: option labels for an instrument with N options (``("1", ..., "5")``; part of
             :attr:`key`); None: BBQ's letters. Given, answers are
-            :class:`~socialbias.instruments.option_store.OptionAnswer` records: in logprob mode
+            :class:`~socialbias.store_options.OptionAnswer` records: in logprob mode
             one probability per label (:func:`~.openai_scoring.label_probabilities`), in generate
             mode the text with choice -1 (the instrument's strict parser reads it, knowing the
             presented option order).
@@ -413,7 +413,7 @@ class OpenAIBackend(Transport):
 def _option_answer(pid: str, key: str, choice: int, probs: Sequence[float], text: str, parse: str,
                    latency: float) -> Any:
     """An N-option answer (no probabilities unless an option was read)."""
-    from ..instruments.option_store import OptionAnswer
+    from ..store_options import OptionAnswer
 
     return OptionAnswer(pid, key, choice, tuple(probs) if choice != NONE else (), text, parse, latency)
 

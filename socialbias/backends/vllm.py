@@ -140,7 +140,7 @@ class VLLMBackend:
         chunk_size: prompts submitted to the engine at once (answers are yielded per chunk).
         labels: option labels of an instrument with N options (``("1", ..., "5")``; part of
             :attr:`key`); None: BBQ's letters. Given, answers are
-            :class:`~socialbias.instruments.option_store.OptionAnswer` records (logprob: one
+            :class:`~socialbias.store_options.OptionAnswer` records (logprob: one
             probability per label; generate: the text with choice -1, read by the instrument).
 
     Raises :class:`InputError` (one line: the model, the reason, the fix) when the model cannot
@@ -442,7 +442,7 @@ class VLLMBackend:
     def _option_answer(self, prompt: Prompt, result: Any, latency: float) -> Any:
         """An N-option answer: label probabilities and their argmax, or the text (choice -1) for the
         instrument's parser."""
-        from ..instruments.option_store import OptionAnswer
+        from ..store_options import OptionAnswer
 
         if self.mode == "generate":
             return OptionAnswer(prompt.prompt_id, self.key, NONE, (), result, "text", latency)

@@ -43,7 +43,7 @@ def make_hf_backend(model: str, mode: str, n_options: int, **settings: Any):
 def _as_option_answers(answers, prompts_by_id: dict, options) -> list:
     """Backend answers -> OptionAnswers: log-probability answers as they are; text (an engine's
     generate mode) read by the strict political parser against the presented order."""
-    from ..option_store import OptionAnswer
+    from ...store_options import OptionAnswer
 
     out = []
     for a in answers:
@@ -156,7 +156,7 @@ def run_instrument(instrument: str, model: str, out: str | Path, *, backend: Any
     before a model is loaded."""
     from ...outdir import check_output_dir, writing
     from ...store import ResponseStore
-    from ..option_store import OptionResponses
+    from ...store_options import OptionResponses
 
     inst = load_instrument(instrument)
     _check(mode, missing, ci, n_boot, retries, agreement, judge, variants)

@@ -1,5 +1,9 @@
 """Answers with N options (instruments other than BBQ), kept in the run's response store.
 
+The store's second table and its answer record. It sits in the store layer (docs/design.md, "The
+import chain"): the engines build :class:`OptionAnswer` records and the instruments read and write
+:class:`OptionResponses`, so both import it from below them.
+
 BBQ's ``responses`` table has three probability columns and ``CHECK (choice IN (-1, 0, 1, 2))``;
 an instrument may have 2, 4, 5 or more options. Rather than migrate that table (old stores
 must keep opening, and other work changes it), N-option answers live in a second table of the
@@ -19,10 +23,17 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
+from typing import TYPE_CHECKING
 
-from ..errors import InputError
+from socialbias.errors import InputError
+from socialbias.store_rows import _now
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from socialbias.store import ResponseStore
 
 TABLE = "option_responses"
 _SCHEMA = f"""
@@ -57,7 +68,10 @@ class OptionAnswer:
     latency: float = math.nan
 
 
-def _row(a: OptionAnswer, created_at: str) -> tuple:
+_OptionRow = tuple[str, str, int, str, str, str, float | None, str]
+
+
+def _row(a: OptionAnswer, created_at: str) -> _OptionRow:
     if not isinstance(a, OptionAnswer):
         raise InputError(f"option_responses takes OptionAnswer records, got {type(a).__name__}")
     if not isinstance(a.choice, int) or a.choice < -1 or (a.probs and a.choice >= len(a.probs)):
@@ -73,7 +87,7 @@ def _row(a: OptionAnswer, created_at: str) -> tuple:
 class OptionResponses:
     """The option_responses table of an open :class:`~socialbias.store.ResponseStore`."""
 
-    def __init__(self, store) -> None:
+    def __init__(self, store: ResponseStore) -> None:
         self.store = store
         # the store's own connection and transaction helper: one file, one lock, one WAL
         with store._transaction():
@@ -81,8 +95,6 @@ class OptionResponses:
 
     def add(self, answers: Iterable[OptionAnswer]) -> int:
         """Insert answers in one transaction (already stored keys are skipped); returns how many were new."""
-        from ..store import _now
-
         rows = [_row(a, _now()) for a in answers]
         if not rows:
             return 0
@@ -96,17 +108,17 @@ class OptionResponses:
         cur = self.store._db.execute(f"SELECT prompt_id FROM {TABLE} WHERE model_key = ?", (model_key,))
         return {r[0] for r in cur.fetchall()}
 
-    def missing(self, prompts, model_key: str):
+    def missing(self, prompts: pd.DataFrame, model_key: str) -> pd.DataFrame:
         """Rows of the prompts table without a stored answer of ``model_key`` (resuming)."""
         done = self.answered_ids(model_key)
         return prompts.loc[~prompts["prompt_id"].isin(done)] if done else prompts.copy()
 
-    def frame(self, model_key: str | None = None):
+    def frame(self, model_key: str | None = None) -> pd.DataFrame:
         """The stored answers (prompt_id, model_key, choice, probs as lists, text, parse, latency)."""
         import pandas as pd
 
         sql = f"SELECT prompt_id, model_key, choice, probs, text, parse, latency FROM {TABLE}"
-        params: tuple = ()
+        params: tuple[str, ...] = ()
         if model_key is not None:
             sql, params = sql + " WHERE model_key = ?", (model_key,)
         rows = self.store._db.execute(sql + " ORDER BY model_key, prompt_id", params).fetchall()
