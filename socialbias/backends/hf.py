@@ -49,7 +49,8 @@ from ..errors import InputError
 from .adapters import Adapter, PeftVariants, adapter_key, attach_peft, parse_adapters
 from .base import (Answer, Decoding, Mode, Prompt, check_decoding, check_mode, chunked, encode_texts, first_line,
                    group_by_text, model_key, prompt_options, seed_of)
-from .hf_load import _load, _locate, _read_edit, _resolve_device, _resolve_dtype
+from .hf_edit import apply_edit, read_edit
+from .hf_load import _load, _locate, _resolve_device, _resolve_dtype
 from .hub_access import access_kwargs, offline_if
 from .render import ChatRenderer, TemplateInfo
 
@@ -195,7 +196,7 @@ class HFBackend(PeftVariants):
             ``[(name, path), ...]``; loaded once with peft; :meth:`variants` lists the base model
             and each adapter as backends sharing the weights, each with its own :attr:`key`
             (as :class:`~socialbias.backends.vllm.VLLMBackend` does).
-        edit: a saved representation edit (:mod:`socialbias.edit`) applied to every answer
+        edit: a saved representation edit (:mod:`socialbias.edit`, read and hooked by :mod:`.hf_edit`) applied to every answer
             through forward hooks; its SHA-256 is part of :attr:`key`.
 
     Raises :class:`InputError` (one line: the model, the reason, the fix) when the model cannot
@@ -251,7 +252,7 @@ class HFBackend(PeftVariants):
 
         self.model_name, source, self.gguf_file = _locate(model, gguf_file)
         self._adapters: dict[str, Adapter] = {a.name: a for a in parse_adapters(lora)}
-        self.edit_path, self._edit = _read_edit(edit)
+        self.edit_path, self._edit = read_edit(edit)
         self.adapter: str | None = None
         # A local model never touches the network; an unreachable, uncached hub id fails at once.
         access = access_kwargs(source, {**self.model_kwargs, "revision": revision})
@@ -276,8 +277,6 @@ class HFBackend(PeftVariants):
         self._max_len = getattr(self.model.config, "max_position_embeddings", None)
         self._keep_kwarg = _logits_to_keep_kwarg(self.model)
         if self._edit is not None:
-            from ..edit import apply_edit
-
             apply_edit(self.model, self._edit)  # hooks on the base modules: they stay under peft
         if self._adapters:
             self.model = attach_peft(self.model, list(self._adapters.values()))

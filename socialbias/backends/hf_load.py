@@ -43,20 +43,6 @@ _DTYPES = {
 }
 
 
-
-
-def _read_edit(edit: str | Path | None) -> tuple[str | None, Any]:
-    """``(absolute path, Edit)`` of a saved edit (checked before the model loads), or ``(None, None)``."""
-    if edit is None:
-        return None, None
-    from ..edit import Edit, edit_digest
-
-    loaded = Edit.load(edit)
-    path = str(Path(edit).expanduser().resolve())
-    loaded.meta["sha256"] = edit_digest(path)
-    return path, loaded
-
-
 def _resolve_device(device: str | None) -> torch.device:
     import torch
 
