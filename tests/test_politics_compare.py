@@ -61,11 +61,13 @@ def test_compass_draws_one_arrow_per_variant(scored):
     from matplotlib.patches import FancyArrowPatch
 
     from socialbias.figures.politics import plot_compass
+    from socialbias.instruments.politics.baselines import random_baseline
 
     _, dirs = scored
     inst = load_instrument("sapplyvalues")
     table = pd.concat([pd.read_csv(dirs[n] / "summary.csv").assign(model=n) for n in ("base", "chat", "tuned")])
-    fig = plot_compass(table, inst, "right", "auth", arrows=[("base", "chat"), ("base", "tuned")])
+    fig = plot_compass(table, inst, "right", "auth", baseline=random_baseline(inst),
+                       arrows=[("base", "chat"), ("base", "tuned")])
     arrows = [p for p in fig.axes[0].patches if isinstance(p, FancyArrowPatch)]
     assert len(arrows) == 2
     base = table[(table.model == "base")].set_index("axis")["score"]

@@ -111,6 +111,7 @@ def test_cli_run_instrument(tiny_model_dir, tmp_path, capsys):
 
 def test_compass_caption_states_mode_variants_and_forcing():
     from socialbias.figures.politics import caption, plot_compass
+    from socialbias.instruments.politics.baselines import constant_answerers, random_baseline
 
     inst = load_instrument(MADE_UP)
     summary = pd.DataFrame({"model": ["m", "m"], "instrument": "madeup", "axis": ["economic", "social"],
@@ -118,10 +119,14 @@ def test_compass_caption_states_mode_variants_and_forcing():
     record = {"mode": "generate", "variants": ["templ-02/jail-05", "rozado"], "option_orders": "both", "ci": 0.9}
     text = caption(record)
     assert "Mode: generate" in text and "templ-02/jail-05, rozado" in text and "Forcing: jail-01 (none), jail-05" in text
-    fig = plot_compass(summary, inst, "economic", "social", record=record)
+    fig = plot_compass(summary, inst, "economic", "social", baseline=random_baseline(inst), record=record)
     assert fig._supxlabel.get_text().replace("\n", " ") == text
     ax = fig.axes[0]
     assert ax.get_xlim() == (-10, 10) and len(ax.patches) == 2  # random region + the model's interval ellipse
+    drawn = plot_compass(summary, inst, "economic", "social", baseline=random_baseline(inst),
+                         constants=constant_answerers(inst)).axes[0].get_legend_handles_labels()[1]
+    assert f"always {inst.options[0]}" in drawn and f"always {inst.options[-1]}" in drawn  # the extreme constants only
+    assert not any(f"always {o}" in drawn for o in inst.options[1:-1])
 
 
 def test_option_responses_table_keeps_old_stores_working(tmp_path):

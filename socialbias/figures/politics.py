@@ -13,11 +13,18 @@ variants, forcing and scale orders, because a position holds only for those.
 The interval ellipse has the two marginal intervals as its axes (axis-aligned: the summary
 holds marginal intervals only); the random region is the exact 95% ellipse of the random
 answerer's covariance (normal approximation, chi-square with 2 degrees of freedom).
+
+The reference answerers come in as arguments: ``baseline`` is the random answerer
+(:func:`socialbias.instruments.politics.baselines.random_baseline`: exact ``mean`` and ``cov``
+over the instrument's axes, Monte Carlo ``lo``/``hi``) and ``constants`` the constant answerers'
+scores (:func:`~socialbias.instruments.politics.baselines.constant_answerers`). The instrument
+computes them (its ``baselines.csv`` holds the same numbers); a figure only draws them, so this
+module imports nothing from the instruments above it (docs/design.md, "The import chain").
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,6 +33,17 @@ from .style import DOUBLE_COLUMN, SINGLE_COLUMN, _figure, _palette, _styled
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
+
+class RandomAnswerer(Protocol):
+    """What the figures draw of the random answerer (``RandomBaseline`` of the instrument): the
+    exact mean and covariance and the central region's bounds, one entry per axis of
+    ``inst.all_axes``."""
+
+    mean: np.ndarray
+    cov: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+
 
 #: chi-square(2) 0.95 quantile: the 95% ellipse of a bivariate normal is mean + sqrt(5.991) * cov^(1/2)
 CHI2_2_95 = 5.991464547107979
@@ -63,12 +81,13 @@ def _caption(fig, text: str) -> None:
 
 
 @_styled
-def plot_compass(summary: pd.DataFrame, inst, x: str, y: str, *, baseline=None, record: Mapping | None = None,
+def plot_compass(summary: pd.DataFrame, inst, x: str, y: str, *, baseline: RandomAnswerer,
+                 constants: Mapping[str, Mapping[str, float]] | None = None, record: Mapping | None = None,
                  arrows: Sequence[tuple[str, str]] = ()) -> "Figure":
-    """Compass of axes ``x`` (horizontal) and ``y`` (vertical) of ``inst`` for every model x persona."""
+    """Compass of axes ``x`` (horizontal) and ``y`` (vertical) of ``inst`` for every model x persona,
+    over the random answerer's 95% ellipse (``baseline``) and the answerers who always give the
+    first or the last option (from ``constants``, keyed ``always <option>``)."""
     from matplotlib.patches import Ellipse, FancyArrowPatch
-
-    from ..instruments.politics.baselines import constant_answerers, exact_moments
 
     s = _rows(summary)
     fig = _figure(SINGLE_COLUMN * 1.35, SINGLE_COLUMN * 1.45)
@@ -81,7 +100,7 @@ def plot_compass(summary: pd.DataFrame, inst, x: str, y: str, *, baseline=None, 
     ax.set_ylim(*rng[y])
     ax.axvline(mid[x], color="0.6", lw=0.6)
     ax.axhline(mid[y], color="0.6", lw=0.6)
-    mean, cov = exact_moments(inst)
+    mean, cov = baseline.mean, baseline.cov
     axes = list(inst.all_axes)
     ix, iy = axes.index(x), axes.index(y)
     c2 = cov[np.ix_([ix, iy], [ix, iy])]
@@ -90,7 +109,7 @@ def plot_compass(summary: pd.DataFrame, inst, x: str, y: str, *, baseline=None, 
     w, h = 2 * np.sqrt(CHI2_2_95 * np.maximum(vals[::-1], 0))
     ax.add_patch(Ellipse((mean[ix], mean[iy]), w, h, angle=angle, facecolor="0.85", edgecolor="0.6", lw=0.6,
                          label="random answerer (95%)", zorder=1))
-    for (name, scores), marker in zip(constant_answerers(inst).items(), "^v<>ds"):
+    for (name, scores), marker in zip((constants or {}).items(), "^v<>ds"):
         if name in (f"always {inst.options[0]}", f"always {inst.options[-1]}"):
             ax.plot(scores[x], scores[y], marker=marker, color="0.35", ms=4, ls="none", label=name, zorder=2)
     points = {}
@@ -121,14 +140,12 @@ def plot_compass(summary: pd.DataFrame, inst, x: str, y: str, *, baseline=None, 
 
 
 @_styled
-def plot_axis_bars(summary: pd.DataFrame, inst, *, axes: Sequence[str] | None = None, record: Mapping | None = None,
-                   baseline=None) -> "Figure":
-    """One row per axis: each model x persona as a point with its interval; random band shaded."""
-    from ..instruments.politics.baselines import random_baseline
-
+def plot_axis_bars(summary: pd.DataFrame, inst, *, baseline: RandomAnswerer, axes: Sequence[str] | None = None,
+                   record: Mapping | None = None) -> "Figure":
+    """One row per axis: each model x persona as a point with its interval; the random
+    answerer's central region (``baseline.lo`` to ``baseline.hi``) shaded."""
     s = _rows(summary)
     axes = list(axes or [a for a in inst.all_axes if a in set(s.axis)])
-    baseline = baseline or random_baseline(inst)
     keys = [k for k, _ in s.groupby(["model", "persona"], sort=True)]
     colours = _palette(len(keys))
     fig = _figure(DOUBLE_COLUMN, 0.35 * len(axes) + 1.0)
@@ -194,8 +211,9 @@ def plot_item_strip(answers: pd.DataFrame, inst, *, model: str | None = None, pe
     return fig
 
 
-def write_figures(directory, summary: pd.DataFrame, inst, *, record: Mapping, answers: pd.DataFrame | None = None,
-                  baseline=None) -> list:
+def write_figures(directory, summary: pd.DataFrame, inst, *, record: Mapping, baseline: RandomAnswerer,
+                  constants: Mapping[str, Mapping[str, float]] | None = None,
+                  answers: pd.DataFrame | None = None) -> list:
     """The study's figures into ``directory/figures``: bars always; the compass of the first two
     axes when the instrument has two or three axes and no derived ones (SapplyValues, a PCT
     file); the item strip of the first model without persona when there are at most 150 items."""
@@ -206,7 +224,8 @@ def write_figures(directory, summary: pd.DataFrame, inst, *, record: Mapping, an
     out = Path(directory) / "figures"
     paths = [save_figure(plot_axis_bars(summary, inst, record=record, baseline=baseline), out / "axes")[1]]
     if 2 <= len(inst.axes) <= 3 and not inst.derived:
-        paths.append(save_figure(plot_compass(summary, inst, inst.axes[0], inst.axes[1], record=record), out / "compass")[1])
+        paths.append(save_figure(plot_compass(summary, inst, inst.axes[0], inst.axes[1], baseline=baseline,
+                                              constants=constants, record=record), out / "compass")[1])
     if answers is not None and len(inst.items) <= 150 and not answers.empty:
         paths.append(save_figure(plot_item_strip(answers, inst, record=record), out / "items")[1])
     return paths

@@ -55,7 +55,8 @@ def score_instrument(instrument: str, path: str, out: str, missing: str = "skip"
 
         variants = sorted(set(answers["variant"]) - {""}) or ["(not recorded)"]
         write_figures(staging, summary, inst, record={"mode": "given answers", "variants": variants, "ci": ci,
-                                                      "option_orders": "as recorded"}, baseline=baseline)
+                                                      "option_orders": "as recorded"}, baseline=baseline,
+                      constants=constant_answerers(inst))
     return summary
 
 

@@ -132,12 +132,14 @@ def _caption_record(runs: dict) -> dict:
 def _figures(directory: Path, table: pd.DataFrame, inst, runs: dict, base_name: str) -> None:
     from ...figures.politics import plot_axis_bars, plot_compass
     from ...figures.style import save_figure
+    from .baselines import constant_answerers, random_baseline
 
     shown = table.assign(model=table["run"])  # points are named by run
     record = _caption_record(runs)
     out = directory / "figures"
-    save_figure(plot_axis_bars(shown, inst, record=record), out / "axes")
+    baseline = random_baseline(inst)
+    save_figure(plot_axis_bars(shown, inst, baseline=baseline, record=record), out / "axes")
     if 2 <= len(inst.axes) <= 3 and not inst.derived:
         arrows = [(base_name, name) for name in runs if name != base_name]
-        save_figure(plot_compass(shown[shown["persona"] == ""], inst, inst.axes[0], inst.axes[1], record=record,
-                                 arrows=arrows), out / "compass")
+        save_figure(plot_compass(shown[shown["persona"] == ""], inst, inst.axes[0], inst.axes[1], baseline=baseline,
+                                 constants=constant_answerers(inst), record=record, arrows=arrows), out / "compass")

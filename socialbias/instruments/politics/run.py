@@ -27,7 +27,7 @@ import pandas as pd
 
 from ...errors import InputError
 from .answers import parse_option, summarise
-from .baselines import random_baseline
+from .baselines import constant_answerers, random_baseline
 from .cli import baselines_table
 from .engines import close, make_backend
 from .grid import expand_instrument, is_open_ended
@@ -254,5 +254,6 @@ def _write(target: Path, inst, answers: pd.DataFrame, summary: pd.DataFrame, rec
         record["agreement_summary"] = agree.to_dict("records")
     from ...figures.politics import write_figures
 
-    write_figures(target, summary, inst, record=record, answers=answers, baseline=baseline)
+    write_figures(target, summary, inst, record=record, answers=answers, baseline=baseline,
+                  constants=constant_answerers(inst))
     (target / "run.json").write_text(json.dumps(record, indent=1, default=str) + "\n", encoding="utf-8")
