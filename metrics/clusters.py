@@ -16,11 +16,13 @@ table without a ``question_index`` column, or items with an empty one, fall back
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
+from ._grouping import Grouping
 from .errors import MetricsInputError
 from .schema import Responses
 
@@ -90,7 +92,7 @@ def multinomial_counts(u: np.ndarray, group: np.ndarray) -> np.ndarray:
     return np.bincount(flat.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
 
 
-def half_splits(clusters: Clusters, n_splits: int, streams_uniform) -> np.ndarray:
+def half_splits(clusters: Clusters, n_splits: int, streams_uniform: Callable[[int], np.ndarray]) -> np.ndarray:
     """(n_splits x clusters) 0/1 masks: half A of each split, balanced within each stratum.
 
     Per stratum and split, the clusters are put in a random order and the first half (rounded
@@ -107,7 +109,8 @@ def half_splits(clusters: Clusters, n_splits: int, streams_uniform) -> np.ndarra
     rows = np.arange(n_splits)[:, None]
     rank[rows, order] = np.arange(cs.size)[None, :]
     pos = rank - starts[cs][None, :]
-    return (pos < (sizes[cs] // 2)[None, :]).astype(np.float64)
+    masks: np.ndarray = (pos < (sizes[cs] // 2)[None, :]).astype(np.float64)
+    return masks
 
 
 #: Ranges of the bounded statistics: a widened interval is clipped to them.
@@ -118,8 +121,8 @@ _RANGES: dict[str, tuple[float, float]] = {
 }
 
 
-def cell_clusters(C_cluster, n_tc: int, tc_tg, cluster_stratum: np.ndarray, strata_of: dict[str, np.ndarray]
-                  ) -> dict[str, np.ndarray]:
+def cell_clusters(C_cluster: sp.csr_array, n_tc: int, tc_tg: Grouping, cluster_stratum: np.ndarray,
+                  strata_of: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Number of clusters behind each cell: per (stratum, persona, target) cell ``"tg"`` the
     clusters that ask about the target (mean over runs), per level in ``strata_of`` (level ->
     stratum of each cell) the clusters of the cell's stratum."""

@@ -61,6 +61,7 @@ for w=2, v=1), v/3 for the gold target and w/3 for the other target of a disambi
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -118,7 +119,7 @@ class TypeThresholds:
                 raise MetricsInputError(f"TypeThresholds.{name}={value}: must be a finite number >= 0"
                                         + (" or None." if name == "bamt_threshold" else "."))
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -160,7 +161,8 @@ def random_bamt(layout: Layout, counts: dict[str, np.ndarray]) -> np.ndarray:
     ea = np.bincount(np.concatenate([layout.tcx, layout.tcy]), weights=np.concatenate([ex, ey]),
                      minlength=layout.n_tc)[None, :]
     bamt = layout.prc_pg.mean(layout.tc_prc.mean(ratio(ea, counts["n"])))
-    return layout.default_per_stratum(bamt)[0]
+    per_stratum: np.ndarray = layout.default_per_stratum(bamt)[0]
+    return per_stratum
 
 
 def type_thresholds(layout: Layout, counts: dict[str, np.ndarray], thresholds: TypeThresholds,

@@ -78,7 +78,7 @@ def paired_clusters(r: Responses, resample: str) -> tuple[Clusters, pd.DataFrame
     if resample not in RESAMPLE_UNITS:
         raise MetricsInputError(f"resample={resample!r}: use one of {', '.join(RESAMPLE_UNITS)}.")
     strata = r.strata.iloc[r.units["stratum"].to_numpy()]
-    cell = (strata["category"].astype(str) + "\x1f" + strata["context_condition"].astype(str)).to_numpy()
+    cell = (strata["category"].astype(str) + "\x1f" + strata["context_condition"].astype(str)).to_numpy(dtype=str)
     items = r.units["item_id"].astype(str).to_numpy()
     key = items
     unit = "items"
@@ -98,7 +98,7 @@ def paired_clusters(r: Responses, resample: str) -> tuple[Clusters, pd.DataFrame
 def _summary_values(X: np.ndarray, layout: Layout, n_cols: int, n_splits: int) -> dict[str, np.ndarray]:
     """(b x strata) values of every paired metric from (b x columns) counts."""
     c = layout.split(X[:, :n_cols])
-    keep = {"pg": ("BAmt", "acc", "invalid_rate")}
+    keep: dict[str, tuple[str, ...]] = {"pg": ("BAmt", "acc", "invalid_rate")}
     point = over_runs(per_run_statistics(c, layout), layout, with_sd=False, keep=keep)
     deb = debiased(X, n_cols, c["n"], c["S"], layout, n_splits)
     out = {name: layout.default_per_stratum(point["pg"][name]) for name in keep["pg"]}
@@ -151,7 +151,7 @@ def paired_shifts(answers: pd.DataFrame, base: str, *, w: float = 2, v: float = 
     # t with G - 1 degrees of freedom (G clusters in the cell; Cameron & Miller 2015, section VI).
     G = np.array([n_clusters[cell_of[(p[1], p[2])]] for p in pairs], dtype=np.float64)
     df = np.maximum(G - 1, 1)
-    q = student_t.ppf(0.5 + ci / 2.0, df)
+    q = np.asarray(student_t.ppf(0.5 + ci / 2.0, df), dtype=np.float64)  # one quantile per pair
     for name in PAIRED_METRICS:
         shift = point[name][0, var_idx] - point[name][0, base_idx]
         se = np.where(G >= 2, nan_sd(reps[name]) * np.sqrt(G / df), np.nan)  # one cluster: no interval
