@@ -96,8 +96,9 @@ Data: github.com/langtech-bsc/EsBBQ-CaBBQ (Apache-2.0); Hugging Face cards: CC B
 
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -143,6 +144,9 @@ from .schema import (
     DatasetInfo,
     LoadReport,
 )
+
+#: English names of the two languages (titles and docstrings).
+LANGUAGE_NAMES = {"es": "Spanish", "ca": "Catalan"}
 
 
 def _category_file(directory: Path, source_category: str) -> Path | None:
@@ -312,36 +316,24 @@ def load_spanish_bbq(
                         extra_columns=("version", "subcategory", "source_category"))
 
 
-def load_esbbq(
-    source: str | os.PathLike[str] | None = None,
-    categories: Iterable[str] | None = None,
-    *,
-    on_error: Literal["raise", "skip"] = "raise",
-    include_excluded: bool = True,
-    seed: int = 0,
-    order: str = "shuffle",
-    unknown_wording: str | Sequence[str] | None = None,
-    revision: str = HUB_REVISIONS["esbbq"],
-) -> pd.DataFrame:
-    """EsBBQ (Spanish) as the items table; the options are :func:`load_spanish_bbq`'s."""
-    return load_spanish_bbq("esbbq", source, categories, on_error=on_error, include_excluded=include_excluded,
-                            seed=seed, order=order, unknown_wording=unknown_wording, revision=revision)
+def _loader(dataset: Literal["esbbq", "cabbq"]) -> Callable[..., pd.DataFrame]:
+    """``load_<dataset>(source, categories, **options)``: :func:`load_spanish_bbq` of one dataset,
+    with its signature (less ``dataset``) for ``help()`` and editors."""
+
+    def load(source: str | os.PathLike[str] | None = None, categories: Iterable[str] | None = None,
+             **options: Any) -> pd.DataFrame:
+        return load_spanish_bbq(dataset, source, categories, **options)
+
+    whole = inspect.signature(load_spanish_bbq)
+    load.__signature__ = whole.replace(parameters=[p for p in whole.parameters.values() if p.name != "dataset"])  # type: ignore[attr-defined]
+    load.__name__ = load.__qualname__ = f"load_{dataset}"
+    load.__doc__ = (f"{TITLES[dataset]} ({LANGUAGE_NAMES[LANGUAGES[dataset]]}) as the items table; the options are "
+                    ":func:`load_spanish_bbq`'s.")
+    return load
 
 
-def load_cabbq(
-    source: str | os.PathLike[str] | None = None,
-    categories: Iterable[str] | None = None,
-    *,
-    on_error: Literal["raise", "skip"] = "raise",
-    include_excluded: bool = True,
-    seed: int = 0,
-    order: str = "shuffle",
-    unknown_wording: str | Sequence[str] | None = None,
-    revision: str = HUB_REVISIONS["cabbq"],
-) -> pd.DataFrame:
-    """CaBBQ (Catalan) as the items table; the options are :func:`load_spanish_bbq`'s."""
-    return load_spanish_bbq("cabbq", source, categories, on_error=on_error, include_excluded=include_excluded,
-                            seed=seed, order=order, unknown_wording=unknown_wording, revision=revision)
+load_esbbq = _loader("esbbq")
+load_cabbq = _loader("cabbq")
 
 
 CITATION = (
@@ -353,10 +345,9 @@ CITATION = (
 
 def _info(dataset: str) -> DatasetInfo:
     lang = LANGUAGES[dataset]
-    language = {"es": "Spanish", "ca": "Catalan"}[lang]
     return DatasetInfo(
         name=dataset,
-        title=f"{TITLES[dataset]} ({language} Bias Benchmark for Question Answering)",
+        title=f"{TITLES[dataset]} ({LANGUAGE_NAMES[lang]} Bias Benchmark for Question Answering)",
         languages=(lang,),
         licence="CC BY 4.0 (Hugging Face dataset card); Apache-2.0 (GitHub repository)",
         citation=CITATION,
@@ -373,13 +364,5 @@ ESBBQ_INFO = _info("esbbq")
 CABBQ_INFO = _info("cabbq")
 
 
-@register("esbbq", ESBBQ_INFO)
-def _load_esbbq(source: str | os.PathLike[str] | None = None, categories: Iterable[str] | None = None,
-                **kw: Any) -> pd.DataFrame:
-    return load_esbbq(source, categories, **kw)
-
-
-@register("cabbq", CABBQ_INFO)
-def _load_cabbq(source: str | os.PathLike[str] | None = None, categories: Iterable[str] | None = None,
-                **kw: Any) -> pd.DataFrame:
-    return load_cabbq(source, categories, **kw)
+register("esbbq", ESBBQ_INFO)(load_esbbq)
+register("cabbq", CABBQ_INFO)(load_cabbq)

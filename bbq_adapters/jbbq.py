@@ -167,6 +167,4 @@ INFO = DatasetInfo(
 )
 
 
-@register(DATASET, INFO)
-def _load(source: str | os.PathLike[str] | None = None, categories: Iterable[str] | None = None, **kw: Any) -> pd.DataFrame:
-    return load_jbbq(source, categories, **kw)
+register(DATASET, INFO)(load_jbbq)

@@ -478,6 +478,4 @@ INFO = DatasetInfo(
 )
 
 
-@register(DATASET, INFO)
-def _load(source: str | os.PathLike[str] | None = None, categories: Iterable[str] | None = None, **kw: Any) -> pd.DataFrame:
-    return load_kobbq(source, categories, **kw)
+register(DATASET, INFO)(load_kobbq)
