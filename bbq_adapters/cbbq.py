@@ -131,7 +131,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import MappingProxyType
@@ -141,12 +140,20 @@ import pandas as pd
 
 from . import register
 from .cbbq_lexicon import (  # the lexicon and its matching rules
-    MENTION_ORDER_FACTS,
+    MENTION_ORDER_FACTS,  # noqa: F401  (public: the docstring's mirrored templates)
     OPTION_LABELS,  # noqa: F401  (public: the target map, read by users and tests)
     POLARITY_FIXES,
     _option_labels,
-    first_mentioned_option,
     targeted_labels,
+)
+from .cbbq_checks import (  # noqa: F401  (re-exported: cbbq.REASON_MIRRORED, cbbq.gold_mapping, ...)
+    NOTE_DUPLICATE,
+    POLARITY_NAMES,
+    REASON_MIRRORED,
+    REASON_POLARITY_LABEL,
+    check_category,
+    expected_label,
+    gold_mapping,
 )
 from .common import (
     BadLine,
@@ -188,7 +195,6 @@ _SOURCE_NAME = {v: k for k, v in CATEGORY_NAMES.items()}
 
 #: Source condition (folder and file name) -> items-table condition.
 CONDITIONS: dict[str, str] = {"ambiguous": "ambig", "disambiguous": "disambig"}
-POLARITY_NAMES: dict[str, str] = {"neg": "neg", "non_neg": "nonneg"}
 #: Added to a disambiguated row's source example_id (the two files number their rows independently).
 DISAMBIG_ID_OFFSET = 100_000
 
@@ -223,16 +229,10 @@ _ROLES_SWAPPED = re.compile(r"两个开场(?:艾滋病患者|HIV感染者)，一
 REASON_PLACEHOLDER = "unfilled or misspelled template placeholder in the text ({{NAME1}}, {{NMAE1}}, ...)"
 REASON_SAME_ANSWER = "ans0 and ans1 are the same answer"
 REASON_SAME_GROUP = "ans0 and ans1 name the same group"
-REASON_POLARITY_LABEL = "label contradicts context: question polarity mislabelled, gold label follows the wrong polarity"
-REASON_MIRRORED = (
-    "label contradicts context: the disambiguating facts follow the order of mention (mirrored template) "
-    "but the gold label does not"
-)
 REASON_SAME_GROUP_TWICE = "broken context: the template introduces the same group twice (一个X和一个X)"
 REASON_ROLES_SWAPPED = "broken context: the template's roles are swapped (两个开场艾滋病患者，一个是演讲者)"
 REASON_NAMES = "answer options 小刘 / 小刘的朋友 are not attached to either person in the context"
 NOTE_STRAY_BRACE = "stray brace '{' in the text (a typo; the question is answerable)"
-NOTE_DUPLICATE = "duplicate (context, question, answers) of an earlier row in the same file"
 NOTE_UNMAPPED = "target map: option text not covered, its text is used as label"
 
 
@@ -401,65 +401,6 @@ def parse_record(rec: Any, source_category: str, condition: str, report: LoadRep
     if category == "Disease" and options[0].strip() == "小刘":
         flag(row, REASON_NAMES, report, exclude=True)
     return row
-
-
-# --------------------------------------------------------------------------------------------
-# Checks over a whole category (after every record is parsed)
-# --------------------------------------------------------------------------------------------
-
-
-def gold_mapping(rows: list[dict[str, Any]]) -> dict[str, int] | None:
-    """The fixed disambiguated gold label per *file* polarity of one category, or None if the
-    labels of a polarity are not all the same (then no mapping check is made)."""
-    counts: dict[str, Counter[int]] = defaultdict(Counter)
-    for row in rows:
-        if row["context_condition"] == "disambig":
-            counts[POLARITY_NAMES[row["source_polarity"]]][row["label"]] += 1
-    mapping = {}
-    for polarity, c in counts.items():
-        if len(c) != 1:
-            return None
-        mapping[polarity] = next(iter(c))
-    return mapping if set(mapping) == {"neg", "nonneg"} and mapping["neg"] != mapping["nonneg"] else None
-
-
-def expected_label(row: dict[str, Any], mapping: dict[str, int] | None) -> int | None:
-    """What the gold label of a disambiguated row should be, from its (corrected) polarity and,
-    for :data:`MENTION_ORDER_FACTS` templates, from who is mentioned first; None if unknown."""
-    spec = MENTION_ORDER_FACTS.get(row["category"])
-    if spec is not None and (spec[0] is None or row["question_index"] in spec[0]):
-        first = first_mentioned_option(row["category"], row["context"], (row["target0"], row["target1"]))
-        if first is None:
-            return None
-        first_is_neg_answer = spec[1]
-        return first if (row["polarity"] == "neg") == first_is_neg_answer else 1 - first
-    if mapping is None:
-        return None
-    return mapping[row["polarity"]]
-
-
-def check_category(rows: list[dict[str, Any]], report: LoadReport) -> None:
-    """Flag label contradictions and note duplicates within one category's rows (source order)."""
-    mapping = gold_mapping(rows)
-    for row in rows:
-        if row["context_condition"] != "disambig":
-            continue
-        expected = expected_label(row, mapping)
-        if expected is None or expected == row["label"]:
-            continue
-        mirrored = row["category"] in MENTION_ORDER_FACTS and (
-            MENTION_ORDER_FACTS[row["category"]][0] is None
-            or row["question_index"] in MENTION_ORDER_FACTS[row["category"]][0]
-        )
-        flag(row, REASON_MIRRORED if mirrored else REASON_POLARITY_LABEL, report, exclude=True)
-    seen: dict[tuple[str, ...], int] = {}
-    for row in rows:
-        key = (row["context_condition"], row["context"], row["question"], row["option0"], row["option1"], row["option2"])
-        if key in seen:
-            flag(row, NOTE_DUPLICATE, report, exclude=False)
-            row["data_note"] = row["data_note"].replace(NOTE_DUPLICATE, f"{NOTE_DUPLICATE} (source example_id {seen[key]})")
-        else:
-            seen[key] = row["source_id"]
 
 
 # --------------------------------------------------------------------------------------------
