@@ -15,70 +15,20 @@ Exit codes: 0 ok, 2 bad usage or input (one line that names the fix), 1 any othe
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 from .backends.registry import names as backend_names
+from .bbq_cli import (  # noqa: F401  (re-exported: BBQ persona QA's front doors and the CLI's parsers)
+    parse_dataset_options, parse_instruction_range, print_position_bias, print_summary, run_line, split_list,
+    write_table)
+from .bbq_cli import prompts as cmd_prompts
 from .demo import demo_model_path
-from .errors import InputError
+from .instruments import registry as instruments
 from .personas import resolve_personas  # noqa: F401  (re-exported: the CLI's --personas rule lives with the catalogue)
 
 PROG = "python -m socialbias.eval"
-
-
-def parse_instruction_range(text: str) -> list[int]:
-    """``"0-4"`` -> [0, 1, 2, 3, 4]; ``"0,2"`` -> [0, 2]."""
-    out: list[int] = []
-    try:
-        for part in text.split(","):
-            part = part.strip()
-            if "-" in part:
-                lo, hi = part.split("-", 1)
-                out.extend(range(int(lo), int(hi) + 1))
-            elif part:
-                out.append(int(part))
-    except ValueError:
-        raise InputError(f"--instructions {text!r} is not a list of indices: use e.g. 0-4 or 0,2") from None
-    if not out:
-        raise InputError(f"--instructions {text!r} names no instruction: use e.g. 0-4")
-    return sorted(set(out))
-
-
-def split_list(text: str | None) -> list[str] | None:
-    """``"Age,Religion"`` -> ["Age", "Religion"]; None stays None."""
-    if text is None:
-        return None
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    return items or None
-
-
-def parse_dataset_options(specs: Sequence[str] | None) -> dict | None:
-    """``["language=nl", "seed=3"]`` -> ``{"language": "nl", "seed": 3}`` (ints/bools/floats parsed)."""
-    if not specs:
-        return None
-    out: dict = {}
-    for spec in specs:
-        key, sep, value = str(spec).partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or not key:
-            raise InputError(f"--dataset-option {spec!r}: write KEY=VALUE, e.g. language=nl")
-        value = value.strip()
-        lowered = value.lower()
-        if lowered in ("true", "false"):
-            out[key] = lowered == "true"
-            continue
-        for kind in (int, float):
-            try:
-                out[key] = kind(value)
-                break
-            except ValueError:
-                continue
-        else:
-            out[key] = value
-    return out
 
 
 DATASET_HELP = ("dataset: bbq (default), kobbq, cbbq, esbbq, cabbq, basqbbq, mbbq, jbbq "
@@ -132,33 +82,6 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_prompts(args: argparse.Namespace) -> int:
-    from .pipeline import RunConfig, study_inputs
-
-    config = RunConfig(
-        dataset=args.dataset, bbq_dir=args.bbq_dir, dataset_options=parse_dataset_options(args.dataset_options),
-        prompt_language=args.prompt_language, categories=split_list(args.categories), personas=args.personas,
-        instructions=parse_instruction_range(args.instructions), instruction_file=args.instruction_file,
-        limit=args.limit, messages=args.template, option_orders=args.option_orders, seed=args.seed,
-    )
-    prompts = study_inputs(config).prompts
-    summary = prompts.groupby("category").agg(items=("item_id", "nunique"), personas=("persona", "nunique"))
-    from .runner import prompt_counts
-
-    unique = prompts.drop_duplicates("prompt_id")
-    per_category = {cat: prompt_counts(part) for cat, part in unique.groupby("category", sort=True)}
-    summary["prompts"] = [per_category[c]["prompts"] for c in summary.index]
-    summary["distinct"] = [per_category[c]["distinct"] for c in summary.index]
-    print(summary.to_string())
-    counts = prompt_counts(unique)
-    print(f"prompts: {counts['prompts']:,} ({counts['distinct']:,} distinct, {counts['copies']:,} copies: a "
-          "deterministic model is asked each distinct text once)")
-    if args.out:
-        write_table(prompts, Path(args.out))
-        print(f"wrote {args.out}")
-    return 0
-
-
 def _add_type_args(group: argparse._ArgumentGroup, tb_default: float | None) -> None:
     """The model-type thresholds of ``run`` and ``score`` (docs/method.md section 7)."""
     group.add_argument("--tb-threshold", type=float, default=tb_default, metavar="TB",
@@ -170,155 +93,24 @@ def _add_type_args(group: argparse._ArgumentGroup, tb_default: float | None) -> 
                        help="without --bamt-threshold: 'large' above F x a random answerer's BAmt (default 0.5)")
 
 
-def cmd_score(args: argparse.Namespace) -> int:
-    import warnings
-
-    if args.instrument:
-        return cmd_score_instrument(args)
-
-    from .scoring import score_responses
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        scored = score_responses(
-            args.path,
-            fmt=args.format,
-            bbq_dir=args.bbq_dir,
-            dataset=args.dataset,
-            dataset_options=parse_dataset_options(args.dataset_options),
-            parser=args.parser,
-            out=args.out,
-            model=args.model,
-            personas=args.personas,
-            strict=args.strict,
-            w=args.w,
-            v=args.v,
-            n_boot=args.n_boot,
-            ci=args.ci,
-            seed=args.seed,
-            include_excluded=args.include_excluded,
-            report=not args.no_report,
-            figures=args.figures,
-            resample=args.resample,
-            tb_threshold=args.tb_threshold,
-            bamt_threshold=args.bamt_threshold,
-            bamt_fraction=args.bamt_fraction,
-        )
-    for warning in caught:
-        print(f"warning: {warning.message}", file=sys.stderr)
-    o = scored.outcome
-    print(
-        f"read {o.lines:,} responses: scored {o.scored:,}; dropped {o.malformed} malformed, "
-        f"{o.unknown_category} unknown category, {o.unknown_example_id} unknown example id, {o.duplicates} duplicates"
-    )
-    for message in o.errors[:5]:
-        print(f"  {message}", file=sys.stderr)
-    if o.unknown_personas:
-        print(f"personas not in the catalogue (scored, no in-group): {', '.join(sorted(o.unknown_personas))}")
-    print_summary(scored.results.summary, quiet=args.quiet)
-    print_position_bias(scored.record, quiet=args.quiet)
-    print(f"wrote {scored.out}/: summary.csv, target_bias.csv, persona_bias.csv, graphs/, score.json"
-          + ("" if args.no_report else ", figures/, report.html"))
-    return 0
-
-
-def cmd_score_instrument(args: argparse.Namespace) -> int:
-    """``score --instrument``: answers to a political instrument -> summary.csv."""
-    from .instruments.politics.cli import score_instrument
-
-    summary = score_instrument(args.instrument, args.path, args.out, missing=args.missing, n_boot=args.n_boot,
-                               ci=args.ci, seed=args.seed)
-    if not args.quiet:
-        print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-    print(f"wrote {args.out}/: summary.csv, baselines.csv, score.json")
-    return 0
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from .pipeline import RunConfig, load_config_file, run_study
-
-    if args.instrument:
-        from .instruments.politics.cli import cmd_run_instrument
-
-        return cmd_run_instrument(args, demo_model_path if args.demo else None)
-
-    settings: dict = {}
-    if args.demo:
-        from .demo import demo_settings
-
-        settings.update(demo_settings(args.demo))
-        settings["out"] = "runs/demo"
-    if args.config:
-        settings.update(load_config_file(args.config))
-    explicit = {k: v for k, v in vars(args).items() if k in RunConfig.fields() and v is not None}
-    if "categories" in explicit:
-        explicit["categories"] = split_list(explicit["categories"])
-        if explicit["categories"] is None:
-            raise InputError("--categories is empty: name categories, e.g. Age,Religion, or leave it out for all")
-    if "instructions" in explicit:
-        explicit["instructions"] = parse_instruction_range(explicit["instructions"])
-    if "dataset_options" in explicit:
-        explicit["dataset_options"] = {**(settings.get("dataset_options") or {}),
-                                       **parse_dataset_options(explicit["dataset_options"])}
-    for spec in args.model_args or ():
-        key, sep, value = str(spec).partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"--model-arg {spec!r}: write KEY=VALUE, e.g. dtype=float32")
-        name, converted = RunConfig.engine_setting(key, value)
-        if name in explicit and explicit[name] != converted:
-            raise InputError(f"--model-arg {spec!r} and --{name.replace('_', '-')} disagree: give the setting once")
-        explicit[name] = converted
-    settings.update(explicit)
-    if isinstance(settings.get("instructions"), str):
-        settings["instructions"] = parse_instruction_range(settings["instructions"])
-    if args.demo and not settings.get("model"):
-        settings["model"] = demo_model_path(args.demo)
-    config = RunConfig(**settings)
-    study = run_study(config)
-    print_summary(study.summary, quiet=config.quiet)
-    print_position_bias(study.record, quiet=config.quiet)
-    print(run_line(study.record, study.directory))
-    return 0
-
-
-def run_line(record: dict, directory) -> str:
-    """The last line of a run, in the count words of :data:`socialbias.runner.COUNTS`."""
-    counts, answering = record.get("counts", {}), record.get("answering", {})
-    line = (f"asked {counts.get('asked', 0):,} prompts in {answering.get('seconds', 0):.1f} s "
-            f"({counts.get('cached', 0):,} cached in the store; the study has {counts.get('prompts', 0):,} prompts, "
-            f"{counts.get('distinct', 0):,} distinct); scored {counts.get('scored', 0):,} answers; results in {directory}")
-    warnings = record.get("warnings") or []
-    return line + "".join(f"\nwarning: {w}" for w in warnings)
-
-
-def print_summary(summary, quiet: bool = False) -> None:
-    """The summary table, a few columns, 3 decimals."""
-    if quiet:
-        return
-    cols = ["model", "category", "context_condition", "TB", "BAmt", "PB", "PB_floor", "s_dis", "s_amb", "s_amb_paper",
-            "acc", "invalid_rate", "type"]
-    table = summary[[c for c in cols if c in summary.columns]]
-    print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-    if "s_amb" in table.columns or "s_amb_paper" in table.columns:
-        print("s_amb: the original BBQ ambiguous-context bias score (Parrish et al. 2022; lm-evaluation-harness "
-              "amb_bias_score); s_amb_paper: Shin et al.'s (1 - accuracy) x s_DIS")
-
-
-def print_position_bias(record: dict, quiet: bool = False) -> None:
-    """Each model's position-bias line (shown positions chosen vs expected), when rotated."""
-    if quiet:
-        return
-    for line in record.get("position_bias") or []:
-        if "not identifiable" not in line:
-            print(line)
-
-
 def _add_figures_arg(p: argparse.ArgumentParser, default: str | None) -> None:
     p.add_argument("--figures", choices=("auto", "overview", "all", "none", "summary"), default=default,
                    help="overview: figures across models and categories (TB-BAmt plane, PB bars); all: also PB "
                    "per persona and per stratum the TB heatmap, separated TB and perception graph, drawn in "
                    "parallel; none: the report's tables only; auto (default): all up to 12 strata, else "
                    "overview (summary: the earlier name of overview)")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``run [--instrument NAME]``: the instrument's own ``run`` front door (registry; default bbq)."""
+    kind = instruments.resolve(args.instrument)
+    demo = (lambda: demo_model_path(args.demo)) if args.demo else None
+    return kind.front_doors().run(args, demo)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """``score [--instrument NAME]``: the instrument's own ``score`` front door (registry; default bbq)."""
+    return instruments.resolve(args.instrument).front_doors().score(args)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -366,39 +158,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_table(table, path: Path) -> None:
-    """Write a table to .parquet, .csv or .jsonl atomically (temp file, then rename)."""
-    suffix = path.suffix.lower()
-    if suffix not in (".parquet", ".csv", ".jsonl"):
-        raise InputError(f"cannot write {str(path)!r}: use a .parquet, .csv or .jsonl file name")
-    from .files import respect_umask
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as fh:
-        tmp = Path(fh.name)
-    try:
-        respect_umask(tmp)
-        if suffix == ".parquet":
-            table.to_parquet(tmp, index=False)
-        else:
-            out = table.copy()
-            if "messages" in out.columns:
-                out["messages"] = [json.dumps(m, ensure_ascii=False) for m in out["messages"]]
-            if suffix == ".csv":
-                out.to_csv(tmp, index=False)
-            else:
-                out.to_json(tmp, orient="records", lines=True, force_ascii=False)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Persona-conditioned social-bias measurement on BBQ (Shin et al., Findings of ACL 2024).",
-        epilog="Run '%(prog)s COMMAND --help' for the options of a command.",
+        epilog="Instruments (run/score --instrument NAME): " + instruments.describe().replace("%", "%%")
+        + ". Run '%(prog)s COMMAND --help' for the options of a command.",
     )
+    listed = instruments.describe()  # the instrument registry: every name --instrument takes
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -463,10 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--edit", default=None, metavar="DIR",
                    help="hf: apply a representation edit (python -m socialbias.edit) through forward hooks; "
                         "recorded in the model key")
-    i = p.add_argument_group("instrument (political orientation; see the README)")
-    i.add_argument("--instrument", default=None, metavar="ID|FILE", help="run a political instrument instead of "
-                   "BBQ: 8values, sapplyvalues, politiscales, anthropic-persona-politics, or a JSON file "
-                   "(hf, vllm or openai backend)")
+    i = p.add_argument_group("instrument (the settings below --instrument: political instruments only; see the README)")
+    i.add_argument("--instrument", default=None, metavar="NAME|FILE", help="what to measure (default bbq): "
+                   f"{listed} (hf, vllm or openai backend for the political ones)")
     i.add_argument("--variants", default=None, help="prompt variants, comma-separated: templ-NN/jail-MM (Röttger "
                    "template and forcing) or rozado (default templ-01/jail-02)")
     i.add_argument("--scale-orders", default=None, choices=("fixed", "reversed", "both"),
@@ -549,8 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model name for lines without one (paper format: overrides the folder name)")
     p.add_argument("--personas", default="paper", help="persona catalogue: 'paper' (default) or a CSV file")
     p.add_argument("--strict", action="store_true", help="a malformed line is an error instead of being counted")
-    p.add_argument("--instrument", default=None, metavar="ID|FILE", help="score answers to a political instrument "
-                   "(8values, sapplyvalues, politiscales, anthropic-persona-politics, or a JSON file): lines "
+    p.add_argument("--instrument", default=None, metavar="NAME|FILE", help="the instrument the answers are to "
+                   f"(default bbq): {listed}; political answers are lines "
                    '{"model", "item", "variant"?, "persona"?, "run"?, "choice"|"response"}')
     p.add_argument("--missing", default="skip", choices=("skip", "random", "neutral", "fail"),
                    help="--instrument: items without a valid answer (default skip, counted in summary.csv)")

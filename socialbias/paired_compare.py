@@ -33,7 +33,7 @@ SAME_SETTINGS = ("dataset", "dataset_options", "mode", "template", "messages", "
 
 def run_answers(directory: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, Any], set[str]]:
     """The answers table of every model of a run directory, its config and its prompt ids."""
-    from .pipeline import answers_from_store
+    from .instruments.bbq.study import answers_from_store
     from .store import ResponseStore
 
     d = Path(directory)

@@ -187,7 +187,7 @@ def _load_items_for(dataset: str, source, wanted: list[str], options: dict | Non
     (as unknown category) instead of failing the whole scoring."""
     from socialbias.bbq_adapters import DatasetError
 
-    from .pipeline import load_dataset_items
+    from .instruments.bbq.study import load_dataset_items
 
     try:
         return load_dataset_items(dataset, source, wanted, options)

@@ -9,10 +9,13 @@ the response store, the grid expansion and the report are shared. An instrument 
 ``score(choices)`` axis scores from one option index per item (-1 = no valid answer);
 ``figures(...)``   the instrument's figures (optional).
 
-:class:`socialbias.instruments.base.Instrument` states that contract. The first implementation
-is :mod:`socialbias.instruments.politics` (political-orientation tests as JSON data files:
-8values, SapplyValues, PolitiScales, Anthropic's persona evaluations, or a user's own file with
-the ``weighted_sum`` rule, e.g. the Political Compass Test). BBQ moves behind the same seam later.
+:class:`socialbias.instruments.base.Instrument` states that contract. Two kinds implement it:
+:mod:`socialbias.instruments.bbq` (BBQ persona QA, the default) and
+:mod:`socialbias.instruments.politics` (political-orientation tests as JSON data files: 8values,
+SapplyValues, PolitiScales, Anthropic's persona evaluations, or a user's own file with the
+``weighted_sum`` rule, e.g. the Political Compass Test). :mod:`socialbias.instruments.registry`
+names them for ``run --instrument NAME`` and ``score --instrument NAME`` and finds each one's
+front doors (docs/design.md, "The instrument seam").
 """
 
 from .base import Instrument

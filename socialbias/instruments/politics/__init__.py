@@ -25,6 +25,14 @@ Python API, end to end::
 from .instrument import MISSING_POLICIES, PoliticalInstrument, builtin_ids, display_value, load_instrument
 
 
+def accepts(spec: str) -> bool:
+    """Whether ``--instrument SPEC`` names a political instrument: a built-in id, or a JSON file
+    (any existing file: its loader says what is wrong with it; :mod:`socialbias.instruments.registry`)."""
+    from pathlib import Path
+
+    return spec in builtin_ids() or spec.lower().endswith(".json") or Path(spec).is_file()
+
+
 def __getattr__(name: str):
     """Lazy access to the heavier entry points (pandas, the engines): run_instrument, score_answers_file,
     summarise, read_answers, random_baseline, constant_answerers."""
@@ -47,5 +55,5 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-__all__ = ["MISSING_POLICIES", "PoliticalInstrument", "builtin_ids", "constant_answerers", "display_value",
+__all__ = ["MISSING_POLICIES", "PoliticalInstrument", "accepts", "builtin_ids", "constant_answerers", "display_value",
            "load_instrument", "random_baseline", "read_answers", "run_instrument", "score_answers_file", "summarise"]

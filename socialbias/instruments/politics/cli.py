@@ -97,6 +97,17 @@ def _judge(args):
                          api_key_env=args.judge_api_key_env or "OPENAI_API_KEY")
 
 
+def score(args) -> int:
+    """``score --instrument ID|FILE``: answers to a political instrument -> summary.csv (the registry's
+    front door, :mod:`socialbias.instruments.registry`)."""
+    summary = score_instrument(args.instrument, args.path, args.out, missing=args.missing, n_boot=args.n_boot,
+                               ci=args.ci, seed=args.seed)
+    if not args.quiet:
+        print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    print(f"wrote {args.out}/: summary.csv, baselines.csv, score.json")
+    return 0
+
+
 def cmd_run_instrument(args, demo_model=None) -> int:
     """``run --instrument``: the CLI face of :func:`~.run.run_instrument` (hf, vllm and openai backends)."""
     from .run import run_instrument
@@ -141,3 +152,7 @@ def cmd_run_instrument(args, demo_model=None) -> int:
     print(f"wrote {out}/: summary.csv, answers.csv, robustness.csv, baselines.csv{extra}, figures/, run.json, "
           "responses.sqlite")
     return 0
+
+
+#: ``run --instrument ID|FILE``: the registry's name for :func:`cmd_run_instrument`.
+run = cmd_run_instrument
