@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a persona study on a model. Answers are stored in OUT/responses.sqlite as they come: "
         "the same command resumes an interrupted run. Settings come from --config FILE (TOML or YAML, keys = "
         "these flags with underscores), overridden by flags. Examples: %(prog)s --demo ; "
-        "%(prog)s --model meta-llama/Llama-3.1-8B-Instruct --backend vllm --bbq-dir BBQ/data --categories Age,Religion "
+        "%(prog)s --model meta-llama/Llama-3.1-8B-Instruct --backend vllm --data-dir BBQ/data --categories Age,Religion "
         "--out runs/llama31",
     )
     p.add_argument("--config", metavar="FILE", help="TOML or YAML file of settings (flags override it)")
@@ -204,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--temperature", type=float, default=None, help="generate: temperature (default 0 = greedy)")
     a.add_argument("--top-p", type=float, default=None, help="generate: nucleus top_p (default 1)")
     a.add_argument("--max-tokens", type=int, default=None, help="generate: new tokens (default 16)")
-    a.add_argument("--seed", type=int, default=None, help="sampling seed (default 0)")
+    a.add_argument("--seed", type=int, default=None, help="seed of sampling and of the balanced option-order design "
+                   "(default 0; the bootstrap has its own, --bootstrap-seed)")
     a.add_argument("--dtype", default=None, help="hf/vllm weights dtype (default: bf16 on GPU, float32 on CPU)")
     a.add_argument("--device", default=None, help="hf: device (default cuda if available)")
     a.add_argument("--revision", default=None, help="model revision (hub)")
@@ -275,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
         "prompts",
         help="expand a study grid into its prompts table",
         description="Expand items x personas x instructions into the prompts table, and count it. "
-        "Example: %(prog)s --bbq-dir BBQ/data --categories Age --out prompts.parquet",
+        "Example: %(prog)s --data-dir BBQ/data --categories Age --out prompts.parquet",
     )
     _add_data_args(p)
     p.add_argument("--prompt-language", default="auto", metavar="CODE|FILE",
@@ -288,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "earlier name here; in 'run', --template is the chat rendering)")
     p.add_argument("--limit", type=int, default=0, metavar="N", help="first N items per category (0 = all)")
     p.add_argument("--option-orders", default="fixed", choices=OPTION_ORDER_CHOICES, help=OPTION_ORDERS_HELP)
-    p.add_argument("--seed", type=int, default=0, help="seed of the balanced option-order design (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the balanced option-order design (default 0; the same "
+                   "seed as run --seed)")
     p.add_argument("--out", metavar="FILE", help="write the prompts table (.parquet, .csv or .jsonl)")
     p.set_defaults(func=cmd_prompts)
 
@@ -299,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
         '{"model": str (optional), "category": str, "example_id": int, "persona": str ("" = default), '
         '"instruction": int, "response": str} or "choice": 0|1|2|null instead of "response". '
         "--format paper reads the result files released with Shin et al. (2024). "
-        "Example: %(prog)s responses.jsonl --bbq-dir BBQ/data --out runs/scored",
+        "Example: %(prog)s responses.jsonl --data-dir BBQ/data --out runs/scored",
     )
     p.add_argument("path", help="a .jsonl file of responses, or (--format paper) a folder of refined_p_*.json files")
     p.add_argument("--format", choices=("jsonl", "paper"), default="jsonl", help="input format (default jsonl)")
@@ -326,7 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples over items (default 1000; 0 = no CIs)")
     m.add_argument("--ci", type=float, default=0.95, help="confidence level (default 0.95)")
     m.add_argument("--bootstrap-seed", "--seed", dest="seed", type=int, default=0,
-                   help="bootstrap seed (default 0; --seed is its earlier name here, as in 'run' it is the sampling seed)")
+                   help="bootstrap seed (default 0; --seed is its earlier name here; in 'run' and 'prompts', --seed "
+                   "seeds sampling and option orders)")
     m.add_argument("--resample", default="templates", choices=("templates", "items"),
                    help="bootstrap unit: BBQ templates (default; all items of a template together) or items")
     _add_type_args(m, 0.1)
