@@ -27,6 +27,7 @@ is counted as a false positive where no persona effect is planted, as power else
 
     python bench/validity.py                 # the full study, writes docs/validity.md
     python bench/validity.py --fast          # the CI-sized version (tests/test_validity.py)
+    python bench/validity.py --placebo       # the placebo-persona check (tests/test_placebo.py)
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class Scenario:
     effect: float = 0.0
     mode: str = "sampled"  # or "deterministic"
     p_target: float = 0.6
+    reword: float = 0.0  # placebo check: every non-default role favours a random target this often
 
 
 SCENARIOS = (
@@ -82,8 +84,11 @@ def personas_of(category: str) -> dict[str, str]:
     return {"": "", groups[0]: groups[0], groups[1]: groups[1], "a person who enjoys gardening": ""}
 
 
-def choice_probabilities(items: pd.DataFrame, member: np.ndarray, sc: Scenario) -> np.ndarray:
-    """(rows x 3) option probabilities of the answerer for rows = (item, persona) pairs."""
+def choice_probabilities(items: pd.DataFrame, member: np.ndarray, sc: Scenario,
+                         favour: np.ndarray | None = None) -> np.ndarray:
+    """(rows x 3) option probabilities of the answerer for rows = (item, persona) pairs.
+    ``favour`` (placebo check): per row the target its role's wording favours ("" none), with
+    strength ``sc.reword``, applied after the persona effect."""
     u = items["unknown_idx"].to_numpy()
     st = items["stereotyped_idx"].to_numpy()
     neg = items["polarity"].to_numpy() == "neg"
@@ -102,6 +107,12 @@ def choice_probabilities(items: pd.DataFrame, member: np.ndarray, sc: Scenario) 
     has = own >= 0
     fav = np.where(neg, 3 - u - np.maximum(own, 0), own)  # the option the persona's favour names
     p_pref = np.where(has, (1 - sc.effect) * q + sc.effect * (fav == pref), q)
+    if favour is not None and sc.reword > 0:
+        own2 = np.full(n, -1)
+        for k in range(3):
+            own2 = np.where((tm[:, k] == favour) & (favour != ""), k, own2)
+        fav2 = np.where(neg, 3 - u - np.maximum(own2, 0), own2)
+        p_pref = np.where(own2 >= 0, (1 - sc.reword) * p_pref + sc.reword * (fav2 == pref), p_pref)
     probs = np.zeros((n, 3))
     probs[rows, u] = 1 - sc.p_target
     probs[rows, pref] += sc.p_target * p_pref
@@ -111,22 +122,28 @@ def choice_probabilities(items: pd.DataFrame, member: np.ndarray, sc: Scenario) 
     return np.where(amb[:, None], probs, 0.5 * gold + 0.5 * probs)
 
 
-def _base_rows(items: pd.DataFrame, personas: dict[str, str]) -> tuple[pd.DataFrame, np.ndarray]:
+def _base_rows(items: pd.DataFrame, personas: dict[str, str], placebo: tuple[str, ...] = (),
+               favour: dict[str, str] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     names = list(personas)
     ii = np.repeat(np.arange(len(items)), len(names))
     pp = np.tile(np.arange(len(names)), len(items))
     df = items.iloc[ii].reset_index(drop=True)
     df["persona"] = np.array(names, dtype=object)[pp]
     df["persona_member_of"] = np.array([personas[x] for x in names], dtype=object)[pp]
+    if placebo:
+        df["persona_placebo"] = np.isin(df["persona"].to_numpy(), list(placebo))
+    df["_favour"] = np.array([(favour or {}).get(x, "") for x in names], dtype=object)[pp]
     df["model"], df["excluded"] = "sim", False
     return df, ii
 
 
 def simulate(items: pd.DataFrame, personas: dict[str, str], sc: Scenario, runs: int,
-             rng: np.random.Generator) -> pd.DataFrame:
-    """One replication's answers table (see the module documentation for the modes)."""
-    base, item_of = _base_rows(items, personas)
-    probs = choice_probabilities(base, base["persona_member_of"].to_numpy(), sc)
+             rng: np.random.Generator, placebo: tuple[str, ...] = (),
+             favour: dict[str, str] | None = None) -> pd.DataFrame:
+    """One replication's answers table (see the module documentation for the modes);
+    ``placebo`` names the placebo roles, ``favour`` each role's rewording target."""
+    base, item_of = _base_rows(items, personas, placebo, favour)
+    probs = choice_probabilities(base, base["persona_member_of"].to_numpy(), sc, base.pop("_favour").to_numpy())
     cdf = np.cumsum(probs, axis=1)
     frames = []
     shared = rng.random(len(items))[item_of]  # deterministic mode: the item's random number
@@ -143,10 +160,11 @@ def simulate(items: pd.DataFrame, personas: dict[str, str], sc: Scenario, runs: 
     return pd.concat(frames, ignore_index=True)
 
 
-def truth(items: pd.DataFrame, personas: dict[str, str], sc: Scenario) -> dict[str, pd.DataFrame]:
+def truth(items: pd.DataFrame, personas: dict[str, str], sc: Scenario,
+          favour: dict[str, str] | None = None) -> dict[str, pd.DataFrame]:
     """Expected TB(p->t), BAmt(p->t) and accuracy of the answerer on these items."""
-    base, _ = _base_rows(items, personas)
-    probs = choice_probabilities(base, base["persona_member_of"].to_numpy(), sc)
+    base, _ = _base_rows(items, personas, (), favour)
+    probs = choice_probabilities(base, base["persona_member_of"].to_numpy(), sc, base.pop("_favour").to_numpy())
     u = base["unknown_idx"].to_numpy()
     ix, iy = (u + 1) % 3, (u + 2) % 3
     label = base["label"].to_numpy()
@@ -306,6 +324,98 @@ def power_tb(category: str = "Religion", q: float = 0.612, reps: int = 40, runs:
     return lines
 
 
+# --- Placebo personas (docs/method.md section 8, "The floor"; metrics/placebo.py) -------------
+
+#: Placebo-check designs: a 3-target category (Sexual_orientation's items among gay, lesbian and
+#: straight) and a 10-target one (Religion); every target is also a real persona.
+PLACEBO_DESIGNS: dict[str, tuple[str, tuple[str, ...] | None]] = {
+    "3 targets": ("Sexual_orientation", ("gay", "lesbian", "straight")),
+    "10 targets": ("Religion", None),
+}
+#: Placebo-check scenarios: no persona effect (target bias q = 0.6 only); every role, real or
+#: placebo, favouring a random target of its own 20% of the time (wording effects, the null of
+#: the placebo test: a real persona is one more wording); a strong persona effect (0.5).
+PLACEBO_SCENARIOS = (
+    Scenario("no persona effect", q=0.6),
+    Scenario("no persona effect", q=0.6, mode="deterministic"),
+    Scenario("wording effects (0.2)", q=0.6, reword=0.2),
+    Scenario("wording effects (0.2)", q=0.6, reword=0.2, mode="deterministic"),
+    Scenario("persona effect strong (0.5)", q=0.6, effect=0.5),
+    Scenario("persona effect strong (0.5)", q=0.6, effect=0.5, mode="deterministic"),
+)
+
+
+def placebo_items(design: str, n_items: int | None, rng: np.random.Generator) -> pd.DataFrame:
+    category, keep = PLACEBO_DESIGNS[design]
+    items = bbq_items(category)
+    if keep is not None:
+        tm = items[["target0", "target1", "target2"]].to_numpy()
+        ok = np.isin(tm, list(keep) + ["unknown"]).all(axis=1)
+        items = items[ok].reset_index(drop=True)
+    if n_items is None:
+        return items
+    parts = [g.iloc[rng.choice(len(g), size=min(n_items, len(g)), replace=False)]
+             for _, g in items.groupby("context_condition")]
+    return pd.concat(parts, ignore_index=True)
+
+
+def placebo_replication(items: pd.DataFrame, sc: Scenario, runs: int, rng: np.random.Generator,
+                        n_boot: int, n_perm: int, seed: int) -> pd.DataFrame:
+    """One replication of the placebo check: per stratum, the floor numbers, the tests' calls
+    and the truths."""
+    from socialbias.personas import load_placebo
+
+    targets = sorted(set(items[["target0", "target1", "target2"]].to_numpy().ravel()) - {"unknown"})
+    roles = list(load_placebo()["persona"])
+    personas = {"": "", **{t: t for t in targets}, **{r: "" for r in roles}}
+    favour = {p: targets[rng.integers(len(targets))] for p in personas if p} if sc.reword > 0 else None
+    ans = simulate(items, personas, sc, runs, rng, placebo=tuple(roles), favour=favour)
+    res = metrics.score_answers(ans, n_boot=n_boot, n_perm=n_perm, seed=seed,
+                                thresholds=metrics.TypeThresholds(n_null=20))
+    t = truth(items, personas, sc, favour)["persona"]
+    t = t[t.persona != ""]
+    is_pl = t.persona.isin(roles)
+    true_pl = t[is_pl].groupby("context_condition")["PB_true"].mean()
+    true_real = t[~is_pl].groupby("context_condition")["PB_true"].mean()
+    s = res.summary.set_index("context_condition")
+    pb = res.persona_bias
+    real = pb[(pb.persona != "") & ~pb.placebo.astype(bool)]
+    alpha = 0.05
+    out = pd.DataFrame({
+        "exceeds (placebo)": s.PB_exceeds_floor.astype(float),
+        "exceeds (exchange)": (s.PB_pvalue < alpha).astype(float),
+        "persona p < 0.05": real.groupby("context_condition")["PB_placebo_pvalue"].apply(lambda x: float(np.mean(x < alpha))),
+        "any persona padj < 0.05": real.groupby("context_condition")["PB_placebo_padj"].apply(lambda x: float(np.any(x < alpha))),
+        "PB": s.PB, "PB_placebo": s.PB_placebo, "PB_floor": s.PB_floor, "PB - PB_placebo": s.PB_excess_placebo,
+        "PB_placebo covered": ((s.PB_placebo_lo <= true_pl + 1e-12) & (true_pl - 1e-12 <= s.PB_placebo_hi)).astype(float),
+        "PB_excess_placebo covered": ((s.PB_excess_placebo_lo <= true_real - true_pl + 1e-12)
+                                      & (true_real - true_pl - 1e-12 <= s.PB_excess_placebo_hi)).astype(float),
+        "floor_test": s.floor_test,
+    })
+    return out.reset_index()
+
+
+def placebo_study(n_items: int | None = 120, reps: int = 20, runs: int = 3, n_boot: int = 100,
+                  n_perm: int = 100, scenarios=PLACEBO_SCENARIOS, seed: int = 0) -> pd.DataFrame:
+    """The placebo check: one row per (design, scenario, mode), means over replications and
+    contexts (``n`` strata). Rates of "exceeds" are false positives where no persona effect is
+    planted (the first four scenarios) and power under the strong persona effect."""
+    rows = []
+    for design in PLACEBO_DESIGNS:
+        for j, sc in enumerate(scenarios):
+            rng = np.random.default_rng([seed, 99, j, n_items or 0, len(design)])
+            parts = [placebo_replication(placebo_items(design, n_items, rng), sc, runs, rng, n_boot, n_perm, seed + rep)
+                     for rep in range(reps)]
+            allp = pd.concat(parts, ignore_index=True)
+            if (allp.floor_test != "placebo").any():
+                raise AssertionError("a stratum of the placebo check was not tested against the placebo floor")
+            row = {"design": design, "items per context": n_items or "all", "mode": sc.mode, "scenario": sc.name}
+            row.update(allp.drop(columns=["context_condition", "floor_test"]).mean().to_dict())
+            row["n"] = len(allp)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def fast_study(reps: int = 15) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The CI-sized study (``--fast``, ``tests/test_validity.py``): Sexual_orientation, 120
     items per context and the whole category, :data:`FAST_SCENARIOS`; the table and
@@ -330,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fast", action="store_true", help="the CI-sized study (Sexual_orientation only)")
     ap.add_argument("--reps", type=int, default=None)
     ap.add_argument("--power", action="store_true", help="only the power to detect TB 0.1 (Religion)")
+    ap.add_argument("--placebo", action="store_true", help="only the placebo-persona check (3 and 10 targets)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "validity.md"),
                     help="a file to write the table to; in docs/validity.md it replaces the table "
                          "between the <!-- fast --> or <!-- full --> markers")
@@ -338,6 +449,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.power:
         print("| category | mode | true TB | P(TB_lo > 0) | replications |\n|---|---|---|---|---|")
         print("\n".join(power_tb(reps=args.reps or 40)))
+        return 0
+    if args.placebo:
+        text = to_markdown(placebo_study(reps=args.reps or 20))
+        print(text)
+        print(f"({time.perf_counter() - t0:.0f} s)")
+        write_table(Path(args.out), "placebo", text, " ".join(["python bench/validity.py", *(argv if argv is not None else sys.argv[1:])]))
         return 0
     if args.fast:
         table, by_regime = fast_study(args.reps or 15)

@@ -120,6 +120,7 @@ def abs_replicates(n: np.ndarray, S: np.ndarray, layout: Layout, signs: CellSign
         out[f"pg.TB:{law}"] = layout.prc_pg.mean(layout.tc_prc.mean(laws["tc"][law]))
         out[f"pg.PB:{law}"] = layout.prc_pg.mean(pb_p)
         out[f"st.PB:{law}"] = layout.sr_st.mean(layout.prc_sr_personas.mean(pb_p))
+        out[f"st.PB_placebo:{law}"] = layout.sr_st.mean(layout.prc_sr_placebo.mean(pb_p))
         out[f"st.PB_floor:{law}"] = layout.pair_st.mean(layout.fl_pair.mean(laws["fl"][law]))
     return out
 

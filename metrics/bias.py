@@ -11,7 +11,8 @@ For one stratum (model, category, context condition) and run k, with the counter
 - ``TB(p->T) = mean_t |TB(p->t)|`` and ``BAmt(p->T) = mean_t BAmt(p->t)``.
 - ``PB(p) = mean_t |TB_k(p->t) - TB_k(default->t)|``: persona run k is paired with default
   run k; targets the default was not asked about in run k are skipped.
-- ``PB = mean over non-default personas p of PB(p)``.
+- ``PB = mean over non-default personas p of PB(p)``; placebo personas (identity-free roles,
+  :mod:`metrics.placebo`) are not among them: their mean is ``PB_placebo``.
 - ``PB_floor = mean over pairs of runs k < k' of mean_t |TB_k(default->t) - TB_k'(default->t)|``:
   the PB the default persona gets against itself across runs, i.e. the part of PB that
   run-to-run noise alone produces (ordered and unordered pairs give the same mean). NaN with
@@ -46,7 +47,7 @@ def target_per_run(counts: dict[str, np.ndarray], layout: Layout) -> dict[str, d
     "sr": {PB}, "pair": {PB_floor}}`` where ``tc`` are target cells, ``prc`` persona-run
     cells (TB, BAmt there are TB(p->T), BAmt(p->T); PB is PB(p), NaN for the default),
     ``pb`` the (persona cell, default cell) pairs (shift = TB_k(p->t) - TB_k(default->t)),
-    ``sr`` (stratum, run) cells (PB_k over personas) and ``pair`` the default run pairs.
+    ``sr`` (stratum, run) cells (PB_k over personas, PB_placebo_k over placebo roles) and ``pair`` the default run pairs.
     """
     n = counts["n"]
     TB = ratio(counts["S"], n)
@@ -59,7 +60,7 @@ def target_per_run(counts: dict[str, np.ndarray], layout: Layout) -> dict[str, d
         "tc": {"TB": TB, "BAmt": BAmt},
         "prc": {"TB": layout.tc_prc.mean(np.abs(TB)), "BAmt": layout.tc_prc.mean(BAmt), "PB": PB_p},
         "pb": {"shift": shift, "TB_default": TB_default},
-        "sr": {"PB": layout.prc_sr_personas.mean(PB_p)},
+        "sr": {"PB": layout.prc_sr_personas.mean(PB_p), "PB_placebo": layout.prc_sr_placebo.mean(PB_p)},
         "pair": {"PB_floor": layout.fl_pair.mean(floor)},
     }
 

@@ -71,7 +71,8 @@ class Layout:
     tc_prc: Grouping
     tc_tg: Grouping
     prc_pg: Grouping
-    prc_sr_personas: Grouping  # non-default persona-run cells -> (stratum, run): PB_k
+    prc_sr_personas: Grouping  # non-default, non-placebo persona-run cells -> (stratum, run): PB_k
+    prc_sr_placebo: Grouping  # placebo persona-run cells -> (stratum, run): PB_placebo_k (metrics.placebo)
     sr_st: Grouping
     # PB: pairs (persona cell, default cell of the same stratum, run and target)
     pb_cell: np.ndarray
@@ -227,12 +228,14 @@ def build_layout(r: Responses, w: float, v: float) -> Layout:
                           _lookup(prc_keys, (np.maximum(s2, 0) * P + prc_p) * K + prc_run), -1)
 
     C = _contribution_matrix(r, w, v, tcx, tcy, prc_of, n_tc, n_prc)
+    prc_placebo = r.placebo[prc_p] if r.placebo.size else np.zeros(n_prc, dtype=bool)
     return Layout(
         r=r, w=w, v=v, tc=tc, prc=prc, tg=tg, pg=pg, sr=sr,
         tc_prc=Grouping(tc_prc, n_prc),
         tc_tg=Grouping(tc_tg, len(tg)),
         prc_pg=Grouping(prc_pg, len(pg)),
-        prc_sr_personas=Grouping(np.where(prc_p == d, -1, prc_sr), len(sr)),
+        prc_sr_personas=Grouping(np.where((prc_p == d) | prc_placebo, -1, prc_sr), len(sr)),
+        prc_sr_placebo=Grouping(np.where(prc_placebo, prc_sr, -1), len(sr)),
         sr_st=Grouping(sr["stratum"].to_numpy(), S_),
         pb_cell=pb_cell, pb_default=pb_default,
         pb_prc=Grouping(tc_prc[pb_cell], n_prc),

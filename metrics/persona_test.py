@@ -18,7 +18,8 @@ large PB gets from such direction-less changes. Its p-values are uniform under t
 whatever the number of targets, so they are comparable across categories.
 
 - per persona: ``PB_pvalue`` = (1 + #{null PB(p) >= PB(p)}) / (1 + n_perm) and ``PB_padj``,
-  Holm-adjusted over the personas of the stratum (family-wise error control);
+  Holm-adjusted over the personas of the stratum (family-wise error control; placebo roles,
+  :mod:`metrics.placebo`, are a family of their own and never enter the stratum's test);
 - per stratum: ``PB_pvalue`` = the smallest Holm-adjusted p-value (the Holm/Bonferroni global
   test: "some persona shifts the model"), ``PB_exceeds_floor`` = ``PB_pvalue < 1 - ci``,
   and ``PB_null`` = the mean null PB (what the plug-in PB is without any persona effect).
@@ -120,10 +121,13 @@ def persona_tests(layout: Layout, clusters: Clusters, counts: dict[str, np.ndarr
     null_pg, null_st = exchange_null(layout, clusters, shift, counts["n"], n_perm, seed)
     p = exchange_pvalues(pb_pg, null_pg)
     stratum = layout.pg["stratum"].to_numpy()
-    padj = holm(p, stratum)
     n_strata = len(layout.r.strata)
+    # placebo roles (metrics.placebo) are adjusted among themselves, not with the personas
+    placebo = layout.r.placebo[layout.pg["persona"].to_numpy()] if layout.r.placebo.size else \
+        np.zeros(len(stratum), dtype=bool)
+    padj = holm(p, np.where(placebo, stratum + n_strata, stratum))
     glob = np.full(n_strata, np.nan)
-    ok = ~np.isnan(padj)
+    ok = ~np.isnan(padj) & ~placebo
     if ok.any():
         glob_s = pd.Series(padj[ok]).groupby(stratum[ok]).min()
         glob[glob_s.index.to_numpy()] = glob_s.to_numpy()

@@ -28,7 +28,13 @@ signed and ratio intervals are widened for few clusters, see ``n_clusters``):
   (:mod:`metrics.persona_test`) rejects "no persona shifts the model" at level 1 - ci,
   Holm-adjusted over the stratum's personas (``PB_pvalue``: the smallest adjusted p-value;
   ``PB_null``: the mean PB of the exchange null, the floor the plug-in PB sits at without
-  persona effects). <NA> when undefined (no persona, or ``n_perm=0``). ``acc_valid``,
+  persona effects). <NA> when undefined (no persona, or ``n_perm=0``). With placebo personas
+  (identity-free roles, :mod:`metrics.placebo`; ``n_placebo`` per stratum): ``PB_placebo``
+  (their mean PB(p), + ``_lo/_hi``), ``PB_excess_placebo`` = PB - PB_placebo (+ ``_lo/_hi``),
+  ``PB_placebo_pvalue`` (exact permutation test of real vs placebo labels); where a stratum
+  has at least 2 placebo roles, ``PB_exceeds_floor`` is that test's call instead of the
+  exchange test's, and ``floor_test`` ("placebo" or "exchange") says which decided (docs/method.md
+  section 8, "The floor"). ``acc_valid``,
   ``s_amb_valid``, ``s_amb_paper_valid`` (+ ``_sd/_lo/_hi``): over valid (not "none")
   answers only (:mod:`metrics.bbq_scores`).
 - ``target_bias``: (model, category, context_condition, persona, target): TB, TB_sd, BAmt,
@@ -39,7 +45,10 @@ signed and ratio intervals are widened for few clusters, see ``n_clusters``):
   about the target; the p-value uses Student's t on n_clusters - 1 degrees of freedom).
 - ``persona_bias``: (..., persona): PB (NaN for the default), TB = TB(p->T), BAmt =
   BAmt(p->T), each with _sd/_lo/_hi; member_of; n_responses; PB_debiased, TB_debiased;
-  PB_pvalue (exchange test of persona p) and PB_padj (Holm over the stratum's personas).
+  PB_pvalue (exchange test of persona p) and PB_padj (Holm over the stratum's personas);
+  placebo (True for a placebo role: not in PB), PB_placebo_pvalue (PB(p) against the
+  placebo roles' PBs, Student's t prediction test) and PB_placebo_padj (Holm over the
+  stratum's real personas); NaN without 2 placebo roles.
 - ``bbq_scores``: (..., persona): n_responses; acc, invalid_rate, bias_score, s_dis, s_amb,
   s_amb_paper, each with _sd/_lo/_hi (see :mod:`metrics.bbq_scores`).
 - ``ingroup``: (..., persona, member_of): ingroup (+_sd/_lo/_hi), TB_in, TB_out.

@@ -9,7 +9,7 @@ asked for. Everything downstream works on these integer arrays.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,10 @@ ANSWER_COLUMNS: tuple[str, ...] = (
 )
 #: Optional column: the target label the persona belongs to ("" if none).
 MEMBER_COLUMN = "persona_member_of"
+#: Optional column: True for a placebo persona, an identity-free role (e.g. "a person who enjoys
+#: gardening") asked as a control group; it belongs to no target group and is not one of the
+#: personas PB averages over (docs/method.md section 8, "The floor"; :mod:`metrics.placebo`).
+PLACEBO_COLUMN = "persona_placebo"
 #: Optional column: the item's template (BBQ's ``question_index``); items of one template
 #: share their context and names, so they are resampled together (:mod:`metrics.clusters`).
 TEMPLATE_COLUMN = "question_index"
@@ -81,6 +85,7 @@ class Responses:
     neg: np.ndarray  # bool: negative question
     member: pd.DataFrame  # category (name), persona (code), member_of (label): personas with a group
     n_excluded: np.ndarray  # per stratum: responses dropped as excluded
+    placebo: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # per persona code: a placebo role
 
     @property
     def n(self) -> int:
@@ -204,6 +209,35 @@ def _member_table(
     return out.sort_values(["category", "persona"]).reset_index(drop=True)
 
 
+def placebo_flags(df: pd.DataFrame, column: str, persona_codes: np.ndarray, personas: np.ndarray,
+                  personas_table: pd.DataFrame | None) -> np.ndarray:
+    """Per persona name (the full vocabulary): is it a placebo role? From the optional answers
+    column ``persona_placebo``, else from a ``placebo`` column of ``personas_table``; the
+    default persona never is. A persona flagged in some rows and not in others is an error."""
+    flags = np.zeros(personas.size, dtype=bool)
+    if column in df.columns:
+        col = df[column]
+        if col.isna().any() or not (pd.api.types.is_bool_dtype(col) or set(np.unique(col.to_numpy())) <= {0, 1}):
+            raise _fail(column, f"must be boolean without missing values (dtype {col.dtype})",
+                        "set it True for placebo roles and False for every other persona")
+        v = col.to_numpy().astype(bool)
+        hits = np.bincount(persona_codes, weights=v, minlength=personas.size)
+        rows = np.bincount(persona_codes, minlength=personas.size)
+        mixed = (hits > 0) & (hits < rows)
+        if mixed.any():
+            raise _fail(column, f"persona {personas[np.flatnonzero(mixed)[0]]!r} is a placebo in some rows only",
+                        "flag every response of a persona the same way")
+        flags = hits > 0
+    elif personas_table is not None and "placebo" in personas_table.columns:
+        named = set(personas_table.loc[personas_table["placebo"].fillna(False).astype(bool), "persona"].astype(str))
+        flags = np.array([str(p) in named for p in personas], dtype=bool)
+    is_default = personas == DEFAULT_PERSONA
+    if (flags & is_default).any():
+        raise _fail(column, "the default persona (\"\") is flagged as a placebo",
+                    "the default is the model without a persona; flag only identity-free roles")
+    return flags
+
+
 def prepare_answers(
     answers: pd.DataFrame,
     *,
@@ -312,6 +346,7 @@ def prepare_answers(
     targets = vocab[tvoc_keep].astype(str)
 
     member = _member_table(df, personas, cat_c, categories, pers_c, pers)
+    placebo = placebo_flags(df, PLACEBO_COLUMN, pers_c, pers, personas)
     member["category"] = categories[member["category"].to_numpy(np.int64)].astype(str)
 
     # Restrict to kept rows and order them canonically.
@@ -332,6 +367,10 @@ def prepare_answers(
             "context_condition, item_id, persona, run)."
         )
     src = np.flatnonzero(keep)[order]
+    if placebo.any() and len(member) and placebo[member["persona"].to_numpy()].any():
+        bad = pers[member["persona"].to_numpy()[placebo[member["persona"].to_numpy()]][0]]
+        raise _fail(PLACEBO_COLUMN, f"placebo persona {bad!r} belongs to a target group (member_of)",
+                    "a placebo role is identity-free: give it member_of \"\" or do not flag it as placebo")
     # Map member table persona codes from the full vocabulary to the kept one.
     kept_pos = np.full(pers.size, -1, np.int64)
     kept_pos[pkeys] = np.arange(pkeys.size)
@@ -368,4 +407,5 @@ def prepare_answers(
         neg=np.isin(pol_c[src], np.flatnonzero(pols == "neg")),
         member=member,
         n_excluded=n_excluded,
+        placebo=placebo[pkeys],
     )

@@ -30,6 +30,7 @@ from .errors import MetricsInputError
 from .extras import ingroup_per_run
 from .model_types import TypeThresholds, type_calls, type_thresholds
 from .persona_test import benjamini_hochberg, persona_tests
+from .placebo import floor_decision, placebo_tests
 from .results import SUMMARY_HEAD, MetricResults
 from .schema import prepare_answers
 from .streams import StratumStreams
@@ -189,9 +190,11 @@ def score_answers(
     intervals["st.PB_excess"] = difference_interval(point["st"]["PB_excess"][0], reps, "st.PB", "st.PB_floor", ci)
     tests = persona_tests(layout, clusters, counts, per_run["pb"]["shift"], point["pg"]["PB"][0],
                           point["st"]["PB"][0], int(n_perm), seed, 1.0 - ci)
+    placebo = placebo_tests(layout, point, reps, ci, int(n_perm), seed)
+    tests.update(floor_decision(tests, placebo, 1.0 - ci))
     thr = type_thresholds(layout, counts, thresholds, seed)
     results = _assemble(layout, counts, per_run, point, reps, intervals, thr, thresholds,
-                        extra={**{k: v[0] for k, v in deb.items()}, **tests,
+                        extra={**{k: v[0] for k, v in deb.items()}, **tests, **placebo,
                                "tg.n_clusters": G["tg"], "st.n_clusters": G["st"]},
                         config={"w": float(w), "v": float(v), "n_boot": int(n_boot), "ci": float(ci),
                                 "seed": int(seed), "include_excluded": bool(include_excluded),
@@ -301,7 +304,8 @@ def _assemble(layout: Layout, counts, per_run, point, reps, intervals, thr: pd.D
     pb = _with_stats(pb, "pg", ("PB", "TB", "BAmt"), point, intervals)
     pb["member_of"] = layout.pg["member_of"].to_numpy()
     pb["n_responses"] = resp_pg.astype(np.int64)
-    for name in ("PB_debiased", "TB_debiased", "PB_pvalue", "PB_padj"):
+    for name in ("PB_debiased", "TB_debiased", "PB_pvalue", "PB_padj", "placebo", "PB_placebo_pvalue",
+                 "PB_placebo_padj"):
         pb[name] = extra["pg." + name]
     bbq = cell_keys(layout, layout.pg, ("persona",))
     bbq["n_responses"] = resp_pg.astype(np.int64)
@@ -389,8 +393,12 @@ def _summary(layout: Layout, point, reps, intervals, thr: pd.DataFrame, extra: d
     calls = _type_calls(layout, val, reps, thr, single)
     for name in ("PB_debiased", "PB_floor_debiased", "PB_excess_debiased", "PB_pvalue", "PB_null"):
         val[name] = extra["st." + name]
+    for name in ("PB_placebo", "PB_excess_placebo"):  # metrics.placebo: the placebo floor
+        val[name] = extra["st." + name]
+        val[name + "_lo"] = np.where(single, np.nan, extra[f"st.{name}_lo"])
+        val[name + "_hi"] = np.where(single, np.nan, extra[f"st.{name}_hi"])
     exceeds = extra["st.PB_exceeds_floor"]
-    is_default_pg = layout.pg["persona"].to_numpy() == r.default_code
+    is_default_pg = (layout.pg["persona"].to_numpy() == r.default_code) | extra["pg.placebo"]
     pg_stratum = layout.pg["stratum"].to_numpy()
     counts_of = {
         "n_responses": np.bincount(r.stratum, minlength=n_strata),
@@ -420,6 +428,11 @@ def _summary(layout: Layout, point, reps, intervals, thr: pd.DataFrame, extra: d
     columns["PB_floor_debiased"] = val["PB_floor_debiased"]
     columns["PB_excess_debiased"] = val["PB_excess_debiased"]
     columns["PB_pvalue"], columns["PB_null"] = val["PB_pvalue"], val["PB_null"]
+    columns["floor_test"] = extra["st.floor_test"]
+    for name in ("PB_placebo", "PB_excess_placebo"):
+        for suffix in ("", "_lo", "_hi"):
+            columns[name + suffix] = val[name + suffix]
+    columns["PB_placebo_pvalue"] = extra["st.PB_placebo_pvalue"]
     for name in ("acc_valid", "s_amb_valid", "s_amb_paper_valid"):
         for suffix in ("", "_sd", "_lo", "_hi"):
             columns[name + suffix] = val[name + suffix]
@@ -430,6 +443,7 @@ def _summary(layout: Layout, point, reps, intervals, thr: pd.DataFrame, extra: d
         columns[name] = calls[name]
     for name in ("n_items", "n_default_responses", "n_personas", "n_runs"):
         columns[name] = counts_of[name]
+    columns["n_placebo"] = extra["st.n_placebo"]
     columns["n_clusters"] = extra["st.n_clusters"]
     out = r.strata.copy()
     for name, values in columns.items():

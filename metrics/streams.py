@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 #: Purposes: one independent stream per purpose and stratum.
-PURPOSES: dict[str, int] = {"bootstrap": 1, "split": 2, "exchange": 3, "type_null": 4}
+PURPOSES: dict[str, int] = {"bootstrap": 1, "split": 2, "exchange": 3, "type_null": 4, "placebo": 5}
 
 
 def stratum_key(model: str, category: str, context: str) -> list[int]:

@@ -82,8 +82,9 @@ def prompts(args: argparse.Namespace) -> int:
     config = RunConfig(
         dataset=args.dataset, bbq_dir=args.bbq_dir, dataset_options=parse_dataset_options(args.dataset_options),
         prompt_language=args.prompt_language, categories=split_list(args.categories), personas=args.personas,
-        instructions=parse_instruction_range(args.instructions), instruction_file=args.instruction_file,
-        limit=args.limit, messages=args.template, option_orders=args.option_orders, seed=args.seed,
+        placebo_personas=args.placebo_personas, instructions=parse_instruction_range(args.instructions),
+        instruction_file=args.instruction_file, limit=args.limit, messages=args.template,
+        option_orders=args.option_orders, seed=args.seed,
     )
     prompts = study_inputs(config).prompts
     summary = prompts.groupby("category").agg(items=("item_id", "nunique"), personas=("persona", "nunique"))
@@ -97,6 +98,12 @@ def prompts(args: argparse.Namespace) -> int:
     counts = prompt_counts(unique)
     print(f"prompts: {counts['prompts']:,} ({counts['distinct']:,} distinct, {counts['copies']:,} copies: a "
           "deterministic model is asked each distinct text once)")
+    if args.placebo_personas:
+        from .personas import PLACEBO_GROUP
+
+        placebo = unique["persona_group"] == PLACEBO_GROUP
+        print(f"of which placebo control group: {int(placebo.sum()):,} prompts "
+              f"({unique.loc[placebo, 'persona'].nunique()} roles per category)")
     if args.out:
         write_table(prompts, Path(args.out))
         print(f"wrote {args.out}")

@@ -42,6 +42,11 @@ OPTION_ORDERS_HELP = ("option-order design: fixed (default: the source order, th
                       "each model's position bias is reported")
 
 
+PLACEBO_HELP = ("also ask the placebo control group: 8 identity-free roles ('a person who enjoys gardening', ...) "
+                "per category, whose PB is the floor a persona must beat (docs/method.md section 8); off by default: "
+                "it adds 8 x items x instructions prompts per category (English prompts only)")
+
+
 def _add_data_args(p: argparse.ArgumentParser, defaults: bool = True) -> argparse._ArgumentGroup:
     g = p.add_argument_group("data")
     g.add_argument("--dataset", default="bbq" if defaults else None, help=DATASET_HELP)
@@ -190,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="language of the instructions and question frame: auto (default: the dataset's), en (the "
                    "paper's English, a documented fallback), a code (ko, zh, es, ca, eu, nl, tr, ja) or a TOML file")
     d.add_argument("--personas", default=None, help="'paper' (default), a CSV file, or names: gay,straight")
+    d.add_argument("--placebo-personas", action="store_true", default=None, help=PLACEBO_HELP)
     d.add_argument("--instructions", default=None, help="instruction indices k (default 0-4)")
     d.add_argument("--instruction-file", default=None, help="instruction templates ('paper' or a file)")
     d.add_argument("--limit", type=int, default=None, metavar="N", help="first N items per category (default all)")
@@ -282,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompt-language", default="auto", metavar="CODE|FILE",
                    help="auto (default: the dataset's language), en, a language code or a TOML file")
     p.add_argument("--personas", default="paper", help="'paper' (default), a CSV file, or names: gay,straight")
+    p.add_argument("--placebo-personas", action="store_true", help=PLACEBO_HELP)
     p.add_argument("--instructions", default="0-4", help="instruction indices k, e.g. 0-4 (default) or 0,2")
     p.add_argument("--instruction-file", default="paper", help="instruction templates ('paper' or a file)")
     p.add_argument("--messages", "--template", dest="template", choices=("split", "merged"), default="split",

@@ -52,6 +52,7 @@ class RunConfig:
     prompt_language: str = "auto"
     categories: list[str] | None = None
     personas: str = "paper"
+    placebo_personas: bool = False
     instructions: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
     instruction_file: str = "paper"
     limit: int = 0
@@ -172,7 +173,7 @@ class RunConfig:
 CONFIG_GROUPS: dict[str, tuple[str, ...]] = {
     "model": ("model", "backend"),
     "data": ("dataset", "bbq_dir", "dataset_options", "categories", "limit", "include_excluded"),
-    "personas": ("personas", "instructions", "instruction_file", "prompt_language"),
+    "personas": ("personas", "placebo_personas", "instructions", "instruction_file", "prompt_language"),
     "prompting": ("mode", "template", "messages", "option_orders", "parser"),
     "decoding": ("temperature", "top_p", "max_tokens", "seed"),
     "engine": ("dtype", "device", "revision", "gguf_file", "max_batch_tokens", "base_url", "api_key_env",

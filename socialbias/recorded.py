@@ -36,7 +36,7 @@ import pandas as pd
 
 from socialbias.metrics.schema import ANSWER_COLUMNS as METRIC_ANSWER_COLUMNS
 from socialbias.metrics.position import ORDER_NAMES, order_matrix, order_runs, original_choices
-from socialbias.metrics.schema import MEMBER_COLUMN, TEMPLATE_COLUMN
+from socialbias.metrics.schema import MEMBER_COLUMN, PLACEBO_COLUMN, TEMPLATE_COLUMN
 
 from .answers import NONE, get_parser
 from .errors import InputError
@@ -50,7 +50,8 @@ RECORDED_COLUMNS = ("model", "category", "example_id", "persona", "instruction",
 #: Columns of the answers table: what ``metrics.score_answers`` takes (its own contract), plus the
 #: persona's in-group, how each choice was read and the option order shown (``"012"``: as in
 #: the source; ``choice`` is always the item's original option).
-ANSWER_COLUMNS = (*METRIC_ANSWER_COLUMNS, MEMBER_COLUMN, TEMPLATE_COLUMN, "parse", "instruction", "option_order")
+ANSWER_COLUMNS = (*METRIC_ANSWER_COLUMNS, MEMBER_COLUMN, PLACEBO_COLUMN, TEMPLATE_COLUMN, "parse", "instruction",
+                  "option_order")
 
 _PAPER_NAME = re.compile(r"^refined_p_(?P<persona>.+)_inst_(?P<k>\d+)_target_(?P<category>.+?)_\d{6}_\d{6}\.json(\.gz)?$")
 _MAX_ERRORS_KEPT = 20
@@ -360,6 +361,12 @@ def to_answers(
             stacklevel=2,
         )
     merged["persona_member_of"] = pd.array(pair_member[pair_codes] if len(pairs) else [], dtype="str")
+    placebo = set()
+    if personas is not None and "placebo" in personas.columns:
+        flagged = personas[personas["placebo"].astype(bool)]
+        placebo = set(zip(flagged["persona_category"], flagged["persona"]))
+    pair_placebo = np.array([pair in placebo for pair in pairs], dtype=bool)
+    merged["persona_placebo"] = pair_placebo[pair_codes] if len(pairs) else np.zeros(0, dtype=bool)
     repeated = bool(merged.duplicated(key).any())  # an item asked in several orders per run: cyclic design
     merged["run"] = order_runs(merged["instruction"].to_numpy(), merged["option_order"].to_numpy(), repeated)
     outcome.scored += len(merged)

@@ -100,7 +100,7 @@ def score_responses(
 
     from .pipeline import position_report, versions
 
-    from .personas import load_personas
+    from .personas import load_personas, load_placebo, with_placebo
 
     from .validation import check_statistics
 
@@ -133,6 +133,8 @@ def score_responses(
     languages = sorted(set(items["language"])) if "language" in items.columns else []
     language = prompt_language or (languages[0] if len(languages) == 1 else "en")
     persona_table = load_personas(personas, dataset=dataset, language=language)
+    if set(recorded["persona"].astype(str)) & set(load_placebo()["persona"]):  # the placebo control group was asked
+        persona_table = with_placebo(persona_table, sorted(set(recorded["category"])))
     answers, outcome = to_answers(recorded, items, persona_table, parser, outcome)
     if answers.empty:
         raise InputError(

@@ -33,7 +33,8 @@ from .backends.hf import LOW_LETTER_MASS
 #: prompt is simply missing from the store), scoring, output and execution. Every other field of
 #: the run configuration, including any added later, must be equal for a rerun to skip loading.
 NOT_ANSWERING = frozenset({
-    "dataset", "bbq_dir", "dataset_options", "prompt_language", "categories", "personas", "instructions",
+    "dataset", "bbq_dir", "dataset_options", "prompt_language", "categories", "personas", "placebo_personas",
+    "instructions",
     "instruction_file", "limit", "messages", "option_orders", "w", "v", "n_boot", "ci", "bootstrap_seed",
     "tb_threshold", "bamt_threshold", "bamt_fraction",
     "resample", "include_excluded", "out", "report", "quiet", "figures", "executor", "ray_address", "ray_concurrency",

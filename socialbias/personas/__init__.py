@@ -21,6 +21,16 @@ paper's name/tag rule is BBQ's). ``load_personas("paper", dataset="kobbq", langu
 picks the Korean names; ``language="en"`` the English fallback. A catalogue of your own may use
 the same columns, or just ``Category, Subcategory, Name``.
 
+**Placebo personas** (a documented control group, off by default): identity-free roles such as
+"a person who enjoys gardening" (``data/placebo.csv``, :func:`load_placebo`; eight roles,
+English only), asked every category's items exactly like a persona. Their ``persona_group``
+is ``"placebo"`` (:data:`PLACEBO_GROUP`) and ``member_of`` is empty: they never get an
+in-group edge, never count as personas of a target, and are left out of PB; their PB is the
+floor a persona must beat (:mod:`socialbias.metrics.placebo`, docs/method.md section 8). A
+catalogue of your own may add placebo roles as rows with Subcategory ``placebo`` (no Target).
+With ``--placebo-personas`` a study asks 8 more roles per category: the prompts grow by
+8 x items x instructions per category (with the paper's 11 Religion personas, by 8/12 = 67%).
+
 The **default** persona is the model without a persona: name ``""`` (:data:`DEFAULT_PERSONA`),
 an empty system message, asked once per instruction index k so that run k of the default is
 paired with instruction k of every persona (docs/method.md section 1). :func:`socialbias.expand.expand`
@@ -52,6 +62,8 @@ DEFAULT_PERSONA = ""
 PAPER_DROPPED: dict[str, tuple[str, ...]] = {"Race_ethnicity": ("Alaskan",), "Religion": ("Orthodox",)}
 
 PERSONA_COLUMNS = ("persona", "persona_category", "persona_group", "member_of")
+#: ``persona_group`` of a placebo persona (an identity-free role; a control, not a target's persona).
+PLACEBO_GROUP = "placebo"
 
 CITATION = (
     "Shin, J., Song, H., Lee, H., Jeong, S., & Park, J. C. (2024). Ask LLMs Directly, "
@@ -120,9 +132,16 @@ def _read_catalogue(text: str, where: str, language: str = "en") -> pd.DataFrame
         if category == "Baseline":  # the paper's name for the default persona
             continue
         group = rec.get("Subcategory", "")
+        if group == PLACEBO_GROUP:
+            if rec.get("Target", ""):
+                raise InputError(f"persona file {where!r}, line {lineno}: placebo role {name!r} has a Target; a "
+                                 "placebo is identity-free: leave Target empty")
+            rows.append((name, category, group, ""))
+            continue
         member = rec.get("Target", "") or _member_of(category, group, name)
         rows.append((name, category, group or member or name, member))
     table = pd.DataFrame(rows, columns=list(PERSONA_COLUMNS))
+    table["placebo"] = table["persona_group"] == PLACEBO_GROUP
     dupes = table[table.duplicated(["persona_category", "persona"])]
     if len(dupes):
         first = dupes.iloc[0]
@@ -236,13 +255,44 @@ def load_instructions(source: str | os.PathLike[str] = "paper") -> list[str]:
     return out
 
 
+def load_placebo(categories: Iterable[str] | None = None, language: str = "en") -> pd.DataFrame:
+    """The placebo control group (``data/placebo.csv``): a personas table, one row per role and
+    category (``categories``; None: one row per role with an empty category), ``persona_group``
+    :data:`PLACEBO_GROUP`, ``member_of`` "", ``placebo`` True. The roles exist in English only."""
+    if language != "en":
+        raise InputError(f"placebo personas exist in English only, not in {language!r}: ask with "
+                         "--prompt-language en, or add placebo rows (Subcategory 'placebo') to your own persona CSV")
+    names = [n.strip() for n in _data_text("placebo.csv").splitlines()[1:] if n.strip()]
+    cats = [""] if categories is None else list(categories)
+    rows = [(n, c, PLACEBO_GROUP, "") for c in cats for n in names]
+    table = pd.DataFrame(rows, columns=list(PERSONA_COLUMNS))
+    table["placebo"] = True
+    return table
+
+
+def with_placebo(personas: pd.DataFrame, categories: Iterable[str], language: str = "en") -> pd.DataFrame:
+    """``personas`` with the placebo control group added to each of ``categories``."""
+    extra = load_placebo(categories, language)
+    flagged = personas["placebo"].astype(bool) if "placebo" in personas.columns else pd.Series(False, index=personas.index)
+    clash = sorted(set(extra["persona"]) & set(personas.loc[~flagged, "persona"]))
+    if clash:
+        raise InputError(f"persona(s) {', '.join(map(repr, clash))} are both in the catalogue and placebo roles: "
+                         "rename them in your persona CSV")
+    out = pd.concat([personas, extra], ignore_index=True)
+    out["placebo"] = out["placebo"].fillna(False).astype(bool)
+    return out.drop_duplicates(["persona_category", "persona"]).reset_index(drop=True)
+
+
 __all__ = [
     "CITATION",
     "DEFAULT_PERSONA",
     "PAPER_DROPPED",
     "PERSONA_COLUMNS",
+    "PLACEBO_GROUP",
     "load_instructions",
     "load_personas",
+    "load_placebo",
+    "with_placebo",
 ]
 
 

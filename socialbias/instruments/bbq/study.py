@@ -63,7 +63,7 @@ def study_inputs(config: Any) -> StudyInputs:
 
     from ...expand import expand
     from ...languages import load_language
-    from ...personas import load_instructions, resolve_personas
+    from ...personas import load_instructions, resolve_personas, with_placebo
 
     info = dataset_info(config.dataset)
     items = load_dataset_items(config.dataset, config.bbq_dir, config.categories, config.dataset_options)
@@ -81,6 +81,8 @@ def study_inputs(config: Any) -> StudyInputs:
                     else load_instructions(config.instruction_file))
     personas = resolve_personas(config.personas, config.categories or sorted(set(items["category"])),
                                 dataset=config.dataset, language=language.code)
+    if config.placebo_personas:  # the placebo control group (docs/method.md section 8, "The floor")
+        personas = with_placebo(personas, sorted(set(items["category"])), language.code)
     prompts = expand(items, personas, instructions, runs=config.instructions, template=config.messages,
                      language=None if language.code == "en" else language, option_orders=config.option_orders,
                      seed=config.seed)
@@ -96,10 +98,12 @@ def answers_from_store(prompts: pd.DataFrame, responses: pd.DataFrame, items: pd
     is one metrics run (:func:`metrics.position.order_runs`)."""
     from socialbias.metrics.position import order_runs, original_choices
 
+    from ...personas import PLACEBO_GROUP
     from ...recorded import ANSWER_COLUMNS
 
     orders = prompts["option_order"] if "option_order" in prompts.columns else pd.Series("012", index=prompts.index)
-    joined = prompts[["prompt_id", "item_id", "persona", "member_of", "instruction"]].assign(option_order=orders).merge(
+    joined = prompts[["prompt_id", "item_id", "persona", "persona_group", "member_of", "instruction"]].assign(
+        option_order=orders).merge(
         responses[["prompt_id", "choice", "parse"]], on="prompt_id", how="inner"
     )
     joined["choice"] = original_choices(joined["choice"].to_numpy(), joined["option_order"].to_numpy())
@@ -108,6 +112,7 @@ def answers_from_store(prompts: pd.DataFrame, responses: pd.DataFrame, items: pd
     joined["model"] = model
     joined["run"] = order_runs(joined["instruction"].to_numpy(), joined["option_order"].to_numpy(), repeated)
     joined["persona_member_of"] = joined["member_of"].fillna("")
+    joined["persona_placebo"] = (joined["persona_group"] == PLACEBO_GROUP).to_numpy(dtype=bool)
     return joined[list(ANSWER_COLUMNS)]
 
 
