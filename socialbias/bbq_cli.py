@@ -83,7 +83,7 @@ def prompts(args: argparse.Namespace) -> int:
         dataset=args.dataset, bbq_dir=args.bbq_dir, dataset_options=parse_dataset_options(args.dataset_options),
         prompt_language=args.prompt_language, categories=split_list(args.categories), personas=args.personas,
         placebo_personas=args.placebo_personas, instructions=parse_instruction_range(args.instructions),
-        instruction_file=args.instruction_file, limit=args.limit, messages=args.template,
+        instruction_file=args.instruction_file, limit=args.limit, limit_from=args.limit_from, messages=args.template,
         option_orders=args.option_orders, seed=args.seed,
     )
     prompts = study_inputs(config).prompts
@@ -215,16 +215,40 @@ def run_line(record: dict, directory) -> str:
     return line + "".join(f"\nwarning: {w}" for w in warnings)
 
 def print_summary(summary, quiet: bool = False) -> None:
-    """The summary table, a few columns, 3 decimals."""
+    """The summary table, a few columns, 3 decimals; TB and BAmt with their intervals and the type
+    with its confidence where the summary has them (none for a stratum with one template)."""
     if quiet:
         return
-    cols = ["model", "category", "context_condition", "TB", "BAmt", "PB", "PB_floor", "s_dis", "s_amb", "s_amb_paper",
-            "acc", "invalid_rate", "type"]
-    table = summary[[c for c in cols if c in summary.columns]]
+    import numpy as np
+
+    table = summary.copy()
+    shown = ["model", "category", "context_condition"]
+    for name in ("TB", "BAmt"):
+        if name in table.columns and f"{name}_lo" in table.columns:
+            lo, hi = table[f"{name}_lo"].to_numpy(float), table[f"{name}_hi"].to_numpy(float)
+            table[f"{name} [interval]"] = [f"{v:.3f}" + (f" [{a:.3f}, {b:.3f}]" if np.isfinite(a) and np.isfinite(b)
+                                                           else " [none]")
+                                           for v, a, b in zip(table[name].to_numpy(float), lo, hi)]
+            shown.append(f"{name} [interval]")
+        elif name in table.columns:
+            shown.append(name)
+    shown += ["PB", "PB_floor", "s_dis", "s_amb", "s_amb_paper", "acc", "invalid_rate"]
+    if "type" in table.columns and "type_confidence" in table.columns:
+        conf = table["type_confidence"].to_numpy(float)
+        table["type (confidence)"] = [f"{t} ({c:.2f})" if np.isfinite(c) else f"{t} (none)"
+                                      for t, c in zip(table["type"].astype(str), conf)]
+        shown.append("type (confidence)")
+    elif "type" in table.columns:
+        shown.append("type")
+    table = table[[c for c in shown if c in table.columns]]
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    if any(c.endswith("[interval]") for c in table.columns):
+        print("[interval]: the summary's interval (docs/method.md: bootstrap over templates; for TB, the mean of "
+              "absolute values, a bias-corrected lower end); none: the stratum's items come from one template")
     if "s_amb" in table.columns or "s_amb_paper" in table.columns:
         print("s_amb: the original BBQ ambiguous-context bias score (Parrish et al. 2022; lm-evaluation-harness "
               "amb_bias_score); s_amb_paper: Shin et al.'s (1 - accuracy) x s_DIS")
+
 
 def print_position_bias(record: dict, quiet: bool = False) -> None:
     """Each model's position-bias line (shown positions chosen vs expected), when rotated."""

@@ -47,10 +47,12 @@ class Demo:
 
 #: The grid both demos ask: BBQ Sexual_orientation, 24 items, default + two personas, one
 #: instruction (the paper's first), a quick bootstrap. One instruction, not two: it halves the
-#: prompts (216, 180 distinct with three option orders) and the first run's time, and the
-#: finding (the position bias, randomization p = 0.001) and PB's noise floor stay as they were.
+#: prompts (216 with three option orders) and the first run's time. The 24 items are spread
+#: over six templates (``limit_from="templates"``: both contexts and polarities of each), so
+#: every stratum has six resampling clusters and its figures come with intervals; the first 24
+#: items of the file would all be one template, hence no interval at all.
 _GRID: dict[str, Any] = {"backend": "hf", "categories": ["Sexual_orientation"], "personas": "gay,straight",
-                         "instructions": [0], "limit": 24, "n_boot": 200}
+                         "instructions": [0], "limit": 24, "limit_from": "templates", "n_boot": 200}
 
 DEMOS: dict[str, Demo] = {
     "smollm2": Demo(

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .backends.registry import names as backend_names
+from .bbq_adapters.limit import LIMIT_FROM
 from .bbq_cli import (  # noqa: F401  (re-exported: BBQ persona QA's front doors and the CLI's parsers)
     parse_dataset_options, parse_instruction_range, print_position_bias, print_summary, run_line, split_list,
     write_table)
@@ -29,6 +30,9 @@ from .instruments import registry as instruments
 from .personas import resolve_personas  # noqa: F401  (re-exported: the CLI's --personas rule lives with the catalogue)
 
 PROG = "python -m socialbias.eval"
+LIMIT_FROM_HELP = ("which items --limit takes: start (default: the first N in file order, often one template, hence "
+                   "one resampling cluster and no interval) or templates (round-robin over the category's templates, "
+                   "both contexts and polarities of each, so a small study has intervals; the demo's choice)")
 
 
 DATASET_HELP = ("dataset: bbq (default), kobbq, cbbq, esbbq, cabbq, basqbbq, mbbq, jbbq "
@@ -198,7 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--placebo-personas", action="store_true", default=None, help=PLACEBO_HELP)
     d.add_argument("--instructions", default=None, help="instruction indices k (default 0-4)")
     d.add_argument("--instruction-file", default=None, help="instruction templates ('paper' or a file)")
-    d.add_argument("--limit", type=int, default=None, metavar="N", help="first N items per category (default all)")
+    d.add_argument("--limit", type=int, default=None, metavar="N", help="N items per category (default all; "
+                   "see --limit-from)")
+    d.add_argument("--limit-from", default=None, choices=LIMIT_FROM, help=LIMIT_FROM_HELP)
     a = p.add_argument_group("answering")
     a.add_argument("--mode", default=None, choices=("logprob", "generate"), help="logprob (default): option-letter "
                    "probabilities from one forward pass; generate: text, then --parser")
@@ -294,7 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--messages", "--template", dest="template", choices=("split", "merged"), default="split",
                    help="message layout: split (default) or merged, as in 'run --messages' (--template is its "
                    "earlier name here; in 'run', --template is the chat rendering)")
-    p.add_argument("--limit", type=int, default=0, metavar="N", help="first N items per category (0 = all)")
+    p.add_argument("--limit", type=int, default=0, metavar="N", help="N items per category (0 = all; see "
+                   "--limit-from)")
+    p.add_argument("--limit-from", default="start", choices=LIMIT_FROM, help=LIMIT_FROM_HELP)
     p.add_argument("--option-orders", default="fixed", choices=OPTION_ORDER_CHOICES, help=OPTION_ORDERS_HELP)
     p.add_argument("--seed", type=int, default=0, help="seed of the balanced option-order design (default 0; the same "
                    "seed as run --seed)")

@@ -56,6 +56,7 @@ class RunConfig:
     instructions: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
     instruction_file: str = "paper"
     limit: int = 0
+    limit_from: str = "start"
     mode: str = "logprob"
     template: str = "auto"
     messages: str = "split"
@@ -172,7 +173,8 @@ class RunConfig:
 #: exactly one group (tests/test_cli.py). ``--model-arg KEY=VALUE`` sets any ``engine`` setting.
 CONFIG_GROUPS: dict[str, tuple[str, ...]] = {
     "model": ("model", "backend"),
-    "data": ("dataset", "bbq_dir", "dataset_options", "categories", "limit", "include_excluded"),
+    "data": ("dataset", "bbq_dir", "dataset_options", "categories", "limit", "limit_from",
+             "include_excluded"),
     "personas": ("personas", "placebo_personas", "instructions", "instruction_file", "prompt_language"),
     "prompting": ("mode", "template", "messages", "option_orders", "parser"),
     "decoding": ("temperature", "top_p", "max_tokens", "seed"),

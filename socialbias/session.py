@@ -35,7 +35,7 @@ from .backends.hf import LOW_LETTER_MASS
 NOT_ANSWERING = frozenset({
     "dataset", "bbq_dir", "dataset_options", "prompt_language", "categories", "personas", "placebo_personas",
     "instructions",
-    "instruction_file", "limit", "messages", "option_orders", "w", "v", "n_boot", "ci", "bootstrap_seed",
+    "instruction_file", "limit", "limit_from", "messages", "option_orders", "w", "v", "n_boot", "ci", "bootstrap_seed",
     "tb_threshold", "bamt_threshold", "bamt_fraction",
     "resample", "include_excluded", "out", "report", "quiet", "figures", "executor", "ray_address", "ray_concurrency",
     "ray_num_gpus", "ray_batch_size", "concurrency", "max_batch_tokens", "api_key_env", "api_key_file",

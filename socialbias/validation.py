@@ -102,6 +102,10 @@ def check_run(config: Any) -> None:
                      tb_threshold=config.tb_threshold, bamt_threshold=config.bamt_threshold,
                      bamt_fraction=config.bamt_fraction)
     _number("limit", config.limit, low=0, integer=True)
+    from socialbias.bbq_adapters.limit import LIMIT_FROM
+
+    if config.limit_from not in LIMIT_FROM:
+        raise InputError(f"--limit-from {config.limit_from!r}: use one of {', '.join(LIMIT_FROM)}")
     _number("temperature", config.temperature, low=0)
     _number("top_p", config.top_p, low=0, high=1, low_open=True)
     _number("max_tokens", config.max_tokens, low=1, integer=True)

@@ -60,6 +60,7 @@ def study_inputs(config: Any) -> StudyInputs:
     prompt language's translation of the paper's five.
     """
     from socialbias.bbq_adapters import dataset_info
+    from socialbias.bbq_adapters.limit import limit_items
 
     from ...expand import expand
     from ...languages import load_language
@@ -67,8 +68,7 @@ def study_inputs(config: Any) -> StudyInputs:
 
     info = dataset_info(config.dataset)
     items = load_dataset_items(config.dataset, config.bbq_dir, config.categories, config.dataset_options)
-    if config.limit:
-        items = items.groupby("category", sort=False).head(config.limit).reset_index(drop=True)
+    items = limit_items(items, config.limit, config.limit_from)
     spec = config.prompt_language
     if spec == "auto":
         languages = sorted(set(items["language"])) if len(items) else list(info.languages[:1])
