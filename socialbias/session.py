@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from .backends.hf import LOW_LETTER_MASS
+from .backends.letters import LOW_LETTER_MASS
 
 #: Settings that do not change which model answers or how: the grid (prompt ids cover it: a new
 #: prompt is simply missing from the store), scoring, output and execution. Every other field of

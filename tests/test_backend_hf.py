@@ -122,6 +122,19 @@ def test_logprob_end_to_end(backend, prompts, prompt_table, tmp_path):
     assert row.choice == answers[0].choice and row.p1 == pytest.approx(answers[0].p1, abs=1e-12)
 
 
+def test_letter_mass_tally_shared_by_hf_and_vllm():
+    """backends.letters.LetterMass (both engines' tally): counts, mean, min and the share below
+    LOW_LETTER_MASS over every answer so far; a NaN mass (no logprobs) is not counted."""
+    from socialbias.backends.letters import LOW_LETTER_MASS, LetterMass
+
+    tally = LetterMass()
+    assert tally.summary()["n"] == 0 and all(math.isnan(tally.summary()[k]) for k in ("mean", "min", "low"))
+    tally.add([0.9, 0.2])
+    tally.add([math.nan, 0.7])
+    assert LOW_LETTER_MASS == 0.5
+    assert tally.summary() == pytest.approx({"n": 3, "mean": 0.6, "min": 0.2, "low": 1 / 3})
+
+
 def test_batch_composition_invariance(tiny_model_dir, backend, prompts):
     reference = _by_id(list(backend.answer(prompts)))
     one_by_one = HFBackend(tiny_model_dir, device="cpu", max_batch_tokens=1, window=7)

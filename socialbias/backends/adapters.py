@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import Any
 
 from ..errors import InputError
 from .base import first_line, looks_like_path, model_key
+from .letters import LetterMass
 
 #: Names that mean "the base model" and so cannot name an adapter.
 RESERVED_NAMES = ("", "base", "none")
@@ -170,7 +170,7 @@ class PeftVariants:
             raise InputError(f"unknown LoRA adapter {name!r}: the backend has {known}")
         view = copy.copy(self)
         view.adapter = name
-        view._mass_n, view._mass_sum, view._mass_min, view._mass_low = 0, 0.0, math.inf, 0
+        view._mass = LetterMass()
         view.key = model_key("hf", view.model_name, **view._key_settings())
         return view
 

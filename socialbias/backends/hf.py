@@ -37,7 +37,6 @@ torch and transformers are imported only when a backend is made, never when this
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -52,6 +51,7 @@ from .base import (Answer, Decoding, Mode, Prompt, check_decoding, check_mode, c
 from .hf_edit import apply_edit, read_edit
 from .hf_load import _load, _locate, _resolve_device, _resolve_dtype
 from .hub_access import access_kwargs, offline_if
+from .letters import LETTER_SCORING, LOW_LETTER_MASS, LetterMass, LetterScoring
 from .render import ChatRenderer, TemplateInfo
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -61,13 +61,8 @@ logger = logging.getLogger(__name__)
 
 #: Default padded-token budget of one batch, by device type.
 DEFAULT_MAX_BATCH_TOKENS = {"cpu": 2048, "cuda": 65536}
-#: Version of the logprob scoring rule (letter variants summed, renormalised over A/B/C); part
-#: of the model key, so a change of the rule never mixes with stored answers of the old one.
-LETTER_SCORING = "letters-sum/1"
 #: Version of the per-prompt seeded sampler; part of the model key of sampled runs.
 SAMPLER = "gumbel-per-prompt/1"
-#: Below this mean letter mass, logprob answers are flagged: the model rarely answers with a letter.
-LOW_LETTER_MASS = 0.5
 
 
 
@@ -169,7 +164,7 @@ def plan_batches(lengths: Sequence[int], max_batch_tokens: int, extra_tokens: in
 # --------------------------------------------------------------------------------------------
 
 
-class HFBackend(PeftVariants):
+class HFBackend(PeftVariants, LetterScoring):
     """A transformers causal language model as a :class:`~socialbias.backends.base.Backend`.
 
     Args:
@@ -196,8 +191,8 @@ class HFBackend(PeftVariants):
             ``[(name, path), ...]``; loaded once with peft; :meth:`variants` lists the base model
             and each adapter as backends sharing the weights, each with its own :attr:`key`
             (as :class:`~socialbias.backends.vllm.VLLMBackend` does).
-        edit: a saved representation edit (:mod:`socialbias.edit`, read and hooked by :mod:`.hf_edit`) applied to every answer
-            through forward hooks; its SHA-256 is part of :attr:`key`.
+        edit: a saved representation edit (:mod:`socialbias.edit`; read and hooked by :mod:`.hf_edit`)
+            applied to every answer through forward hooks; its SHA-256 is part of :attr:`key`.
 
     Raises :class:`InputError` (one line: the model, the reason, the fix) when the model cannot
     be loaded.
@@ -280,7 +275,7 @@ class HFBackend(PeftVariants):
             apply_edit(self.model, self._edit)  # hooks on the base modules: they stay under peft
         if self._adapters:
             self.model = attach_peft(self.model, list(self._adapters.values()))
-        self._mass_n, self._mass_sum, self._mass_min, self._mass_low = 0, 0.0, math.inf, 0
+        self._mass = LetterMass()
         self.key = model_key("hf", self.model_name, **self._key_settings())
 
     # -- identity -------------------------------------------------------------------------------
@@ -294,14 +289,7 @@ class HFBackend(PeftVariants):
             settings["adapter"] = adapter_key(self._adapters[self.adapter])
         if self._edit is not None:
             settings["edit"] = self._edit.meta["sha256"]
-        if self.mode == "logprob":
-            settings["scoring"] = LETTER_SCORING
-            if self.labels is not None:
-                settings["labels"] = list(self.labels)
-        else:
-            settings["decoding"] = self._decoding_settings()
-            settings["parser"] = self.parser
-        return settings
+        return {**settings, **self._mode_key()}
 
     def _decoding_settings(self) -> dict[str, Any]:
         """The decoding settings that change generated text (greedy ignores seed and top_p)."""
@@ -310,13 +298,6 @@ class HFBackend(PeftVariants):
             return {"temperature": 0.0, "max_tokens": d.max_tokens}
         return {"temperature": d.temperature, "top_p": d.top_p, "max_tokens": d.max_tokens, "seed": d.seed,
                 "sampler": SAMPLER}
-
-    def letter_mass(self) -> dict[str, float]:
-        """Summary of the letter mass of the logprob answers so far: ``n``, ``mean``, ``min`` and
-        ``low`` (the share of answers with mass below :data:`LOW_LETTER_MASS`)."""
-        n = self._mass_n
-        return {"n": n, "mean": self._mass_sum / n if n else math.nan,
-                "min": self._mass_min if n else math.nan, "low": self._mass_low / n if n else math.nan}
 
     def describe(self) -> dict[str, Any]:
         """What a run record needs to say about this backend (model, engine versions, settings)."""
@@ -334,10 +315,7 @@ class HFBackend(PeftVariants):
             "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                          "tokenizers": tokenizers.__version__},
         }
-        if self.mode == "logprob":
-            out.update(scoring=LETTER_SCORING, letter_tokens=self.letters.as_dict(), letter_mass=self.letter_mass())
-        else:
-            out.update(decoding=self._decoding_settings(), parser=self.parser)
+        out.update(self._mode_record())
         if self._edit is not None:
             out["edit"] = {"path": self.edit_path, **self._edit.meta}
         if self._adapters:
@@ -432,11 +410,7 @@ class HFBackend(PeftVariants):
             logits = self.model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids,
                                 use_cache=False, **kwargs).logits[:, -1, :]
             probs, mass = letter_probabilities(logits, self.letters)
-        masses = mass.tolist()
-        self._mass_n += len(masses)
-        self._mass_sum += sum(masses)
-        self._mass_min = min(self._mass_min, *masses)
-        self._mass_low += sum(m < LOW_LETTER_MASS for m in masses)
+        self._mass.add(mass.tolist())
         return [tuple(row) for row in probs.tolist()]
 
     def _generate(self, seqs: list[list[int]], prompt_ids: list[str]) -> list[str]:
@@ -461,15 +435,6 @@ class HFBackend(PeftVariants):
             cut = next((j for j, t in enumerate(row) if t in self._eos_ids), len(row))
             texts.append(self.tokenizer.decode(row[:cut], skip_special_tokens=True))
         return texts
-
-    def _check_mass(self) -> None:
-        summary = self.letter_mass()
-        if self.mode == "logprob" and summary["n"] and summary["mean"] < LOW_LETTER_MASS:
-            logger.warning(
-                "%s puts on average only %.1f%% of its next-token probability on the option letters "
-                "(template %s): it rarely answers with a letter, so logprob choices are weak; check the "
-                "template (--template chat or plain) or use --mode generate",
-                Path(self.model_name).name, 100 * summary["mean"], self.template_info.name)  # no machine path
 
 
 def _logits_to_keep_kwarg(model: Any) -> str | None:

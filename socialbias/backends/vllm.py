@@ -70,7 +70,8 @@ from ..errors import InputError
 from .adapters import Adapter, adapter_key
 from .base import (Answer, Decoding, Mode, Prompt, check_decoding, check_mode, chunked, group_by_text, model_key,
                    prompt_options, seed_of)
-from .hf import LETTER_SCORING, LOW_LETTER_MASS, LetterTokens
+from .hf import LetterTokens
+from .letters import LetterMass, LetterScoring
 from .render import TemplateInfo
 from .vllm_engine import PERFORMANCE_ONLY, _Engine, _load_engine, _shutdown
 
@@ -116,7 +117,7 @@ def letter_probabilities(logprobs: Mapping[int, float], letters: LetterTokens) -
 # --------------------------------------------------------------------------------------------
 
 
-class VLLMBackend:
+class VLLMBackend(LetterScoring):
     """A vLLM offline engine as a :class:`~socialbias.backends.base.Backend` (see the module docstring).
 
     Args:
@@ -197,7 +198,7 @@ class VLLMBackend:
         self._parse = get_parser(parser)
         self.chunk_size = chunk_size
         self.adapter = adapter
-        self._mass_n, self._mass_sum, self._mass_min, self._mass_low = 0, 0.0, math.inf, 0
+        self._mass = LetterMass()
 
     def _attach(self, engine: _Engine) -> None:
         self._engine = engine
@@ -251,14 +252,7 @@ class VLLMBackend:
         }
         if self.adapter is not None:
             settings["adapter"] = adapter_key(e.adapters[self.adapter])
-        if self.mode == "logprob":
-            settings["scoring"] = LETTER_SCORING
-            if self.labels is not None:
-                settings["labels"] = list(self.labels)
-        else:
-            settings["decoding"] = self._decoding_settings()
-            settings["parser"] = self.parser
-        return settings
+        return {**settings, **self._mode_key()}
 
     def _decoding_settings(self) -> dict[str, Any]:
         """The decoding settings that change generated text (greedy ignores seed and top_p)."""
@@ -280,13 +274,6 @@ class VLLMBackend:
         return {"prompt_tokens": e.prompt_tokens, "cached_tokens": e.cached_tokens,
                 "hit_rate": e.cached_tokens / e.prompt_tokens if e.prompt_tokens else math.nan}
 
-    def letter_mass(self) -> dict[str, float]:
-        """Summary of the letter mass of this backend's logprob answers so far: ``n``, ``mean``,
-        ``min`` and ``low`` (the share below :data:`~socialbias.backends.hf.LOW_LETTER_MASS`)."""
-        n = self._mass_n
-        return {"n": n, "mean": self._mass_sum / n if n else math.nan,
-                "min": self._mass_min if n else math.nan, "low": self._mass_low / n if n else math.nan}
-
     def describe(self) -> dict[str, Any]:
         """What a run record needs to say about this backend (model, engine, versions, settings)."""
         e = self._engine
@@ -300,10 +287,7 @@ class VLLMBackend:
                        "max_model_len": e.max_model_len, **e.cache},
             "chunk_size": self.chunk_size, "prefix_cache": self.prefix_cache(), "versions": dict(e.versions),
         }
-        if self.mode == "logprob":
-            out.update(scoring=LETTER_SCORING, letter_tokens=self.letters.as_dict(), letter_mass=self.letter_mass())
-        else:
-            out.update(decoding=self._decoding_settings(), parser=self.parser)
+        out.update(self._mode_record())
         return out
 
     def close(self) -> None:
@@ -420,11 +404,7 @@ class VLLMBackend:
         if not logprobs:
             raise RuntimeError(f"vLLM returned no log-probabilities for request {out.request_id}")
         probs, mass = letter_probabilities({tid: lp.logprob for tid, lp in logprobs[0].items()}, self.letters)
-        if mass == mass:
-            self._mass_n += 1
-            self._mass_sum += mass
-            self._mass_min = min(self._mass_min, mass)
-            self._mass_low += mass < LOW_LETTER_MASS
+        self._mass.add([mass])
         return probs
 
     def _make_answer(self, prompt: Prompt, result: Any, latency: float) -> Answer:
@@ -450,16 +430,6 @@ class VLLMBackend:
             return OptionAnswer(prompt.prompt_id, self.key, NONE, (), "", "logprob:none", latency)
         choice = max(range(len(result)), key=result.__getitem__)
         return OptionAnswer(prompt.prompt_id, self.key, choice, tuple(result), "", "logprob", latency)
-
-    def _check_mass(self) -> None:
-        summary = self.letter_mass()
-        if self.mode == "logprob" and summary["n"] and summary["mean"] < LOW_LETTER_MASS:
-            logger.warning(
-                "%s%s puts on average only %.1f%% of its next-token probability on the option letters "
-                "(template %s): it rarely answers with a letter, so logprob choices are weak; check the "
-                "template (chat or plain) or use mode 'generate'",
-                self.model_name, f" (adapter {self.adapter})" if self.adapter else "", 100 * summary["mean"],
-                self.template_info.name)
 
 
 __all__ = ["Adapter", "DECODING_EXTRAS", "PERFORMANCE_ONLY", "SAMPLER", "VLLMBackend", "letter_probabilities"]
