@@ -25,6 +25,7 @@ import pandas as pd
 
 from .errors import InputError
 from .paired_axes import check_same_design
+from .records import write_record
 
 #: Run settings that must agree for answers to be paired (what was asked and how it was read).
 SAME_SETTINGS = ("dataset", "dataset_options", "mode", "template", "messages", "option_orders", "parser",
@@ -96,6 +97,8 @@ def write_paired(dirs: list[str], out: str | os.PathLike[str], *, base: str | No
     with staged(out, "compare") as staging:
         (staging / "figures").mkdir()
         shifts.to_csv(staging / "paired_shifts.csv", index=False)
+        write_record(staging, "compare", {"command": "compare", "paired": True, "base": base, "n_boot": n_boot,
+                                          "ci": ci, "seed": seed, "runs": [str(d) for d in dirs]})
         _, arrows = save_figure(plot_shift_arrows(shifts, alpha=1 - ci), staging / "figures" / "shift_arrows", dpi=dpi)
         _, forest = save_figure(plot_shift_forest(shifts), staging / "figures" / "shift_forest", dpi=dpi)
         cols = ["model", "category", "context_condition", "metric", "base_value", "value", "shift", "shift_lo",
@@ -123,6 +126,8 @@ def write_paired_instrument(dirs: list[str], out: str | os.PathLike[str], *, bas
     with staged(out, "compare") as staging:
         (staging / "figures").mkdir()
         shifts.to_csv(staging / "paired_shifts.csv", index=False)
+        write_record(staging, "compare", {"command": "compare", "paired": True, "instrument": inst.id, "base": base,
+                                          "n_boot": n_boot, "ci": ci, "seed": seed, "runs": [str(d) for d in dirs]})
         images = []
         axes = list(inst.axes)
         if len(axes) >= 2:

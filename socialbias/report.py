@@ -61,6 +61,7 @@ from .figures.data import _ci_level, _metric_tables, _strata
 from .figures.style import _category_label, _context_label
 from .files import make_dir_temp, move_into_place
 from .outdir import open_output, staged
+from .records import write_record
 from .redact import REDACTED, redact  # noqa: F401  (re-exported: report.redact)
 
 
@@ -303,6 +304,7 @@ def write_comparison(summaries: Mapping[str, pd.DataFrame], out_dir: str | os.Pa
     with staged(out, "compare") as staging:
         (staging / "figures").mkdir()
         combined.to_csv(staging / "summary.csv", index=False)
+        write_record(staging, "compare", {"command": "compare", "runs": list(summaries)})
         plane = plot_tb_bamt_plane(list(summaries.values()))
         _, plane_png = save_figure(plane, staging / "figures" / "tb_bamt_plane", dpi=dpi)
         bars = plot_pb_bars_compare(list(summaries.values()))

@@ -6,9 +6,10 @@ scored): the metric tables, the perception graphs, the figures, the run record a
 directory they are saved in. :func:`load_run` reads a ``run`` or ``score`` directory back
 (CSV, JSON and Parquet only: nothing is unpickled, no code runs).
 
-The run record (``run.json``) carries ``run_format`` = ``"MAJOR.MINOR"``: a reader accepts every
-minor version of its own major (a newer minor only adds fields), refuses a newer major with the
-fix (upgrade socialbias), and never misreads a directory of another kind.
+The run record (``run.json``, :mod:`socialbias.records`) carries ``run_format`` = ``"MAJOR.MINOR"``:
+a reader accepts every minor version of its own major (a newer minor only adds fields), refuses a
+newer major with the fix (upgrade socialbias), and never misreads a directory of another kind (a
+political run or score is refused with its instrument named).
 """
 
 from __future__ import annotations
@@ -23,24 +24,8 @@ import pandas as pd
 
 from .errors import InputError
 from .files import write_json_atomic
+from .records import RUN_FORMAT, format_major, read_record, refuse_newer
 from .redact import redact as scrub
-
-#: Format of run.json ("MAJOR.MINOR"). 1 (an int) was the first; 1.1 adds personas.parquet.
-RUN_FORMAT = "1.1"
-
-
-def format_major(fmt: Any) -> int | None:
-    """The major version of a ``run_format`` value (``1``, ``"1.1"``), None if it is none."""
-    if isinstance(fmt, bool):
-        return None
-    if isinstance(fmt, int):
-        return fmt
-    if isinstance(fmt, str):
-        head = fmt.split(".", 1)[0]
-        if head.isdigit():
-            return int(head)
-    return None
-
 
 def check_run_dir(out: Path) -> dict[str, Any] | None:
     """The previous run.json of ``out`` if any; a directory of another format is refused."""
@@ -56,12 +41,13 @@ def check_run_dir(out: Path) -> dict[str, Any] | None:
     written_by = record.get("versions", {}).get("socialbias", "?") if isinstance(record, dict) else "?"
     if major is None:
         raise InputError(f"{path} is not a socialbias run record (no run_format): choose another --out directory")
-    if major > ours:
-        raise InputError(f"{out} was written by a newer socialbias ({written_by}, run format {fmt}; this version "
-                         f"reads {ours}.x): upgrade socialbias (pip install -U socialbias) to read it")
+    refuse_newer(record, out)
     if major < ours:
         raise InputError(f"{out} was written by socialbias {written_by} (run format {fmt}), which this version "
                          f"({RUN_FORMAT}) cannot read: choose another --out directory")
+    if record.get("instrument"):
+        raise InputError(f"{out} holds a run of the instrument {record['instrument']!r} (run --instrument), not of "
+                         "BBQ persona QA: choose another --out directory")
     return record
 
 
@@ -208,15 +194,17 @@ def load_run(directory: str | os.PathLike[str]) -> Results:
 def _load_run(directory: Path) -> Results:
     from socialbias import metrics
 
+    saved = read_record(directory)
+    if saved is not None and saved.instrument != "bbq":
+        raise InputError(f"{directory} holds {saved.kind} results of the instrument {saved.instrument!r}, which "
+                         f"load_run does not read: its tables are CSV files in {saved.tables} (summary.csv, ...)")
     if (directory / "results" / "summary.csv").is_file():
         record = check_run_dir(directory) or {}
         results_dir = directory / "results"
     elif (directory / "summary.csv").is_file() and (directory / "score.json").is_file():  # eval score output
         results_dir = directory
-        try:
-            record = json.loads((directory / "score.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"{directory / 'score.json'} is not readable ({exc})") from None
+        saved = read_record(directory)  # refuses a newer major format with the fix
+        record = saved.data if saved is not None else {}
     else:
         raise InputError(f"{directory} holds no socialbias results (results/summary.csv or summary.csv + score.json)")
     personas = _saved_personas(directory, record)
@@ -247,4 +235,4 @@ def _saved_personas(directory: Path, record: dict[str, Any]) -> pd.DataFrame | N
         return None
 
 
-__all__ = ["RUN_FORMAT", "Results", "check_run_dir", "load_run", "write_position_bias"]
+__all__ = ["RUN_FORMAT", "Results", "check_run_dir", "format_major", "load_run", "write_position_bias"]

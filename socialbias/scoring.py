@@ -16,7 +16,6 @@ never leaves a half-written result behind.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +24,7 @@ import pandas as pd
 
 from .errors import InputError
 from .outdir import staged
+from .records import write_record
 from .graph import write_graphs
 from .recorded import ReadOutcome, read_jsonl, read_paper_results, to_answers
 from .results import Results, write_position_bias
@@ -216,7 +216,7 @@ def save_scored(scored: ScoredResponses, personas: pd.DataFrame | None, out: Pat
         write_position_bias(scored.position_bias, staging)
         graphs = write_graphs(scored.results, personas, staging / "graphs")
         scored.record["graphs"] = graphs
-        (staging / "score.json").write_text(json.dumps(scored.record, indent=2, sort_keys=True, default=str) + "\n")
+        write_record(staging, "score", scored.record)
         if report:
             from .report import write_report
 

@@ -10,7 +10,6 @@ instruments).
 
 from __future__ import annotations
 
-import json
 import warnings
 
 import pandas as pd
@@ -33,8 +32,8 @@ def baselines_table(inst, baseline) -> pd.DataFrame:
 def score_instrument(instrument: str, path: str, out: str, missing: str = "skip", n_boot: int = 1000,
                      ci: float = 0.95, seed: int = 0) -> pd.DataFrame:
     """Read, score and write; returns the summary table. Everything is validated before writing."""
-    from ...outdir import staged
-    from ...outdir import check_output_dir
+    from ...outdir import check_output_dir, staged
+    from ...records import write_record
 
     check_output_dir(out)
     inst = load_instrument(instrument)
@@ -50,7 +49,7 @@ def score_instrument(instrument: str, path: str, out: str, missing: str = "skip"
     with staged(out, prefix="scoring", command="score") as staging:
         summary.to_csv(staging / "summary.csv", index=False)
         baselines_table(inst, baseline).to_csv(staging / "baselines.csv", index=False)
-        (staging / "score.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        write_record(staging, "score", meta)
         from ...figures.politics import write_figures
 
         variants = sorted(set(answers["variant"]) - {""}) or ["(not recorded)"]

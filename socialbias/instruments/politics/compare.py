@@ -45,8 +45,10 @@ def is_instrument_dir(directory: str | Path) -> bool:
 
 
 def _read(directory: Path) -> tuple[dict, pd.DataFrame]:
-    record = next((json.loads((directory / n).read_text(encoding="utf-8")) for n in ("run.json", "score.json")
-                   if (directory / n).is_file()), None)
+    from ...records import read_record
+
+    saved = read_record(directory)  # a record in a newer major format is refused with the fix
+    record = saved.data if saved is not None and saved.kind in ("run", "score") else None
     if record is None or "instrument" not in record or not (directory / "summary.csv").is_file():
         raise InputError(f"{directory} is not the output of run --instrument or score --instrument (no run.json or "
                          "summary.csv naming an instrument); give political run directories")
@@ -67,8 +69,8 @@ def _names(dirs: Sequence[Path]) -> list[str]:
 
 def compare_instrument_runs(dirs: Sequence[str | Path], out: str | Path, base: str | None = None) -> pd.DataFrame:
     """Write the comparison (see the module docstring) and return ``compare.csv``'s table."""
-    from ...outdir import staged
-    from ...outdir import check_output_dir
+    from ...outdir import check_output_dir, staged
+    from ...records import write_record
     from .instrument import load_instrument
 
     check_output_dir(out)
@@ -98,7 +100,7 @@ def compare_instrument_runs(dirs: Sequence[str | Path], out: str | Path, base: s
                      for (name, (rec, _)), path in zip(runs.items(), paths)}}
     with staged(out, prefix="compare", command="compare") as staging:
         table.to_csv(staging / "compare.csv", index=False)
-        (staging / "compare.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        write_record(staging, "compare", meta)
         _figures(staging, table, inst, runs, base_name)
     return table
 

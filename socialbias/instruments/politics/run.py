@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import InputError
+from ...records import read_record, write_record
 from .answers import parse_option, summarise
 from .baselines import constant_answerers, random_baseline
 from .cli import baselines_table
@@ -154,7 +155,7 @@ def run_instrument(instrument: str, model: str, out: str | Path, *, backend: Any
     reads free text (:mod:`.generation`), or None. ``agreement``: prompts asked in the other
     mode too (``agreement_backend``, made like ``backend`` when None). Everything is validated
     before a model is loaded."""
-    from ...outdir import check_output_dir, writing
+    from ...outdir import check_output_dir, staged, writing
     from ...store import ResponseStore
     from ...store_options import OptionResponses
 
@@ -163,6 +164,10 @@ def run_instrument(instrument: str, model: str, out: str | Path, *, backend: Any
     prompts = expand_instrument(inst, variants=variants, option_orders=option_orders, personas=personas, runs=runs,
                                 limit=limit, seed=seed)
     check_output_dir(out)
+    previous = read_record(out) if Path(out).is_dir() else None
+    if previous is not None and (previous.kind != "run" or previous.instrument != inst.id):
+        raise InputError(f"{out} holds the {previous.kind} output of the instrument {previous.instrument!r}, not a run "
+                         f"of {inst.id!r} to resume: choose another --out directory")
     settings = dict(model_settings or {})
     with writing(out, "run") as target:
         store = ResponseStore.open(target)
@@ -208,7 +213,8 @@ def run_instrument(instrument: str, model: str, out: str | Path, *, backend: Any
                   "agreement_key": agree_key, "n_prompts": len(prompts), "newly_answered": asked,
                   "n_answers": len(answers), "n_invalid": int((answers["choice"] < 0).sum())}
         summary = _summary(inst, answers, missing, n_boot, ci, seed, retries, judged is not None)
-        _write(target, inst, answers, summary, record, ci, seed, agreement)
+        with staged(target, prefix="staging", command="run") as staging:  # all files, or none on error
+            _write(staging, inst, answers, summary, record, ci, seed, agreement)
     return summary
 
 
@@ -256,4 +262,4 @@ def _write(target: Path, inst, answers: pd.DataFrame, summary: pd.DataFrame, rec
 
     write_figures(target, summary, inst, record=record, answers=answers, baseline=baseline,
                   constants=constant_answerers(inst))
-    (target / "run.json").write_text(json.dumps(record, indent=1, default=str) + "\n", encoding="utf-8")
+    write_record(target, "run", record)
