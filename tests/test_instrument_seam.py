@@ -69,6 +69,14 @@ def test_score_instrument_bbq_is_the_default_score(tmp_path):
         assert main(["score", str(responses), "--bbq-dir", str(BBQ_DIR), "--n-boot", "50", "--quiet", "--no-report",
                      *extra, "--out", str(outs[name])]) == 0
     assert (outs["default"] / "summary.csv").read_bytes() == (outs["bbq"] / "summary.csv").read_bytes()
+    # the instrument's figures part draws from that summary table
+    from socialbias.instruments.bbq import load_instrument
+    from socialbias.results import load_run
+
+    inst = load_instrument("bbq", data_dir=BBQ_DIR, categories=["Sexual_orientation"], limit=12)
+    paths = inst.figures(load_run(outs["bbq"]).summary, tmp_path / "figs")
+    assert sorted(p.name for p in paths if str(p).endswith(".png")) == ["persona_bias.png", "tb_bamt_plane.png"]
+    assert all(p.stat().st_size > 10_000 for p in paths)
 
 
 def test_political_flags_are_refused_for_bbq(tmp_path, capsys):
