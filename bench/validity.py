@@ -28,6 +28,8 @@ is counted as a false positive where no persona effect is planted, as power else
     python bench/validity.py                 # the full study, writes docs/validity.md
     python bench/validity.py --fast          # the CI-sized version (tests/test_validity.py)
     python bench/validity.py --placebo       # the placebo-persona check (tests/test_placebo.py)
+    python bench/validity.py --small         # TB(p->t) coverage in a small design, by interval width
+    python bench/validity.py --power         # power to detect TB 0.1 in a ten-target category
 """
 
 from __future__ import annotations
@@ -416,6 +418,26 @@ def placebo_study(n_items: int | None = 120, reps: int = 20, runs: int = 3, n_bo
     return pd.DataFrame(rows)
 
 
+def small_design_coverage(reps: int = 15, category: str = "Religion", n_items: int = 24) -> pd.DataFrame:
+    """Coverage of TB(p->t) in a small design (about 5 templates per target), split by whether
+    the interval has width 0 (every bootstrap replicate equals the estimate: the target's few
+    templates all contribute alike), for the no-bias answerer in both modes (``--small``)."""
+    rows = []
+    for mode in ("sampled", "deterministic"):
+        sc = Scenario("no bias", mode=mode)
+        rng = np.random.default_rng(5)
+        for rep in range(reps):
+            items = item_sample(category, n_items, rng)
+            c = one_replication(items, personas_of(category), sc, 3, rng, 200, 0, rep)["cells"]
+            rows.append(c[c.family == "TB(p->t)"].assign(mode=mode))
+    df = pd.concat(rows, ignore_index=True)
+    df["interval"] = np.where(df.hi - df.lo < 1e-12, "width 0", "width > 0")
+    parts = [df.groupby("mode").covered.agg(["mean", "size"]).reset_index().assign(interval="all"),
+             df.groupby(["mode", "interval"]).covered.agg(["mean", "size"]).reset_index()]
+    out = pd.concat(parts, ignore_index=True).rename(columns={"mean": "coverage", "size": "intervals"})
+    return out[["mode", "interval", "coverage", "intervals"]].sort_values(["mode", "interval"]).reset_index(drop=True)
+
+
 def fast_study(reps: int = 15) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The CI-sized study (``--fast``, ``tests/test_validity.py``): Sexual_orientation, 120
     items per context and the whole category, :data:`FAST_SCENARIOS`; the table and
@@ -441,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=None)
     ap.add_argument("--power", action="store_true", help="only the power to detect TB 0.1 (Religion)")
     ap.add_argument("--placebo", action="store_true", help="only the placebo-persona check (3 and 10 targets)")
+    ap.add_argument("--small", action="store_true", help="only TB(p->t) coverage with 24 items per context (Religion)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "validity.md"),
                     help="a file to write the table to; in docs/validity.md it replaces the table "
                          "between the <!-- fast --> or <!-- full --> markers")
@@ -449,6 +472,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.power:
         print("| category | mode | true TB | P(TB_lo > 0) | replications |\n|---|---|---|---|---|")
         print("\n".join(power_tb(reps=args.reps or 40)))
+        return 0
+    if args.small:
+        print(to_markdown(small_design_coverage(args.reps or 15)))
+        print(f"({time.perf_counter() - t0:.0f} s)")
         return 0
     if args.placebo:
         text = to_markdown(placebo_study(reps=args.reps or 20))
