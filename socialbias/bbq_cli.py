@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -259,30 +258,13 @@ def print_position_bias(record: dict, quiet: bool = False) -> None:
             print(line)
 
 def write_table(table, path: Path) -> None:
-    """Write a table to .parquet, .csv or .jsonl atomically (temp file, then rename)."""
-    suffix = path.suffix.lower()
-    if suffix not in (".parquet", ".csv", ".jsonl"):
-        raise InputError(f"cannot write {str(path)!r}: use a .parquet, .csv or .jsonl file name")
-    from .files import respect_umask
+    """Write a prompts table to .parquet, .csv or .jsonl atomically (:func:`socialbias.files.write_table_atomic`);
+    in CSV and JSONL the chat messages are one JSON text per row."""
+    from .files import write_table_atomic
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as fh:
-        tmp = Path(fh.name)
-    try:
-        respect_umask(tmp)
-        if suffix == ".parquet":
-            table.to_parquet(tmp, index=False)
-        else:
-            out = table.copy()
-            if "messages" in out.columns:
-                out["messages"] = [json.dumps(m, ensure_ascii=False) for m in out["messages"]]
-            if suffix == ".csv":
-                out.to_csv(tmp, index=False)
-            else:
-                out.to_json(tmp, orient="records", lines=True, force_ascii=False)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    if path.suffix.lower() != ".parquet" and "messages" in table.columns:
+        table = table.assign(messages=[json.dumps(m, ensure_ascii=False) for m in table["messages"]])
+    write_table_atomic(table, path)
 
 
 __all__ = ["parse_dataset_options", "parse_instruction_range", "print_position_bias", "print_summary", "prompts", "run",

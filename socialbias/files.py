@@ -93,6 +93,28 @@ def safe_file_stem(*parts: object, limit: int = 120) -> str:
     return f"{stem[:limit - 9]}-{digest}"
 
 
+def write_table_atomic(table: Any, path: Path) -> None:
+    """Write a DataFrame to ``path`` (.parquet, .csv or .jsonl, by its suffix) through a temporary file
+    and a rename: ``path`` is the old file or the complete new one, never half written."""
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv", ".jsonl"):
+        raise InputError(f"cannot write {str(path)!r}: use a .parquet, .csv or .jsonl file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as fh:
+        tmp = Path(fh.name)
+    try:
+        respect_umask(tmp)
+        if suffix == ".parquet":
+            table.to_parquet(tmp, index=False)
+        elif suffix == ".csv":
+            table.to_csv(tmp, index=False)
+        else:
+            table.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write ``data`` as indented, key-sorted JSON to ``path`` through a temporary file and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,4 +126,5 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-__all__ = ["read_text_utf8", "safe_file_stem", "make_dir_temp", "move_into_place", "respect_umask", "write_json_atomic"]
+__all__ = ["read_text_utf8", "safe_file_stem", "make_dir_temp", "move_into_place", "respect_umask", "write_json_atomic",
+           "write_table_atomic"]

@@ -49,12 +49,15 @@ _CELL = ["item", "variant", "order", "persona", "run"]
 
 
 def is_instrument_run(directory: str | os.PathLike[str]) -> bool:
-    """Whether ``directory`` was written by ``run --instrument`` (its run.json names an instrument)."""
+    """Whether ``directory`` was written by ``run --instrument`` (its run.json names an instrument;
+    :mod:`socialbias.records`)."""
+    from .records import DEFAULT_INSTRUMENT, read_record
+
     try:
-        record = json.loads((Path(directory) / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        record = read_record(directory)
+    except InputError:  # unreadable or newer: the reader of the directory says so
         return False
-    return isinstance(record, dict) and bool(record.get("instrument"))
+    return record is not None and record.kind == "run" and record.instrument != DEFAULT_INSTRUMENT
 
 
 def instrument_run_answers(directory: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, Any]]:

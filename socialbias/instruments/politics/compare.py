@@ -23,7 +23,6 @@ run's mode and variants, because a position holds only for them (Röttger et al.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
@@ -33,15 +32,15 @@ from ...errors import InputError
 
 
 def is_instrument_dir(directory: str | Path) -> bool:
-    """Whether a directory holds a political run or scoring (its run.json / score.json names an instrument)."""
-    for name in ("run.json", "score.json"):
-        path = Path(directory) / name
-        if path.is_file():
-            try:
-                return "instrument" in json.loads(path.read_text(encoding="utf-8"))
-            except (ValueError, UnicodeDecodeError):
-                return False
-    return False
+    """Whether a directory holds a political run or scoring: its record (:mod:`socialbias.records`)
+    is a run or score record that names an instrument other than BBQ."""
+    from ...records import DEFAULT_INSTRUMENT, read_record
+
+    try:
+        record = read_record(directory)
+    except InputError:  # unreadable or newer: the reader of the directory says so
+        return False
+    return record is not None and record.kind in ("run", "score") and record.instrument != DEFAULT_INSTRUMENT
 
 
 def _read(directory: Path) -> tuple[dict, pd.DataFrame]:
