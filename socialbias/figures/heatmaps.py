@@ -158,8 +158,8 @@ def plot_tb_heatmap(
         spine.set_visible(False)
     ax.set_xlabel("target group", fontsize=7, labelpad=2)
     ax.set_ylabel("persona", fontsize=7, labelpad=2)
-    if title:
-        ax.set_title(_stratum_title(m, cat, ctx), fontsize=8)
+    if title:  # over the whole figure: over the cells alone it can run into the colour bar's label
+        fig.suptitle(_stratum_title(m, cat, ctx), fontsize=8)
     _tb_colorbar(fig, mesh, ax, vlim, aspect=max(8, min(30, 10 * height)), extend="both" if clipped else "neither",
                  shared=shared_scale)
 

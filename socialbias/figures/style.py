@@ -234,7 +234,9 @@ def _tb_colorbar(fig, mappable, ax, vlim: float, *, orientation: str = "vertical
     """The TB colour bar: ticks at -vlim, 0, +vlim, the ends named blamed / favoured; ``shared``
     adds :data:`SHARED_SCALE_NOTE` to its label."""
     horizontal = orientation == "horizontal"
-    label = "TB(p\u2192t)" + (f" ({SHARED_SCALE_NOTE})" if shared else "")
+    # a vertical bar beside a short heatmap is shorter than a one-line label: the note goes on a
+    # second line so the label never runs past the bar into the title
+    label = "TB(p\u2192t)" + ((" " if horizontal else "\n") + f"({SHARED_SCALE_NOTE})" if shared else "")
     cb = fig.colorbar(mappable, ax=ax, aspect=aspect, shrink=shrink, extend=extend, extendfrac=0.025,
                       pad=0.02, fraction=0.05, location="bottom" if horizontal else "right")
     cb.set_ticks([-vlim, 0, vlim])
