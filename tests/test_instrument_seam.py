@@ -75,8 +75,8 @@ def test_score_instrument_bbq_is_the_default_score(tmp_path):
 
     inst = load_instrument("bbq", data_dir=BBQ_DIR, categories=["Sexual_orientation"], limit=12)
     paths = inst.figures(load_run(outs["bbq"]).summary, tmp_path / "figs")
-    assert sorted(p.name for p in paths if str(p).endswith(".png")) == ["persona_bias.png", "tb_bamt_plane.png"]
-    assert all(p.stat().st_size > 10_000 for p in paths)
+    assert sorted(p.name for p in paths) == ["persona_bias.png", "tb_bamt_plane.png"]
+    assert all(p.stat().st_size > 10_000 and p.with_suffix(".pdf").is_file() for p in paths)
 
 
 def test_political_flags_are_refused_for_bbq(tmp_path, capsys):
@@ -138,3 +138,57 @@ def test_bbq_instrument_scores_one_answer_vector(bbq_instrument):
         bbq_instrument.score(np.zeros(3, dtype=int))
     with pytest.raises(InputError):
         bbq_instrument.score(np.full(12, 5))
+
+
+def test_both_instruments_keep_the_contract(bbq_instrument, tmp_path):
+    from socialbias.instruments.politics import load_instrument as load_political
+    from socialbias.instruments.politics.cli import score_instrument
+    from tests.test_politics_compare import _answers
+
+    political = load_political("sapplyvalues")
+    for inst in (bbq_instrument, political):
+        ids = [item.id for item in inst.items]
+        assert len(ids) == len(set(ids)) > 0 and len(inst.options) >= 2 and inst.id and inst.licence
+        first = inst.items[0]
+        assert first.text.split("\n")[0] in inst.render(first)
+        scores = inst.score(np.zeros(len(inst.items), dtype=int))
+        assert set(inst.axes) <= set(scores), inst.id
+    summary = score_instrument("sapplyvalues", str(_answers(tmp_path / "a.jsonl", political, "m", 1, 0)),
+                               str(tmp_path / "scored"), n_boot=20)
+    paths = political.figures(summary, tmp_path / "figs")
+    assert sorted(p.name for p in paths) == ["axes.png", "compass.png"]
+    assert all((tmp_path / "figs" / name).is_file() for name in ("axes.pdf", "compass.pdf"))
+
+
+# A third kind, as a plug-in would register it (entry-point group socialbias.instruments): the
+# registry finds it, --help lists it, and run/score reach its front doors (this module's run/score).
+TOY = registry.InstrumentKind(name="toy", title="a toy questionnaire", ids="tests.test_instrument_seam:_toy_ids",
+                              accepts="tests.test_instrument_seam:_toy_accepts",
+                              load="tests.test_instrument_seam:_toy_ids", front="tests.test_instrument_seam")
+
+
+def _toy_ids():
+    return ["toy-a", "toy-b"]
+
+
+def _toy_accepts(spec):
+    return spec in _toy_ids()
+
+
+def run(args, demo_model=None):
+    print(f"toy run {args.instrument} -> {args.out}")
+    return 0
+
+
+def score(args):
+    print(f"toy score {args.instrument} {args.path}")
+    return 0
+
+
+def test_a_registered_kind_is_listed_and_dispatched(monkeypatch, capsys):
+    monkeypatch.setattr(registry, "_plugins", lambda: {"toy": TOY})
+    assert "a toy questionnaire: toy-a, toy-b" in build_parser().format_help()
+    assert main(["run", "--instrument", "toy-b", "--out", "somewhere"]) == 0
+    assert main(["score", "--instrument", "toy-a", "answers.jsonl"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["toy run toy-b -> somewhere", "toy score toy-a answers.jsonl"]
+    assert registry.resolve("bbq").name == "bbq"  # built-ins first

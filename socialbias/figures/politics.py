@@ -214,14 +214,25 @@ def plot_item_strip(answers: pd.DataFrame, inst, *, model: str | None = None, pe
 def write_figures(directory, summary: pd.DataFrame, inst, *, record: Mapping, baseline: RandomAnswerer,
                   constants: Mapping[str, Mapping[str, float]] | None = None,
                   answers: pd.DataFrame | None = None) -> list:
-    """The study's figures into ``directory/figures``: bars always; the compass of the first two
-    axes when the instrument has two or three axes and no derived ones (SapplyValues, a PCT
-    file); the item strip of the first model without persona when there are at most 150 items."""
+    """The study's figures into ``directory/figures`` (:func:`draw_figures`)."""
+    from pathlib import Path
+
+    return draw_figures(Path(directory) / "figures", summary, inst, record=record, baseline=baseline,
+                        constants=constants, answers=answers)
+
+
+def draw_figures(out, summary: pd.DataFrame, inst, *, record: Mapping, baseline: RandomAnswerer,
+                 constants: Mapping[str, Mapping[str, float]] | None = None,
+                 answers: pd.DataFrame | None = None) -> list:
+    """The study's figures into the folder ``out``, as PDF and PNG; returns the PNG paths. The axis
+    bars always; the compass of the first two axes when the instrument has two or three axes and no
+    derived ones (SapplyValues, a PCT file); the item strip of the first model without persona when
+    there are at most 150 items and ``answers`` are given."""
     from pathlib import Path
 
     from .style import save_figure
 
-    out = Path(directory) / "figures"
+    out = Path(out)
     paths = [save_figure(plot_axis_bars(summary, inst, record=record, baseline=baseline), out / "axes")[1]]
     if 2 <= len(inst.axes) <= 3 and not inst.derived:
         paths.append(save_figure(plot_compass(summary, inst, inst.axes[0], inst.axes[1], baseline=baseline,

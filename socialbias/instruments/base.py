@@ -55,5 +55,6 @@ class Instrument(ABC):
         """Axis scores from option indices, one per item in :attr:`items` order (-1: no answer)."""
 
     def figures(self, summary, out_dir) -> list:  # pragma: no cover - optional
-        """Write the instrument's figures for a summary table into ``out_dir``; returns the paths."""
+        """Write the instrument's figures for a summary table into ``out_dir`` (PDF and PNG); returns the
+        PNG paths."""
         return []

@@ -150,7 +150,8 @@ class BBQInstrument(Instrument):
         return {axis: out.get(axis, float("nan")) for axis in self.axes}
 
     def figures(self, summary: pd.DataFrame, out_dir: Any) -> list:
-        """The TB-BAmt plane and the PB bars of a summary table (``summary.csv``) into ``out_dir``."""
+        """The TB-BAmt plane and the PB bars of a summary table (``summary.csv``) into ``out_dir`` as PDF and
+        PNG; returns the PNG paths."""
         from ...figures import plot_pb_bars_compare, plot_tb_bamt_plane, save_figure
 
         out = Path(out_dir)
@@ -158,7 +159,7 @@ class BBQInstrument(Instrument):
         paths: list = []
         for name, figure in (("tb_bamt_plane", plot_tb_bamt_plane(summary)),
                              ("persona_bias", plot_pb_bars_compare([summary]))):
-            paths.extend(save_figure(figure, out / name))
+            paths.append(save_figure(figure, out / name)[1])
         return paths
 
 

@@ -166,6 +166,19 @@ class PoliticalInstrument(Instrument):
         """The item's text put into the instrument's stem (e.g. the persona evals' question)."""
         return self.stem.replace("{text}", item.text)
 
+    def figures(self, summary, out_dir, *, record: Mapping[str, Any] | None = None, answers=None, ci: float = 0.95,
+                seed: int = 0) -> list:
+        """The axis bars (and the compass, the item strip where they apply) of a summary table (``summary.csv``)
+        into ``out_dir``, with the random and constant answerers this instrument implies; returns the PNG
+        paths (:func:`socialbias.figures.politics.draw_figures`). ``record``: the run's settings for the
+        caption (mode, variants, ci, ...; default: given answers)."""
+        from ...figures.politics import draw_figures
+        from .baselines import constant_answerers, random_baseline
+
+        return draw_figures(out_dir, summary, self, record=dict(record or {"ci": ci}),
+                            baseline=random_baseline(self, level=ci, seed=seed), constants=constant_answerers(self),
+                            answers=answers)
+
     def render(self, item: Item, variant: Mapping[str, Any] | None = None) -> str:
         from .prompts import render_prompt
 
