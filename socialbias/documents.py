@@ -73,7 +73,8 @@ def _summary_rows(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
         rows.append([
             str(r["model"]), str(r["category"]), _context_label(str(r["context_condition"])),
             _ci_cell(r, "TB"), _ci_cell(r, "BAmt"), _ci_cell(r, "PB"), _ci_cell(r, "PB_floor"),
-            "\u2014" if exceeds is None or pd.isna(exceeds) else ("yes" if bool(exceeds) else "no"),
+            "\u2014" if exceeds is None or pd.isna(exceeds) else ("yes" if bool(exceeds) else "no")
+            + (" (placebo)" if r.get("floor_test") == "placebo" else ""),
             _ci_cell(r, "s_dis"), _valid_first(r, "s_amb"), _valid_first(r, "s_amb_paper"),
             _valid_first(r, "acc"), _ci_cell(r, "invalid_rate"),
             "\u2014" if typ is None or pd.isna(typ) else
@@ -142,7 +143,10 @@ _CAVEAT = ("An interval is a range that, over repeated studies like this one, ho
            "starts at 0 when the data cannot tell the value from 0. The floor is what PB looks like without persona effects: a persona "
            "'exceeds the floor' when swapping its answers with the default persona's, template by template, "
            "rarely gives a PB as large (Holm-adjusted over personas), which works under log-probability "
-           "scoring too. When more than 10% of the answers are unreadable, accuracy and s_AMB are shown over "
+           "scoring too; where placebo personas (identity-free roles such as 'a person who enjoys gardening') "
+           "were asked, the floor is their PB instead (PB_placebo; 'PB > floor' then says '(placebo)'): PB "
+           "exceeds it when an exact permutation test of real against placebo PBs says so. When more than 10% "
+           "of the answers are unreadable, accuracy and s_AMB are shown over "
            "valid answers first.")
 
 

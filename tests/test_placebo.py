@@ -212,3 +212,23 @@ def test_design_option_adds_the_control_group(tmp_path, capsys):
     res = metrics.score_answers(answers, n_boot=20, n_perm=20)
     assert (res.summary.n_placebo == n_roles).all() and (res.summary.floor_test == "placebo").all()
     assert (res.summary.n_personas == 5).all()
+
+
+@needs_bbq
+def test_report_shows_the_placebo_floor():
+    """The PB(p) figure draws placebo roles as grey bars with a PB_placebo line; the summary
+    table says which floor decided."""
+    from socialbias.documents import _summary_rows
+    from socialbias.figures.bars import PLACEBO_COLOR
+    from socialbias.report import plot_persona_bias
+
+    res = metrics.score_answers(_answers(True), n_boot=20, n_perm=20, seed=0)
+    fig = plot_persona_bias(res)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "placebo role" in labels and "PB_placebo (placebo floor)" in labels
+    from matplotlib.colors import to_rgba
+
+    n_grey = sum(1 for ax in fig.axes for bar in ax.patches if bar.get_facecolor() == to_rgba(PLACEBO_COLOR))
+    assert n_grey == 4 * len(res.summary)  # 4 placebo roles per panel
+    _, rows = _summary_rows(res.summary)
+    assert all(row[7].endswith("(placebo)") for row in rows)

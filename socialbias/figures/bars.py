@@ -25,6 +25,10 @@ if TYPE_CHECKING:  # pragma: no cover
 NO_PERSONA_EFFECT = ("PB(p) = 0 for every persona: no persona changed\nany answer enough to move a TB(p\u2192t)")
 
 
+#: Bar colour of placebo personas (identity-free roles, metrics.placebo) in the PB(p) figure.
+PLACEBO_COLOR = "0.72"
+
+
 def _all_zero(values: Any, upper: Any = None) -> bool:
     """True when every finite value (and every finite upper bound) is 0: a degenerate figure."""
     v = np.asarray(values, dtype=float)
@@ -47,7 +51,10 @@ def plot_persona_bias(
     One panel per (model, category, context) left by the filters (contexts side by side).
     Bars: PB(p) = mean_t |TB(p->t) - TB(default->t)|; lines: their bootstrap intervals;
     dashed line and band: the noise floor PB_floor (the PB the default persona gets against
-    itself across runs) and its interval; dotted line: PB, the mean over personas.
+    itself across runs) and its interval; dotted line: PB, the mean over personas. Placebo
+    personas (identity-free roles, :mod:`metrics.placebo`), where asked, are grey bars labelled
+    without their "a person who" prefix, and a dash-dotted line marks their mean PB_placebo,
+    the floor a persona must beat.
     """
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -85,7 +92,10 @@ def plot_persona_bias(
         part = part.sort_values(["PB", "persona"], ascending=[False, True], na_position="last")
         yy = np.arange(len(part))
         vals = part["PB"].to_numpy(float)
-        ax.barh(yy, np.nan_to_num(vals), height=0.7, color=bar_color, zorder=2, label="PB(p)")
+        placebo = part["placebo"].fillna(False).astype(bool).to_numpy() if "placebo" in part.columns else \
+            np.zeros(len(part), dtype=bool)
+        ax.barh(yy, np.nan_to_num(vals), height=0.7, color=[PLACEBO_COLOR if p else bar_color for p in placebo],
+                zorder=2, label="PB(p)")
         if "PB_lo" in part.columns:
             _intervals(ax, yy, part["PB_lo"], part["PB_hi"], horizontal=True, color="0.1", lw=0.8)
         # the estimate as a point too: a bar of length 0 is invisible, a point at 0 is not
@@ -104,11 +114,15 @@ def plot_persona_bias(
             if np.isfinite(floor):
                 ax.axvline(floor, color="0.15", ls=(0, (4, 2)), lw=0.9, zorder=3)
                 xmax_candidates.append(floor)
+            pb_placebo = float(row.get("PB_placebo", np.nan))
+            if placebo.any() and np.isfinite(pb_placebo):
+                ax.axvline(pb_placebo, color="0.35", ls="-.", lw=1.0, zorder=3)
             pb_all = float(row.get("PB", np.nan))
             if np.isfinite(pb_all):
                 ax.axvline(pb_all, color=pb_color, ls=(0, (1, 1.2)), lw=1.1, zorder=3)
         ax.set_yticks(yy)
-        ax.set_yticklabels([_wrap(p, 22) for p in part["persona"].astype(str)], fontsize=tick_fs)
+        names = [p.removeprefix("a person who ") if pl else p for p, pl in zip(part["persona"].astype(str), placebo)]
+        ax.set_yticklabels([_wrap(p, 22) for p in names], fontsize=tick_fs)
         ax.set_ylim(len(part) - 0.5, -0.5)
         ax.set_xlim(0, 1.05 * max(xmax_candidates + [0.01]))
         _tick_style(ax)
@@ -123,6 +137,9 @@ def plot_persona_bias(
                Line2D([], [], color="0.15", ls=(0, (4, 2)), lw=0.9, label="noise floor PB_floor"),
                Patch(facecolor="0.5", alpha=0.18, label="its CI"),
                Line2D([], [], color=pb_color, ls=(0, (1, 1.2)), lw=1.1, label="PB (mean)")]
+    if "placebo" in sel.columns and sel["placebo"].fillna(False).astype(bool).any():
+        handles += [Patch(facecolor=PLACEBO_COLOR, label="placebo role"),
+                    Line2D([], [], color="0.35", ls="-.", lw=1.0, label="PB_placebo (placebo floor)")]
     fig.legend(handles=handles, loc="outside lower center", ncol=5 if width == DOUBLE_COLUMN else 3,
                fontsize=6.5, borderaxespad=0.1)
     return fig
