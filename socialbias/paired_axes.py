@@ -70,6 +70,9 @@ def instrument_run_answers(directory: str | os.PathLike[str]) -> tuple[pd.DataFr
     except (OSError, ValueError) as e:
         raise InputError(f"{d} is not a complete instrument run ({' '.join(str(e).split())[:160]}): give "
                          "directories written by 'run --instrument'") from None
+    from .records import refuse_newer
+
+    refuse_newer(record, d / "run.json")
     answers["probs"] = [json.loads(p) if isinstance(p, str) and p else [] for p in answers.get("probs", "")]
     answers["model"] = answers["model"].astype(str)
     return answers, record

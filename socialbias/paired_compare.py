@@ -25,7 +25,7 @@ import pandas as pd
 
 from .errors import InputError
 from .paired_axes import check_same_design
-from .records import write_record
+from .records import refuse_newer, write_record
 
 #: Run settings that must agree for answers to be paired (what was asked and how it was read).
 SAME_SETTINGS = ("dataset", "dataset_options", "mode", "template", "messages", "option_orders", "parser",
@@ -45,6 +45,7 @@ def run_answers(directory: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[s
     except (OSError, ValueError) as e:
         raise InputError(f"{d} is not a complete run directory ({' '.join(str(e).split())[:160]}): give "
                          "directories written by 'run'") from None
+    refuse_newer(record, d / "run.json")
     frames = []
     with ResponseStore.open(d) as store:
         for v in record.get("variants") or [{"model": record.get("model"), "model_key": record["model_key"]}]:

@@ -120,3 +120,17 @@ def test_a_political_run_writes_all_its_files_or_none(tmp_path, monkeypatch):
     run_instrument(str(made_up), "scripted", out, backend=ScriptedBackend(["1"]), mode="generate", n_boot=10)
     assert {"answers.csv", "summary.csv", "baselines.csv", "robustness.csv", "run.json"} <= {p.name for p in
                                                                                            out.iterdir()}
+
+
+def test_compare_paired_refuses_a_newer_run(tmp_path, capsys):
+    responses = _bbq_answers(tmp_path)
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    for d in dirs:
+        assert main(["run", "--backend", "replay", "--responses", str(responses), "--bbq-dir", str(BBQ_DIR),
+                     "--categories", "Sexual_orientation", "--personas", "gay,straight", "--instructions", "0",
+                     "--limit", "12", "--n-boot", "20", "--quiet", "--figures", "none", "--out", str(d)]) == 0
+        assert read_record(d).format == RUN_FORMAT and read_record(d).tables == d / "results"
+    record = json.loads((dirs[1] / "run.json").read_text())
+    (dirs[1] / "run.json").write_text(json.dumps({**record, "run_format": "2.1"}))
+    assert main(["compare", "--paired", str(dirs[0]), str(dirs[1]), "--out", str(tmp_path / "cmp")]) == 2
+    assert "upgrade socialbias" in capsys.readouterr().err and not (tmp_path / "cmp").exists()
