@@ -1,15 +1,18 @@
 """Loading a model for :class:`~socialbias.backends.hf.HFBackend`: device, dtype, where the model
 is (hub id, directory or GGUF file), and the load itself with one clear error line.
 
-GGUF files. transformers reads a GGUF file three times for one load (config, tokenizer,
-weights: each parse of the metadata holds every vocabulary entry as numpy views, about 0.7 GB
-for Gemma 3's 262,144 tokens) and dequantizes each tensor through a list of row groups
-concatenated afterwards (twice the tensor's size at once). :func:`gguf_light` makes the load
-parse the file once (the reader is shared by the three steps, it is read-only) and dequantize
-large tensors in slices of rows into one output array. The weights are bit-identical (tested
-in tests/test_backend_hf.py); for the Gemma 3 270M demo model the load takes 41% less CPU
-time and its peak memory falls from 3.3 GB to 2.7 GB (README, Quickstart; measured with
-``/usr/bin/time -v``). The dequantized weights then live once, in the dtype asked for.
+GGUF files (docs/design.md, "Loading a GGUF model"). transformers' GGUF loader parses the
+file's metadata with gguf's ``GGUFReader`` more than once for one load (config, weights), and
+each parse keeps one numpy view per vocabulary entry (about 0.7 GB for Gemma 3's 262,144
+tokens), dequantizes each tensor through row groups concatenated afterwards, and copies every
+dequantized array once more before handing it to torch. :func:`gguf_light` makes one load
+parse the file once, compactly (:func:`compact_reader_class`), dequantize large tensors in
+slices into one array that torch takes as it is (no copy: :func:`is_fresh`), and drop each
+tensor's file pages once it is read (:func:`release_pages`); :func:`trim_heap` returns what the
+tokenizer's parse freed to the system before the weights are made. The weights are
+bit-identical (tests/test_hf_load.py) and live once, in the dtype asked for (float32 on a
+CPU). Peak resident memory of the demo run falls from 2.81 GB to 1.80 GB with Gemma 3 270M and
+from 1.29 GB to 1.15 GB with SmolLM2-135M (docs/design.md, with the command).
 
 torch and transformers are imported inside the functions, never when this module is.
 """
@@ -124,6 +127,7 @@ def _load(name: str, source: str, *, revision: str | None, gguf_file: str | None
         # a GGUF file is parsed once for tokenizer, config and weights (gguf_light)
         with gguf_light() if gguf_file else nullcontext():
             tokenizer = AutoTokenizer.from_pretrained(source, **common)
+            trim_heap()  # the tokenizer's parse buffers go back to the system before the weights come
             try:
                 model = AutoModelForCausalLM.from_pretrained(source, attn_implementation=attn_implementation, **kwargs)
             except (ValueError, ImportError) as e:
@@ -137,6 +141,7 @@ def _load(name: str, source: str, *, revision: str | None, gguf_file: str | None
         raise
     except Exception as e:  # OSError (missing/offline), ValueError (not a causal LM), ImportError (gguf), ...
         raise InputError(f"cannot load model {what}: {first_line(e)}; {_load_fix(e, gguf_file)}") from None
+    trim_heap()
     if "device_map" not in kwargs:
         model.to(device)
     model.eval()
@@ -168,20 +173,37 @@ def _load_fix(e: Exception, gguf_file: str | None) -> str:
 
 
 
+def trim_heap() -> None:
+    """Give the C heap's free memory back to the system (glibc's ``malloc_trim``): what a
+    tokenizer's or a GGUF file's parse freed otherwise stays in the process's resident memory
+    (73 MB after Gemma 3's tokenizer). Does nothing where there is no glibc."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        return
+
+
 @contextmanager
 def gguf_light() -> Iterator[None]:
-    """Within the block, GGUF files are parsed once per path and large tensors are dequantized
-    in slices of :data:`DEQUANT_ROWS` rows (see the module docstring); restored afterwards.
+    """Within the block, GGUF files are loaded with about one copy of the weights (see the module
+    docstring); the ``gguf`` module and transformers are restored afterwards.
 
-    Patches the ``gguf`` module's ``GGUFReader`` and ``dequantize``, which transformers looks up
-    when it loads a GGUF file. Without the ``gguf`` package, does nothing (the load then fails
-    with its own message)."""
+    Patches the ``gguf`` module's ``GGUFReader`` (one compact parse per path, shared) and
+    ``dequantize`` (in slices of :data:`DEQUANT_ROWS` rows, the file's pages released after each
+    tensor), which transformers looks up when it loads a GGUF file, and the ``np.copy`` of its
+    GGUF loader (a freshly dequantized array is handed to torch as it is). Without the ``gguf``
+    package, does nothing (the load then fails with its own message)."""
     try:
         import gguf
     except ImportError:
         yield
         return
     reader_cls, dequantize = gguf.GGUFReader, gguf.dequantize
+    compact_cls = compact_reader_class(reader_cls)
     readers: dict[tuple[str, str], Any] = {}
 
     def shared_reader(path: Any, mode: str = "r") -> Any:
@@ -189,18 +211,198 @@ def gguf_light() -> Iterator[None]:
         if mode != "r":  # a writable reader is never shared
             return reader_cls(path, mode)
         if key not in readers:
-            readers[key] = reader_cls(path, mode)
+            readers[key] = compact_cls(path, mode)
         return readers[key]
 
     def sliced_dequantize(data: Any, qtype: Any) -> Any:
-        return dequantize_in_slices(dequantize, data, qtype)
+        out = dequantize_in_slices(dequantize, data, qtype)
+        release_pages(data)
+        return out
 
     gguf.GGUFReader, gguf.dequantize = shared_reader, sliced_dequantize
     try:
-        yield
+        with _no_copy_of_fresh_arrays():
+            yield
     finally:
         gguf.GGUFReader, gguf.dequantize = reader_cls, dequantize
         readers.clear()
+
+
+@contextmanager
+def _no_copy_of_fresh_arrays() -> Iterator[None]:
+    """transformers' GGUF loader copies each dequantized array before handing it to torch
+    (``torch.from_numpy(np.copy(weights))``): for the 262,144 x 640 embedding of Gemma 3 that is
+    a second 671 MB at once. Within the block its ``np.copy`` returns an array that owns its
+    memory as it is (:func:`is_fresh`); views of the file and anything else are copied."""
+    try:
+        from transformers import modeling_gguf_pytorch_utils as loader
+    except ImportError:  # pragma: no cover - an older transformers: its loader is left alone
+        yield
+        return
+    numpy = getattr(loader, "np", None)
+    if numpy is None:  # pragma: no cover
+        yield
+        return
+    loader.np = _NumpyWithoutFreshCopies(numpy)
+    try:
+        yield
+    finally:
+        loader.np = numpy
+
+
+class _NumpyWithoutFreshCopies:
+    """numpy, except that ``copy`` of a fresh array (:func:`is_fresh`) is the array itself (the
+    loader makes each array, copies it, and drops it: the copy is never needed)."""
+
+    def __init__(self, numpy: Any) -> None:
+        self._numpy = numpy
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._numpy, name)
+
+    def copy(self, a: Any, *args: Any, **kwargs: Any) -> Any:
+        if not args and not kwargs and is_fresh(a):
+            return a
+        return self._numpy.copy(a, *args, **kwargs)
+
+
+def is_fresh(a: Any) -> bool:
+    """Whether ``a`` is a plain, C-contiguous, writable numpy array that owns its memory: what
+    dequantization returns, never a view of the file (which torch must not share)."""
+    import numpy as np
+
+    return type(a) is np.ndarray and a.base is None and a.flags.writeable and a.flags.c_contiguous
+
+
+def release_pages(data: Any) -> None:
+    """Drop the resident pages of a view of a read-only memory-mapped file (a GGUF tensor once
+    dequantized): they count in the process's memory and are not needed again (a later read
+    would fetch them from the file). Does nothing for anything else."""
+    import mmap
+
+    mm = getattr(data, "_mmap", None)
+    if mm is None or not hasattr(mm, "madvise") or not getattr(data, "size", 0):
+        return
+    try:
+        base = np_address(mm)
+        start = data.ctypes.data - base
+        page = mmap.PAGESIZE
+        first = start // page * page
+        mm.madvise(mmap.MADV_DONTNEED, first, start + data.nbytes - first)
+    except (ValueError, OSError, AttributeError, TypeError, BufferError):
+        return
+
+
+def np_address(mm: Any) -> int:
+    """The address where memory map ``mm`` starts."""
+    import numpy as np
+
+    view = np.frombuffer(mm, dtype=np.uint8, count=1)
+    address = int(view.ctypes.data)
+    del view
+    return address
+
+
+def compact_reader_class(reader_cls: type) -> type:
+    """A subclass of gguf's ``GGUFReader`` whose metadata arrays are stored compactly.
+
+    The stock reader keeps one numpy view per array element (two per string): for Gemma 3's
+    262,144-token vocabulary (tokens, scores, token types) about a million views, 0.7 GB. Here
+    an array field is one view of the file plus the elements' offsets; ``field.parts[i]`` for
+    ``i`` in ``field.data`` still gives element ``i`` as a small view (made when asked for), so
+    ``field.contents()`` and transformers' readers see the same values (tests/test_hf_load.py).
+    Nested arrays and files of the other byte order are read the stock way."""
+    import struct
+
+    import numpy as np
+    from gguf import GGUFValueType, ReaderField
+
+    class CompactGGUFReader(reader_cls):  # type: ignore[misc, valid-type]
+        def _build_fields(self, offs: int, count: int) -> int:
+            for _ in range(count):
+                orig_offs = offs
+                kv_klen, kv_kdata = self._get_str(offs)
+                offs += int(kv_klen.nbytes + kv_kdata.nbytes)
+                raw_kv_type = self._get(offs, np.uint32)
+                offs += int(raw_kv_type.nbytes)
+                head = [kv_klen, kv_kdata, raw_kv_type]
+                compact = self._compact_array(offs, head) if raw_kv_type[0] == GGUFValueType.ARRAY else None
+                if compact is None:
+                    size, parts, idxs, types = self._get_field_parts(offs, raw_kv_type[0])
+                    parts, data = head + parts, [i + len(head) for i in idxs]
+                else:
+                    size, parts, data, types = compact
+                self._push_field(ReaderField(orig_offs, str(bytes(kv_kdata), encoding="utf-8"), parts, data, types),
+                                 skip_sum=True)
+                offs += size
+            return offs
+
+        def _compact_array(self, offs: int, head: list[Any]) -> tuple[int, Any, Any, list[Any]] | None:
+            raw_itype = self._get(offs, np.uint32)
+            alen = self._get(offs + 4, np.uint64)
+            itype, n, start = GGUFValueType(raw_itype[0]), int(alen[0]), offs + 12
+            items: _Items
+            if itype == GGUFValueType.STRING and self.byte_order == "I":
+                starts, lengths, pos = [], [], start
+                buffer = memoryview(self.data)
+                try:
+                    for _ in range(n):
+                        (length,) = struct.unpack_from("<Q", buffer, pos)
+                        starts.append(pos + 8)
+                        lengths.append(length)
+                        pos += 8 + length
+                finally:
+                    buffer.release()
+                items = _Items(self.data, np.array(starts, np.int64), np.array(lengths, np.int64))
+                end = pos
+            elif itype in self.gguf_scalar_to_np:
+                values = self._get(start, self.gguf_scalar_to_np[itype], n)
+                items = _Items(values, np.arange(n, dtype=np.int64), np.ones(n, np.int64))
+                end = start + int(values.nbytes)
+            else:
+                return None
+            prefix = [*head, raw_itype, alen]
+            types = [GGUFValueType.ARRAY, itype] if n else [GGUFValueType.ARRAY]
+            return end - offs, _Parts(prefix, items), range(len(prefix), len(prefix) + n), types
+
+    return CompactGGUFReader
+
+
+class _Items:
+    """Elements of one GGUF array: element ``i`` is ``values[starts[i]:starts[i] + lengths[i]]``."""
+
+    def __init__(self, values: Any, starts: Any, lengths: Any) -> None:
+        self.values, self.starts, self.lengths = values, starts, lengths
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, i: int) -> Any:
+        start = int(self.starts[i])
+        return self.values[start:start + int(self.lengths[i])]
+
+
+class _Parts:
+    """A GGUF field's ``parts``: the stock reader's header views, then one view per element."""
+
+    def __init__(self, prefix: list[Any], items: _Items) -> None:
+        self.prefix, self.items = prefix, items
+
+    def __len__(self) -> int:
+        return len(self.prefix) + len(self.items)
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        k = len(self.prefix)
+        return self.prefix[index] if index < k else self.items[index - k]
+
+    def __iter__(self) -> Iterator[Any]:
+        return (self[i] for i in range(len(self)))
 
 
 def dequantize_in_slices(dequantize: Any, data: Any, qtype: Any, rows: int = DEQUANT_ROWS) -> Any:
@@ -218,4 +420,4 @@ def dequantize_in_slices(dequantize: Any, data: Any, qtype: Any, rows: int = DEQ
     return out
 
 
-__all__ = ["DEQUANT_ROWS", "dequantize_in_slices", "gguf_light"]
+__all__ = ["DEQUANT_ROWS", "compact_reader_class", "dequantize_in_slices", "gguf_light", "is_fresh", "release_pages", "trim_heap"]
