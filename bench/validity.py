@@ -28,6 +28,7 @@ is counted as a false positive where no persona effect is planted, as power else
     python bench/validity.py                 # the full study, writes docs/validity.md
     python bench/validity.py --fast          # the CI-sized version (tests/test_validity.py)
     python bench/validity.py --placebo       # the placebo-persona check (tests/test_placebo.py)
+    python bench/validity.py --placebo-null  # its no-effect scenarios, 100 replications, no intervals
     python bench/validity.py --small         # TB(p->t) coverage in a small design, by interval width
     python bench/validity.py --power         # power to detect TB 0.1 in a ten-target category
 """
@@ -463,6 +464,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=None)
     ap.add_argument("--power", action="store_true", help="only the power to detect TB 0.1 (Religion)")
     ap.add_argument("--placebo", action="store_true", help="only the placebo-persona check (3 and 10 targets)")
+    ap.add_argument("--placebo-null", action="store_true",
+                    help="only the placebo check's no-effect scenarios, many replications, no intervals")
     ap.add_argument("--small", action="store_true", help="only TB(p->t) coverage with 24 items per context (Religion)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "validity.md"),
                     help="a file to write the table to; in docs/validity.md it replaces the table "
@@ -476,6 +479,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.small:
         print(to_markdown(small_design_coverage(args.reps or 15)))
         print(f"({time.perf_counter() - t0:.0f} s)")
+        return 0
+    if args.placebo_null:
+        null = tuple(sc for sc in PLACEBO_SCENARIOS if not sc.name.startswith("persona effect"))
+        table = placebo_study(reps=args.reps or 100, n_boot=0, scenarios=null, seed=1)
+        keep = ["design", "mode", "scenario", "exceeds (placebo)", "persona p < 0.05", "any persona padj < 0.05",
+                "PB", "PB_placebo", "PB - PB_placebo", "n"]
+        text = to_markdown(table[keep])
+        print(text)
+        print(f"({time.perf_counter() - t0:.0f} s)")
+        write_table(Path(args.out), "placebo-null", text,
+                    " ".join(["python bench/validity.py", *(argv if argv is not None else sys.argv[1:])]))
         return 0
     if args.placebo:
         text = to_markdown(placebo_study(reps=args.reps or 20))
