@@ -424,11 +424,9 @@ def evaluate(model: str | None = None, backend: str = "hf", categories: Sequence
 def _model_name(config: RunConfig, backend: Any) -> str:
     """A readable model name for tables: the model id (a path's last part), plus ``+adapter``."""
     name = str(getattr(backend, "model_name", None) or config.model or "model")
-    name = Path(name).name if os.sep in name else name
-    adapter = getattr(backend, "adapter", None)
-    edit = getattr(backend, "edit_path", None)  # an edited model is another model (socialbias.edit)
-    name = f"{name}@{Path(edit).name}" if edit else name
-    return f"{name}+{adapter}" if adapter else name
+    from .backends.adapters import variant_label
+
+    return variant_label(Path(name).name if os.sep in name else name, backend)
 
 
 def _scored(results: Any, answers: int) -> int:

@@ -106,6 +106,16 @@ def adapter_key(adapter: Adapter) -> dict[str, Any]:
     return {"name": adapter.name, "sha256": adapter.sha256 or adapter.path}
 
 
+def variant_label(name: str, backend: Any) -> str:
+    """A model's name in tables, for one of its variants: ``name@EDIT`` when ``backend`` applies a
+    representation edit (:mod:`socialbias.edit`; the edit directory's name) and ``+ADAPTER`` when
+    it answers as a LoRA adapter; ``name`` itself for the plain base model."""
+    edit = getattr(backend, "edit_path", None)
+    name = f"{name}@{Path(edit).name}" if edit else name
+    adapter = getattr(backend, "adapter", None)
+    return f"{name}+{adapter}" if adapter else name
+
+
 def attach_peft(model: Any, adapters: Sequence[Adapter], *, revision: str | None = None) -> Any:
     """Load every adapter into one ``peft.PeftModel`` around ``model`` (returned, in eval mode).
 
@@ -183,4 +193,5 @@ class PeftVariants:
         return peft_scope(self.model, self.adapter) if self._adapters else nullcontext()
 
 
-__all__ = ["PeftVariants", "Adapter", "RESERVED_NAMES", "adapter_key", "attach_peft", "file_digest", "parse_adapters", "peft_scope"]
+__all__ = ["PeftVariants", "Adapter", "RESERVED_NAMES", "adapter_key", "attach_peft", "file_digest", "parse_adapters", "peft_scope",
+           "variant_label"]

@@ -68,9 +68,12 @@ def _engine_settings(args) -> dict:
              "tensor_parallel_size": args.tensor_parallel_size, "gpu_memory_utilization": args.gpu_memory_utilization,
              "base_url": args.base_url or (os.environ.get("OPENAI_BASE_URL") if args.backend == "openai" else None),
              "api_key_env": args.api_key_env, "api_key_file": args.api_key_file, "concurrency": args.concurrency,
-             "timeout": args.request_timeout, "max_retries": args.max_retries}
+             "timeout": args.request_timeout, "max_retries": args.max_retries,
+             "edit": getattr(args, "edit", None)}
+    from ...backends.base import parse_lora
     from .engines import SETTINGS
 
+    given["lora"] = parse_lora(getattr(args, "lora", None))
     engine = args.backend or "hf"
     wrong = [k for k, v in given.items() if v is not None and k not in SETTINGS.get(engine, set())]
     if wrong:
@@ -112,7 +115,7 @@ def cmd_run_instrument(args, demo_model=None) -> int:
     from .run import run_instrument
 
     bbq_only = {"--config": "config", "--categories": "categories", "--instructions": "instructions",
-                "--option-orders": "option_orders", "--lora": "lora", "--executor": "executor",
+                "--option-orders": "option_orders", "--executor": "executor",
                 "--dataset-option": "dataset_options"}
     given = [flag for flag, name in bbq_only.items() if getattr(args, name, None) is not None]
     if given:

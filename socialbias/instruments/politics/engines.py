@@ -15,7 +15,9 @@ so in logprob mode every engine scores the labels ``"1".."N"`` as the first answ
 
 In generate mode no labels are scored: the engines return text, read by
 :func:`~.answers.parse_option` against the presented order. Engine settings are passed by name
-(:data:`SETTINGS`); a setting the chosen engine does not take is one clear error.
+(:data:`SETTINGS`); a setting the chosen engine does not take is one clear error. ``lora``
+(hf through peft, vllm on one engine) makes the base model and each LoRA adapter models of one
+run; ``edit`` (hf) applies a representation edit (:mod:`socialbias.edit`).
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from ...errors import InputError
 ENGINES = ("hf", "vllm", "openai")
 #: The settings each engine takes (CLI flags of ``run``; the Python API passes them by name).
 SETTINGS = {
-    "hf": {"device", "dtype", "revision", "template", "decoding", "max_batch_tokens", "gguf_file"},
+    "hf": {"device", "dtype", "revision", "template", "decoding", "max_batch_tokens", "gguf_file", "lora", "edit"},
     "vllm": {"dtype", "revision", "template", "decoding", "max_model_len", "tensor_parallel_size",
-             "gpu_memory_utilization", "engine_kwargs"},
+             "gpu_memory_utilization", "engine_kwargs", "lora"},
     "openai": {"base_url", "decoding", "api_key_env", "api_key_file", "concurrency", "timeout", "max_retries",
                "top_logprobs", "extra_body"},
 }

@@ -25,12 +25,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from ...backends.adapters import variant_label
 from ...errors import InputError
 from ...records import read_record, write_record
 from .answers import parse_option, summarise
 from .baselines import constant_answerers, random_baseline
 from .cli import baselines_table
-from .engines import close, make_backend
+from .engines import make_backend
 from .grid import expand_instrument, is_open_ended
 from .instrument import MISSING_POLICIES, load_instrument
 from .robustness import robustness_table
@@ -150,11 +151,15 @@ def run_instrument(instrument: str, model: str, out: str | Path, *, backend: Any
                    progress: bool = False) -> pd.DataFrame:
     """Run (or resume) a political study; returns the summary table.
 
-    ``backend``: an object with the Backend interface (made with :func:`~.engines.make_backend`
-    for ``engine`` and ``model_settings`` when None). ``judge``: a backend in generate mode that
-    reads free text (:mod:`.generation`), or None. ``agreement``: prompts asked in the other
-    mode too (``agreement_backend``, made like ``backend`` when None). Everything is validated
-    before a model is loaded."""
+    ``backend``: an object with the Backend interface, or a list of them (the models of one run,
+    e.g. ``hf.variants()``); when None, made with :func:`~.engines.make_backend` for ``engine``
+    and ``model_settings``. Settings ``lora={name: path}`` (hf through peft, vllm on one engine)
+    and ``edit=DIR`` (hf, :mod:`socialbias.edit`) make the base model and each adapter models of
+    the same run, one store and one summary: ``MODEL``, ``MODEL+NAME`` (``MODEL@EDIT...`` when
+    edited; docs/model_edits.md), ready for ``compare --paired`` on this one directory.
+    ``judge``: a backend in generate mode that reads free text (:mod:`.generation`), or None.
+    ``agreement``: prompts asked in the other mode too (``agreement_backend``, made like
+    ``backend`` when None; one per model). Everything is validated before a model is loaded."""
     from ...outdir import check_output_dir, staged, writing
     from ...store import ResponseStore
     from ...store_options import OptionResponses
@@ -175,47 +180,85 @@ def run_instrument(instrument: str, model: str, out: str | Path, *, backend: Any
             table = OptionResponses(store)
             if backend is None:
                 backend = make_backend(engine, model, mode, len(inst.options), settings)
-            ask = asker(table, backend, inst.options)
-            asked = ask(prompts)
-            if retries:
-                from .generation import ask_retries
-
-                asked += ask_retries(prompts, lambda: table.frame(backend.key), ask, retries)
-            answers = answer_table(prompts, table.frame(backend.key), model, retries)
-            judged = None
-            if judge is not None:
-                from .generation import NO_STANCE, judge_answers
-
-                answers = judge_answers(answers, inst, asker(table, judge, [*inst.options, NO_STANCE]), judge.key,
-                                        lambda: table.frame(judge.key))
-                judged = judge.key
-            agree_key = None
-            if agreement:
-                from .agreement import add_choices, other_choices, sample_prompts
-
-                other_mode = "generate" if mode == "logprob" else "logprob"
-                sample = sample_prompts(prompts, agreement, seed)
-                if agreement_backend is None:
-                    if engine != "vllm":
-                        close(backend)
-                    other_settings = {k: v for k, v in settings.items() if k != "decoding"}
-                    agreement_backend = make_backend(engine, model, other_mode, len(inst.options), other_settings,
-                                                     like=backend)
-                asker(table, agreement_backend, inst.options)(sample)
-                agree_key = agreement_backend.key
-                answers = add_choices(answers, mode, other_choices(sample, table.frame(agree_key), inst.options))
+            models = _models(backend, settings)
+            frames, entries, asked = [], [], 0
+            others = None if agreement_backend is None else _models(agreement_backend, {})
+            if others is not None and len(others) != len(models):
+                raise InputError(f"agreement_backend: {len(others)} models for the {len(models)} of the run; give "
+                                 "one per model (a list in the same order)")
+            for k, member in enumerate(models):
+                label = variant_label(model, member)
+                entry = {"model": label, "model_key": member.key, "adapter": getattr(member, "adapter", None)}
+                if agreement and others is None:
+                    other_mode = "generate" if mode == "logprob" else "logprob"
+                    other_settings = {key: v for key, v in settings.items() if key != "decoding"}
+                    others = _models(make_backend(engine, model, other_mode, len(inst.options), other_settings,
+                                                  like=member), other_settings)
+                answers, n, entry["judge_key"], entry["agreement_key"] = _measure(
+                    inst, prompts, table, member, label, mode, retries, judge, agreement, seed,
+                    others[k] if others else None)
+                asked += n
+                frames.append(answers)
+                entries.append(entry)
         finally:
             store.close()
-        record = {"command": "run", "instrument": inst.id, "model": model, "model_key": backend.key, "engine": engine,
-                  "mode": mode, "variants": list(variants), "option_orders": option_orders,
-                  "personas": list(personas), "runs": runs, "limit": limit, "seed": seed, "missing": missing,
-                  "n_boot": n_boot, "ci": ci, "retries": retries, "judge_key": judged, "agreement": agreement,
-                  "agreement_key": agree_key, "n_prompts": len(prompts), "newly_answered": asked,
+        answers = pd.concat(frames, ignore_index=True)
+        record = {"command": "run", "instrument": inst.id, "model": entries[0]["model"],
+                  "model_key": entries[0]["model_key"], "engine": engine, "mode": mode, "variants": list(variants),
+                  "option_orders": option_orders, "personas": list(personas), "runs": runs, "limit": limit,
+                  "seed": seed, "missing": missing, "n_boot": n_boot, "ci": ci, "retries": retries,
+                  "judge_key": entries[0]["judge_key"], "agreement": agreement,
+                  "agreement_key": entries[0]["agreement_key"], "n_prompts": len(prompts), "newly_answered": asked,
                   "n_answers": len(answers), "n_invalid": int((answers["choice"] < 0).sum())}
-        summary = _summary(inst, answers, missing, n_boot, ci, seed, retries, judged is not None)
+        if len(entries) > 1 or entries[0]["model"] != model:
+            record["models"] = entries  # base and adapters (or an edited model): one store, one summary
+        summary = _summary(inst, answers, missing, n_boot, ci, seed, retries, judge is not None)
         with staged(target, prefix="staging", command="run") as staging:  # all files, or none on error
             _write(staging, inst, answers, summary, record, ci, seed, agreement)
     return summary
+
+
+def _models(backend: Any, settings: dict) -> list:
+    """The models one run measures: a list as given; a backend made with ``lora`` adapters as its
+    base model and then each adapter (:meth:`variants`, sharing the weights or the vLLM engine);
+    any other backend as itself."""
+    if isinstance(backend, (list, tuple)):
+        if not backend:
+            raise InputError("backend=[]: give at least one backend")
+        return list(backend)
+    if settings.get("lora") and hasattr(backend, "variants"):
+        return list(backend.variants())
+    return [backend]
+
+
+def _measure(inst, prompts: pd.DataFrame, table, backend: Any, label: str, mode: str, retries: int, judge: Any,
+             agreement: int, seed: int, other: Any) -> tuple[pd.DataFrame, int, str | None, str | None]:
+    """One model's answers (asked where missing, re-asked, judged, and a sample asked in the other
+    mode by ``other``): the answer table, how many prompts were newly answered, the judge's and
+    the other mode's model keys."""
+    ask = asker(table, backend, inst.options)
+    asked = ask(prompts)
+    if retries:
+        from .generation import ask_retries
+
+        asked += ask_retries(prompts, lambda: table.frame(backend.key), ask, retries)
+    answers = answer_table(prompts, table.frame(backend.key), label, retries)
+    judged = None
+    if judge is not None:
+        from .generation import NO_STANCE, judge_answers
+
+        answers = judge_answers(answers, inst, asker(table, judge, [*inst.options, NO_STANCE]), judge.key,
+                                lambda: table.frame(judge.key))
+        judged = judge.key
+    agree_key = None
+    if agreement:
+        from .agreement import add_choices, other_choices, sample_prompts
+
+        sample = sample_prompts(prompts, agreement, seed)
+        asker(table, other, inst.options)(sample)
+        agree_key = other.key
+        answers = add_choices(answers, mode, other_choices(sample, table.frame(agree_key), inst.options))
+    return answers, asked, judged, agree_key
 
 
 def _summary(inst, answers: pd.DataFrame, missing: str, n_boot: int, ci: float, seed: int, retries: int,
