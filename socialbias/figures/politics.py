@@ -118,13 +118,24 @@ def plot_compass(summary: pd.DataFrame, inst, x: str, y: str, *, baseline: Rando
         g = g.set_index("axis")
         if x in g.index and y in g.index:
             points[_label(model, persona)] = g
-    for (label, g), colour in zip(points.items(), _palette(len(points))):
-        px, py = g.loc[x, "score"], g.loc[y, "score"]
-        if not (np.isfinite(px) and np.isfinite(py)):
-            continue
-        ax.add_patch(Ellipse((px, py), g.loc[x, "score_hi"] - g.loc[x, "score_lo"], g.loc[y, "score_hi"] - g.loc[y, "score_lo"],
-                             facecolor=(*colour, 0.25), edgecolor=colour, lw=0.8, zorder=3))
-        ax.plot(px, py, "o", color=colour, ms=4, label=label, zorder=4)
+    shown = [(label, g, colour) for (label, g), colour in zip(points.items(), _palette(len(points)))
+             if np.isfinite(g.loc[x, "score"]) and np.isfinite(g.loc[y, "score"])]
+
+    def draw(target, labels: bool = True) -> None:
+        for label, g, colour in shown:
+            target.add_patch(Ellipse((g.loc[x, "score"], g.loc[y, "score"]), g.loc[x, "score_hi"] - g.loc[x, "score_lo"],
+                                     g.loc[y, "score_hi"] - g.loc[y, "score_lo"], facecolor=(*colour, 0.25),
+                                     edgecolor=colour, lw=0.8, zorder=3))
+            target.plot(g.loc[x, "score"], g.loc[y, "score"], "o", color=colour, ms=4, label=label if labels else None,
+                        zorder=4)
+
+    draw(ax)
+    from .zoom import zoom_inset  # points close together in the full frame: a zoomed inset shows them
+
+    zoom_inset(ax, [v for _, g, _ in shown for v in g.loc[x, ["score", "score_lo", "score_hi"]]],
+               [v for _, g, _ in shown for v in g.loc[y, ["score", "score_lo", "score_hi"]]],
+               lambda inset: (inset.axvline(mid[x], color="0.6", lw=0.6), inset.axhline(mid[y], color="0.6", lw=0.6),
+                              draw(inset, labels=False)))
     for a, b in arrows:
         if a in points and b in points:
             ax.add_patch(FancyArrowPatch((points[a].loc[x, "score"], points[a].loc[y, "score"]),

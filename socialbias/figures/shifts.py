@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .style import DOUBLE_COLUMN, SINGLE_COLUMN, _context_label, _figure, _palette, _styled
+from .zoom import zoom_inset
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -108,33 +109,51 @@ def plot_compass_shifts(shifts: pd.DataFrame, inst, x: str, y: str, *, measure: 
     fig = _figure(SINGLE_COLUMN * 1.35, SINGLE_COLUMN * 1.45)
     ax = fig.add_subplot()
     info = {a: inst.axis_info.get(a) or next((d for d in inst.derived if d["id"] == a), {}) for a in (x, y)}
+    centre = {}
     for a, setter, line in ((x, ax.set_xlim, ax.axvline), (y, ax.set_ylim, ax.axhline)):
         rng = info[a].get("range")
         if rng:
             setter(*rng)
-            line(sum(rng) / 2, color="0.6", lw=0.6, zorder=1)
+            centre[a] = sum(rng) / 2
+            line(centre[a], color="0.6", lw=0.6, zorder=1)
     groups = list(sel.groupby(["model", "persona"], sort=False))
     colors = _palette(len(groups))
-    bases = set()
+    arrows = []
     for ((model, persona), g), colour in zip(groups, colors):
         g = g.set_index("axis")
         if x not in g.index or y not in g.index:
             continue
         start = (g.at[x, "base_value"], g.at[y, "base_value"])
         end = (g.at[x, "value"], g.at[y, "value"])
-        if not np.all(np.isfinite([*start, *end])):
-            continue
-        if start not in bases:
-            ax.plot(*start, "o", color="0.2", ms=5, zorder=4,
-                    label=f"base ({g['base'].iloc[0]}{', ' + persona if persona else ''})")
-            bases.add(start)
-        moved = min(g.at[x, "p_value"], g.at[y, "p_value"]) < alpha
-        ax.annotate("", xy=end, xytext=start, zorder=3, arrowprops=dict(
-            arrowstyle="-|>", color=colour, lw=1.2, linestyle="-" if moved else "--", shrinkA=0, shrinkB=0))
-        ax.errorbar(*end, xerr=[[end[0] - (start[0] + g.at[x, "shift_lo"])], [start[0] + g.at[x, "shift_hi"] - end[0]]],
-                    yerr=[[end[1] - (start[1] + g.at[y, "shift_lo"])], [start[1] + g.at[y, "shift_hi"] - end[1]]],
-                    fmt="o", ms=3.5, color=colour, lw=0.8, capsize=1.5, zorder=4,
-                    label=f"{model}{' (' + persona + ')' if persona else ''}")
+        if np.all(np.isfinite([*start, *end])):
+            arrows.append((start, end, g, colour, f"{model}{' (' + persona + ')' if persona else ''}", persona))
+
+    def draw(target, labels: bool = True) -> None:
+        if not labels:  # the inset: the frame's centre lines again
+            for a, line in ((x, target.axvline), (y, target.axhline)):
+                if a in centre:
+                    line(centre[a], color="0.6", lw=0.6, zorder=1)
+        bases = set()
+        for start, end, g, colour, label, persona in arrows:
+            if start not in bases:
+                target.plot(*start, "o", color="0.2", ms=5, zorder=4,
+                            label=f"base ({g['base'].iloc[0]}{', ' + persona if persona else ''})" if labels else None)
+                bases.add(start)
+            moved = min(g.at[x, "p_value"], g.at[y, "p_value"]) < alpha
+            target.annotate("", xy=end, xytext=start, zorder=3, arrowprops=dict(
+                arrowstyle="-|>", color=colour, lw=1.2, linestyle="-" if moved else "--", shrinkA=0, shrinkB=0))
+            target.errorbar(*end, xerr=[[end[0] - (start[0] + g.at[x, "shift_lo"])],
+                                        [start[0] + g.at[x, "shift_hi"] - end[0]]],
+                            yerr=[[end[1] - (start[1] + g.at[y, "shift_lo"])], [start[1] + g.at[y, "shift_hi"] - end[1]]],
+                            fmt="o", ms=3.5, color=colour, lw=0.8, capsize=1.5, zorder=4, label=label if labels else None)
+
+    draw(ax)
+    # Points a few hundredths of the range apart: an inset shows them (socialbias.figures.zoom).
+    xs = [v for start, end, g, *_ in arrows for v in (start[0], end[0], start[0] + g.at[x, "shift_lo"],
+                                                      start[0] + g.at[x, "shift_hi"])]
+    ys = [v for start, end, g, *_ in arrows for v in (start[1], end[1], start[1] + g.at[y, "shift_lo"],
+                                                      start[1] + g.at[y, "shift_hi"])]
+    zoom_inset(ax, xs, ys, lambda inset: draw(inset, labels=False))
     ax.set_xlabel(f"{info[x].get('low', '')}  \u2190  {x}  \u2192  {info[x].get('high', '')}")
     ax.set_ylabel(f"{info[y].get('low', '')}  \u2190  {y}  \u2192  {info[y].get('high', '')}")
     ci = shifts.attrs.get("ci", 0.95)
