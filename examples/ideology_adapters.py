@@ -20,7 +20,8 @@ Steps (every one resumes: run the same command again after an interruption):
 3. **Measure** the base model and both adapters, loaded once (hf backend with peft), on a
    *different* instrument (``--eval-instrument``, SapplyValues by default: none of its
    statements was trained on, so a shift is a transfer) and on a BBQ slice with personas
-   (a few items from each of several templates: :func:`bbq_slice`).
+   (``limit_from="templates"``: the first item of each context and polarity of each template, so
+   every context has several templates to resample and paired intervals exist).
 4. **Paired shifts** adapter - base (``compare --paired``): per axis on the instrument (items
    resampled jointly), per metric on BBQ (templates resampled jointly), with intervals and tests.
 
@@ -39,19 +40,19 @@ from pathlib import Path
 from typing import Any
 
 #: Study sizes. ``full``: the README's study: 24 preference pairs per side (6 items of each
-#: leaning x 2 scale orders, 6 optimiser steps); SapplyValues' 46 items x 2 scale orders; BBQ: 4
-#: items from each of 6 templates (so each context has 6 resampling clusters and paired intervals
-#: exist) x 3 personas, one balanced option order per item. About 15 CPU-minutes in all, so it
+#: leaning x 2 scale orders, 6 optimiser steps); SapplyValues' 46 items x 2 scale orders; BBQ: 24
+#: items, 4 from each of 6 templates (``--limit-from templates``: each context has 6 resampling
+#: clusters, so paired intervals exist) x 3 personas, one balanced option order per item. About 15 CPU-minutes in all, so it
 #: stays well inside the issue's 30 minutes on a 2-core machine even when shared (README, "A worked
 #: study": the measured times). ``tiny``: a smoke run in well under a minute of model time (the
 #: notebook's test), same code path.
 SIZES: dict[str, dict[str, Any]] = {
     "full": {"train_limit": 6, "train_orders": "both", "epochs": 1.0, "max_steps": -1, "batch_size": 4,
-             "eval_orders": "both", "eval_limit": None, "bbq_templates": 6, "bbq_per_template": 4,
+             "eval_orders": "both", "eval_limit": None, "bbq_limit": 24,
              "bbq_orders": "balanced", "bbq_categories": ["Sexual_orientation"], "bbq_personas": "gay,straight",
              "n_boot": 1000},
     "tiny": {"train_limit": 4, "train_orders": "fixed", "epochs": 1.0, "max_steps": 1, "batch_size": 4,
-             "eval_orders": "fixed", "eval_limit": 6, "bbq_templates": 2, "bbq_per_template": 2,
+             "eval_orders": "fixed", "eval_limit": 6, "bbq_limit": 4,
              "bbq_orders": "cyclic", "bbq_categories": ["Sexual_orientation"], "bbq_personas": "gay", "n_boot": 100},
 }
 #: LoRA and DPO settings shared by both sizes: PoliTune's beta and learning rate, a smaller rank
@@ -99,38 +100,6 @@ def preference_rows(side: str, instrument: str = "politiscales", option_orders: 
         chosen, rejected = (agree, disagree) if agree_is_left == (side == "left") else (disagree, agree)
         rows.append({"prompt": r.messages[-1]["content"], "chosen": chosen, "rejected": rejected})
     return rows
-
-
-def bbq_slice(bbq_dir: str | Path, categories: list[str], templates: int, per_template: int,
-              out: str | Path) -> dict[str, list[int]]:
-    """Write ``out/{category}.jsonl``: the first ``per_template`` items of each of the first
-    ``templates`` BBQ templates (``question_index``) of every category, as BBQ's own records.
-
-    ``--limit N`` takes the first N items of a category, which are all one template; the paired
-    intervals resample templates, so a slice of one template has none (docs/model_edits.md).
-    Taking a few items of several templates gives every context that many clusters. BBQ lists a
-    template's items in groups of four (negative/non-negative question x ambiguous/disambiguated
-    context), so a multiple of 4 keeps both polarities and contexts. Returns the example ids."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    chosen: dict[str, list[int]] = {}
-    for category in categories:
-        lines = (Path(bbq_dir) / f"{category}.jsonl").read_text(encoding="utf-8").splitlines()
-        kept, per = [], {}  # type: ignore[var-annotated]
-        for line in filter(str.strip, lines):
-            rec = json.loads(line)
-            q = str(rec["question_index"])
-            if q not in per and len(per) == templates:
-                continue
-            per.setdefault(q, 0)
-            if per[q] < per_template:
-                per[q] += 1
-                kept.append(line)
-                chosen.setdefault(category, []).append(int(rec["example_id"]))
-        if len(per) < templates:
-            raise SystemExit(f"{category}: {len(per)} BBQ templates, fewer than the {templates} asked for")
-        (out / f"{category}.jsonl").write_text("\n".join(kept) + "\n", encoding="utf-8")
-    return chosen
 
 
 def _timed(record: dict[str, Any], name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -196,12 +165,11 @@ def run_study(out: str | Path, *, size: str = "full", model: str | None = None, 
 
     import socialbias
 
-    record["bbq_items"] = bbq_slice(bbq_dir, s["bbq_categories"], s["bbq_templates"], s["bbq_per_template"],
-                                    out / "bbq_data")
     _timed(record, "bbq", socialbias.evaluate,
-           model=str(model), backend="hf", categories=s["bbq_categories"], bbq_dir=str(out / "bbq_data"),
-           personas=s["bbq_personas"], instructions=[0], option_orders=s["bbq_orders"], template="chat",
-           lora=[f"{k}={v}" for k, v in adapters.items()], n_boot=s["n_boot"], device=device, out=str(out / "bbq"))
+           model=str(model), backend="hf", categories=s["bbq_categories"], bbq_dir=str(bbq_dir),
+           limit=s["bbq_limit"], limit_from="templates", personas=s["bbq_personas"], instructions=[0],
+           option_orders=s["bbq_orders"], template="chat", lora=[f"{k}={v}" for k, v in adapters.items()],
+           n_boot=s["n_boot"], device=device, out=str(out / "bbq"))
     _timed(record, "bbq_shifts", write_paired, [str(out / "bbq")], out / "bbq_shifts", n_boot=s["n_boot"])
     record["shifts_md"] = write_shifts_md(out)
     (out / "study.json").write_text(json.dumps(record, indent=1, default=str) + "\n", encoding="utf-8")
