@@ -46,7 +46,7 @@ otherwise the persona-exchange test of :mod:`metrics.persona_test` decides ("exc
 
 from __future__ import annotations
 
-from itertools import combinations
+from itertools import chain, combinations
 from math import comb
 
 import numpy as np
@@ -82,7 +82,8 @@ def label_permutation_pvalue(real: np.ndarray, placebo: np.ndarray, n_perm: int,
     observed = real.sum()
     tol = 1e-12 * max(1.0, abs(observed))
     if comb(n + m, n) <= EXACT_LIMIT:
-        sums = np.array([values[list(c)].sum() for c in combinations(range(n + m), n)])
+        idx = np.fromiter(chain.from_iterable(combinations(range(n + m), n)), dtype=np.int64).reshape(-1, n)
+        sums = values[idx].sum(axis=1)
         return float(np.mean(sums >= observed - tol))
     if n_perm <= 0:
         return float("nan")
