@@ -5,7 +5,9 @@ model included -- perceives each target group.
 
 - Persona nodes: id ``"persona:<name>"`` (the default persona, "" in the tables, is
   ``"persona:default"``), attributes ``kind="persona"``, ``label``, ``is_default``,
-  ``member_of`` (the target label of the persona's own group, "" if none),
+  ``member_of`` (the target label of the persona's own group, "" if none), ``placebo``
+  (True for a placebo persona, an identity-free control role: never a member of a target,
+  docs/method.md section 8),
   ``persona_category`` when known, and -- when a ``persona_bias`` table is given -- ``PB``,
   ``PB_sd``, ``PB_lo``, ``PB_hi`` and the persona's ``TB`` = TB(p->T), ``BAmt`` = BAmt(p->T).
 - Target nodes: id ``"target:<label>"``, attributes ``kind="target"``, ``label``, ``group``
@@ -106,7 +108,7 @@ def build_graph(
     for name in sorted(set(tb["persona"].astype(str))):
         info = members.get(name, {})
         G.add_node(persona_node(name), kind="persona", label=name or DEFAULT_NODE_NAME,
-                   is_default=name == "", member_of=info.get("member_of", ""),
+                   is_default=name == "", member_of=info.get("member_of", ""), placebo=False,
                    **({"persona_category": info["persona_category"]}
                       if "persona_category" in info else {}))
     for label in sorted(set(tb["target"].astype(str))):
@@ -117,6 +119,8 @@ def build_graph(
             if node in G:
                 G.nodes[node].update({c: _float(getattr(row, c)) for c in _PERSONA_FLOATS
                                       if c in pb.columns})
+                if "placebo" in pb.columns:  # an identity-free control role (metrics.placebo)
+                    G.nodes[node]["placebo"] = bool(row.placebo)
 
     cols = {c: tb[c].to_numpy() for c in _EDGE_FLOATS if c in tb.columns}
     personas_col = tb["persona"].astype(str).to_numpy()

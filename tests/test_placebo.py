@@ -232,3 +232,18 @@ def test_report_shows_the_placebo_floor():
     assert n_grey == 4 * len(res.summary)  # 4 placebo roles per panel
     _, rows = _summary_rows(res.summary)
     assert all(row[7].endswith("(placebo)") for row in rows)
+
+
+@needs_bbq
+def test_graph_marks_placebo_roles_without_membership():
+    from socialbias.graph import build_graph, persona_node
+
+    res = metrics.score_answers(_answers(True), n_boot=0, n_perm=0)
+    G = build_graph(res.target_bias, persona_bias=res.persona_bias, context="ambig")
+    roles = list(load_placebo()["persona"])[:4]
+    for name in roles:
+        node = G.nodes[persona_node(name)]
+        assert node["placebo"] is True and node["member_of"] == ""
+        assert not [u for u, _, d in G.in_edges(persona_node(name), data=True) if d["kind"] == "has_member"]
+    assert G.nodes[persona_node("gay")]["placebo"] is False
+    assert not any(d["in_group"] for p in roles for _, _, d in G.out_edges(persona_node(p), data=True))
