@@ -9,6 +9,7 @@ member is NaN.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,20 +22,26 @@ class Grouping:
 
     codes: np.ndarray
     n_groups: int
-    matrix: sp.csr_array = field(init=False, repr=False)
+    matrix: sp.csr_array = field(init=False, repr=False)  # (groups x columns) 0/1
 
     def __post_init__(self) -> None:
         codes = np.asarray(self.codes, dtype=np.int64)
         keep = np.flatnonzero(codes >= 0)
         m = sp.csr_array(
-            (np.ones(keep.size), (keep, codes[keep])), shape=(codes.size, self.n_groups)
+            (np.ones(keep.size), (codes[keep], keep)), shape=(self.n_groups, codes.size)
         )
         object.__setattr__(self, "codes", codes)
         object.__setattr__(self, "matrix", m)
 
     def sum(self, x: np.ndarray) -> np.ndarray:
-        """Plain sum of each group's columns (no NaN handling): (b, m) -> (b, n_groups)."""
-        return np.asarray(x @ self.matrix)
+        """Plain sum of each group's columns (no NaN handling): (b, m) -> (b, n_groups).
+
+        Computed as ``(matrix @ x.T).T``: the bootstrap's arrays are stored column-major
+        (each cell's replicates contiguous), so ``x.T`` needs no copy and every stored entry
+        of ``matrix`` adds one contiguous row of b replicates; the result is column-major too.
+        """
+        x = np.asarray(x, dtype=np.float64)
+        return np.asarray(self.matrix @ x.T).T
 
     def count(self, x: np.ndarray) -> np.ndarray:
         """Number of defined (non-NaN) members per group."""
@@ -42,11 +49,24 @@ class Grouping:
 
     def mean(self, x: np.ndarray) -> np.ndarray:
         """NaN-skipping mean of each group's columns; NaN where no member is defined."""
-        valid = ~np.isnan(x)
-        num = self.sum(np.where(valid, x, 0.0))
-        den = self.sum(valid.astype(np.float64))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+        x = np.asarray(x, dtype=np.float64)
+        return self.means([x], ~np.isnan(x))[0]
+
+    def means(self, xs: Sequence[np.ndarray], valid: np.ndarray) -> list[np.ndarray]:
+        """:meth:`mean` of several arrays that are NaN exactly where ``valid`` is False.
+
+        The bootstrap's statistics of one cell level share their undefined cells (e.g. every
+        function of a target cell's TB is NaN where its n is 0), so the group sizes are
+        counted once for all of them; the values are those of :meth:`mean`, bit for bit.
+        """
+        den = self.sum(valid)
+        ok = den > 0
+        out = []
+        for x in xs:
+            mean = np.full_like(den, np.nan)
+            np.divide(self.sum(np.where(valid, x, 0.0)), den, out=mean, where=ok)
+            out.append(mean)
+        return out
 
     def std(self, x: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray:
         """NaN-skipping population standard deviation (ddof=0) of each group's columns."""

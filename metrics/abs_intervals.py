@@ -101,28 +101,37 @@ def cell_signs(C_cluster: sp.csr_array, layout: Layout, counts: dict[str, np.nda
     return CellSigns(x=x, sign=sign, small=small, scale=scale)
 
 
-def _laws(h: np.ndarray, kind: str, signs: CellSigns) -> dict[str, np.ndarray]:
+def _laws(h: np.ndarray, kind: str, signs: CellSigns) -> list[np.ndarray]:
+    """[T_fs, T_lin] terms of the cells of one kind (NaN exactly where ``h`` is)."""
     lin = signs.sign[kind][None, :] * h
-    return {"lin": lin, "fs": np.where(signs.small[kind][None, :], np.abs(h), lin)}
+    return [np.where(signs.small[kind][None, :], np.abs(h), lin), lin]
 
 
-def abs_replicates(n: np.ndarray, S: np.ndarray, layout: Layout, signs: CellSigns) -> dict[str, np.ndarray]:
+def abs_replicates(TB: np.ndarray, layout: Layout, signs: CellSigns,
+                   valid: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Bootstrap laws ``T_fs`` and ``T_lin`` (see the module documentation) of each mean of
     absolute values, averaged exactly as the plug-in is: ``{"pg.TB:fs", "pg.TB:lin", ...}``,
-    each (replicates x cells of its level)."""
-    h = (ratio(S, n) - signs.x["tc"][None, :]) * signs.scale[None, :]
-    laws = {"tc": _laws(h, "tc", signs),
-            "pb": _laws(h[:, layout.pb_cell] - h[:, layout.pb_default], "pb", signs),
-            "fl": _laws(h[:, layout.fl_a] - h[:, layout.fl_b], "fl", signs)}
-    out: dict[str, np.ndarray] = {}
-    for law in ("fs", "lin"):
-        pb_p = layout.pb_prc.mean(laws["pb"][law])
-        out[f"pg.TB:{law}"] = layout.prc_pg.mean(layout.tc_prc.mean(laws["tc"][law]))
-        out[f"pg.PB:{law}"] = layout.prc_pg.mean(pb_p)
-        out[f"st.PB:{law}"] = layout.sr_st.mean(layout.prc_sr_personas.mean(pb_p))
-        out[f"st.PB_placebo:{law}"] = layout.sr_st.mean(layout.prc_sr_placebo.mean(pb_p))
-        out[f"st.PB_floor:{law}"] = layout.pair_st.mean(layout.fl_pair.mean(laws["fl"][law]))
-    return out
+    each (replicates x cells of its level). ``TB``: the replicates' TB_k(p->t) per target
+    cell (``S / n``, NaN where n = 0); ``valid``: where it is defined (``~isnan(TB)``).
+    Both laws of a level are NaN in the same cells, so each mean counts its cells once
+    (:meth:`metrics._grouping.Grouping.means`)."""
+    if valid is None:
+        valid = ~np.isnan(TB)
+    h = (TB - signs.x["tc"][None, :]) * signs.scale[None, :]
+    v_pb = valid[:, layout.pb_cell] & valid[:, layout.pb_default]
+    v_fl = valid[:, layout.fl_a] & valid[:, layout.fl_b]
+    tc_prc = layout.tc_prc.means(_laws(h, "tc", signs), valid)
+    pb_prc = layout.pb_prc.means(_laws(h[:, layout.pb_cell] - h[:, layout.pb_default], "pb", signs), v_pb)
+    fl_pair = layout.fl_pair.means(_laws(h[:, layout.fl_a] - h[:, layout.fl_b], "fl", signs), v_fl)
+    v_prc = ~np.isnan(pb_prc[1])
+    pb_sr = layout.prc_sr_personas.means(pb_prc, v_prc)
+    placebo_sr = layout.prc_sr_placebo.means(pb_prc, v_prc)
+    levels = {"pg.TB": layout.prc_pg.means(tc_prc, ~np.isnan(tc_prc[1])),
+              "pg.PB": layout.prc_pg.means(pb_prc, v_prc),
+              "st.PB": layout.sr_st.means(pb_sr, ~np.isnan(pb_sr[1])),
+              "st.PB_placebo": layout.sr_st.means(placebo_sr, ~np.isnan(placebo_sr[1])),
+              "st.PB_floor": layout.pair_st.means(fl_pair, ~np.isnan(fl_pair[1]))}
+    return {f"{key}:{law}": arrs[i] for key, arrs in levels.items() for i, law in enumerate(("fs", "lin"))}
 
 
 def _quantile(T: np.ndarray, q: float) -> np.ndarray:

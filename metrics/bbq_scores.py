@@ -51,8 +51,10 @@ BBQ_STATS: tuple[str, ...] = ("acc", "invalid_rate", "bias_score", "s_dis", "s_a
 
 def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """num / den, NaN where den == 0."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den != 0, num / np.where(den != 0, den, 1.0), np.nan)
+    num, den = np.broadcast_arrays(np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64))
+    out = np.full_like(num, np.nan)  # keeps the inputs' memory order (column-major replicates)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
 
 
 def response_flags(r: Responses) -> dict[str, np.ndarray]:

@@ -66,15 +66,19 @@ def bootstrap(
     """
     if chunk is None:
         chunk = max(1, min(DEFAULT_CHUNK, CHUNK_VALUES // max(C_cluster.shape[1], 1)))
-    parts: dict[str, list[np.ndarray]] = {}
+    out: dict[str, np.ndarray] = {}
     C_t = C_cluster.T.tocsr()  # (columns x clusters): C_t @ weights.T runs row by row, cache-friendly
     for start in range(0, max(n_boot, 1), chunk):  # n_boot = 0: one empty chunk, (0 x m) arrays
         b = min(chunk, n_boot - start) if n_boot else 0
         weights = multinomial_counts(streams.uniform(b), cluster_stratum)
+        # column-major counts (each cell's b replicates contiguous): what the grouped sums
+        # (metrics._grouping) and the percentiles read fastest
         stats = statistic(np.asarray(C_t @ np.ascontiguousarray(weights.T)).T)
         for name, arr in stats.items():
-            parts.setdefault(name, []).append(arr)
-    return {name: np.concatenate(arrs, axis=0) for name, arrs in parts.items()}
+            if name not in out:  # one column-major array per name, filled chunk by chunk
+                out[name] = np.empty((n_boot, arr.shape[1]), order="F")
+            out[name][start:start + b] = arr
+    return out
 
 
 def percentile_interval(reps: np.ndarray, ci: float) -> tuple[np.ndarray, np.ndarray]:

@@ -19,11 +19,12 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .bbq_scores import BBQ_STATS, bbq_per_run
+from .bbq_scores import BBQ_STATS, bbq_per_run, ratio
 from .bias import cell_keys, target_per_run
 from .bootstrap import bootstrap, percentile_interval
 from .clusters import RESAMPLE_UNITS, cell_clusters, few_cluster_factor, half_splits, make_clusters, widen
-from .abs_intervals import ABS_KEYS, DEFAULT_KAPPA, abs_interval, abs_replicates, cell_signs, difference_interval
+from .abs_intervals import (ABS_KEYS, DEFAULT_KAPPA, CellSigns, abs_interval, abs_replicates, cell_signs,
+                            difference_interval)
 from .crossfit import DEFAULT_SPLITS, debiased, nan_sd, with_halves
 from .design import Layout, build_layout
 from .errors import MetricsInputError
@@ -43,12 +44,33 @@ _OVER_RUNS: dict[str, tuple[str, str]] = {
     "sr": ("sr_st", "st"),
     "pair": ("pair_st", "st"),
 }
-#: Statistics whose bootstrap distribution is kept (level -> names).
-_BOOTSTRAPPED: dict[str, tuple[str, ...]] = {
-    "tg": ("TB", "BAmt", "shift"),
-    "pg": ("TB", "BAmt", "PB", "ingroup") + BBQ_STATS,
-    "st": ("PB", "PB_floor", "PB_excess"),
-}
+#: Per persona-run statistics whose bootstrap distribution is kept, averaged over runs (``pg``).
+#: The plug-in means of absolute values (PB(p), PB, PB_floor) are not: their intervals come
+#: from the laws of :func:`metrics.abs_intervals.abs_replicates` (TB(p->T) is kept for the
+#: model type's standard error, :func:`_type_calls`).
+_BOOTSTRAPPED_PG: tuple[str, ...] = ("TB", "BAmt", "ingroup") + BBQ_STATS
+
+
+def replicate_statistics(c: dict[str, np.ndarray], layout: Layout, signs: CellSigns) -> dict[str, np.ndarray]:
+    """The bootstrapped statistics of replicate counts ``c`` (:meth:`Layout.split`), by
+    ``level.name``: TB, BAmt and shift per (stratum, persona, target), the per-run statistics
+    of :data:`_BOOTSTRAPPED_PG` averaged over runs, and the laws of the means of absolute
+    values. Each target cell's TB is computed once and shared by all of them."""
+    TB = ratio(c["S"], c["n"])
+    BAmt = ratio(c["A"], c["n"])
+    valid = ~np.isnan(TB)  # n > 0: where every function of the cell's counts is defined
+    abs_tb, bamt = layout.tc_prc.means([np.abs(TB), BAmt], valid)
+    prc = {"TB": abs_tb, "BAmt": bamt}
+    prc.update(bbq_per_run(c, layout))
+    prc.update(ingroup_per_run(TB, layout))
+    tg_tb, tg_bamt = layout.tc_tg.means([TB, BAmt], valid)
+    out = {"tg.TB": tg_tb, "tg.BAmt": tg_bamt,
+           "tg.shift": layout.pb_tg.means([TB[:, layout.pb_cell] - TB[:, layout.pb_default]],
+                                          valid[:, layout.pb_cell] & valid[:, layout.pb_default])[0]}
+    out["pg.TB"], out["pg.BAmt"] = layout.prc_pg.means([abs_tb, bamt], ~np.isnan(abs_tb))
+    out.update({f"pg.{name}": layout.prc_pg.mean(prc[name]) for name in _BOOTSTRAPPED_PG[2:]})
+    out.update(abs_replicates(TB, layout, signs, valid))
+    return out
 
 
 def per_run_statistics(counts: dict[str, np.ndarray], layout: Layout) -> dict[str, dict[str, np.ndarray]]:
@@ -171,10 +193,7 @@ def score_answers(
     signs = cell_signs(C_cluster, layout, counts, DEFAULT_KAPPA)
 
     def statistic(X: np.ndarray) -> dict[str, np.ndarray]:
-        c = layout.split(X)
-        out = _flatten(over_runs(per_run_statistics(c, layout), layout, with_sd=False, keep=_BOOTSTRAPPED))
-        out.update(abs_replicates(c["n"], c["S"], layout, signs))
-        return out
+        return replicate_statistics(layout.split(X), layout, signs)
 
     # the cross-fitting halves are not resampled: intervals of the means of absolute values
     # come from metrics.abs_intervals (docs/method.md section 8)
@@ -183,7 +202,8 @@ def score_answers(
     G = cell_clusters(C_cluster, layout.n_tc, layout.tc_tg, clusters.cluster_stratum,
                       {"pg": layout.pg["stratum"].to_numpy(), "st": np.arange(len(r.strata))})
     intervals = few_cluster_intervals(
-        {key: percentile_interval(values, ci) for key, values in reps.items() if ":" not in key}, point, G, ci)
+        {key: percentile_interval(values, ci) for key, values in reps.items()
+         if ":" not in key and key not in ABS_KEYS}, point, G, ci)
     for key in ABS_KEYS:
         level, name = key.split(".")
         intervals[key] = abs_interval(point[level][name][0], reps, key, ci)
@@ -238,10 +258,6 @@ def blank_undefined(results: MetricResults, undefined: Mapping[str, str]) -> Met
                         table.loc[rows, col] = np.nan
     results.config = {**results.config, "undefined_metrics": dict(undefined)}
     return results
-
-
-def _flatten(stats: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    return {f"{level}.{name}": arr for level, d in stats.items() for name, arr in d.items()}
 
 
 def _with_stats(table: pd.DataFrame, level: str, names: tuple[str, ...], point, intervals,
