@@ -63,8 +63,9 @@ class Grouping:
         ok = den > 0
         out = []
         for x in xs:
-            mean = np.full_like(den, np.nan)
-            np.divide(self.sum(np.where(valid, x, 0.0)), den, out=mean, where=ok)
+            num = self.sum(np.where(valid, x, 0.0))
+            mean = np.full_like(num, np.nan)  # ``valid`` may be one row for all replicates
+            np.divide(num, den, out=mean, where=ok)
             out.append(mean)
         return out
 

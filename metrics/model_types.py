@@ -66,9 +66,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._grouping import nan_percentile
+from ._grouping import Grouping, nan_percentile
 from .bbq_scores import ratio
-from .bias import tb_T_over_runs
 from .bootstrap import DEFAULT_CHUNK
 from .counters import random_answerer_A, swap_deltas
 from .design import Layout
@@ -145,13 +144,19 @@ def null_tb(layout: Layout, counts: dict[str, np.ndarray], n_null: int,
     r = layout.r
     is_default = r.persona == r.default_code
     dx, dy = swap_deltas(r, layout.w, layout.v)
-    delta = layout.unit_matrix(dx * is_default, dy * is_default)
+    # only the default persona's target cells enter TB(default->T): the rest is never computed
+    cells = np.flatnonzero(layout.tc["persona"].to_numpy() == r.default_code)
+    delta_t = layout.unit_matrix(dx * is_default, dy * is_default).tocsc()[:, cells].T.tocsr()
+    to_prc = Grouping(layout.tc["prc"].to_numpy()[cells], layout.n_prc)
+    n, S0 = counts["n"][:, cells], counts["S"][:, cells]
+    valid = n > 0  # the same cells are defined in every draw
     streams = StratumStreams(seed, r.strata, "type_null", r.units["stratum"].to_numpy())
     out = []
     for start in range(0, n_null, chunk):
         coins = streams.uniform(min(chunk, n_null - start)) < 0.5
-        S = counts["S"] + np.asarray(coins.astype(np.float64) @ delta)
-        out.append(layout.default_per_stratum(tb_T_over_runs(counts["n"], S, layout)))
+        S = S0 + np.asarray(delta_t @ np.ascontiguousarray(coins.T, dtype=np.float64)).T
+        tb_prc = to_prc.means([np.abs(ratio(S, n))], valid)[0]
+        out.append(layout.default_per_stratum(layout.prc_pg.mean(tb_prc)))
     return np.concatenate(out, axis=0)
 
 

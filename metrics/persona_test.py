@@ -58,16 +58,18 @@ def exchange_matrix(layout: Layout, clusters: Clusters, n: np.ndarray) -> sp.csr
 def exchange_null(layout: Layout, clusters: Clusters, shift: np.ndarray, n: np.ndarray,
                   n_perm: int, seed: int, chunk: int = DEFAULT_CHUNK) -> tuple[np.ndarray, np.ndarray]:
     """Null replicates of PB(p) (n_perm x ``pg`` rows) and of the stratum PB (n_perm x strata)."""
-    D = exchange_matrix(layout, clusters, n)
+    D_t = exchange_matrix(layout, clusters, n).T.tocsr()  # (PB pairs x clusters)
     streams = StratumStreams(seed, layout.r.strata, "exchange", clusters.cluster_stratum)
+    valid = ~np.isnan(shift)  # swaps change values, never which pairs are defined
     pg_parts, st_parts = [], []
     for start in range(0, n_perm, chunk):
         b = min(chunk, n_perm - start)
-        flips = (streams.uniform(b) < 0.5).astype(np.float64)
-        null_shift = shift - 2.0 * np.asarray(flips @ D)
-        pb_k = layout.pb_prc.mean(np.abs(null_shift))
-        pg_parts.append(layout.prc_pg.mean(pb_k))
-        st_parts.append(layout.sr_st.mean(layout.prc_sr_personas.mean(pb_k)))
+        flips = np.ascontiguousarray((streams.uniform(b) < 0.5).T, dtype=np.float64)
+        null_shift = shift - 2.0 * np.asarray(D_t @ flips).T  # column-major, like the bootstrap's
+        pb_k = layout.pb_prc.means([np.abs(null_shift)], valid)[0]
+        v_k = ~np.isnan(pb_k)
+        pg_parts.append(layout.prc_pg.means([pb_k], v_k)[0])
+        st_parts.append(layout.sr_st.mean(layout.prc_sr_personas.means([pb_k], v_k)[0]))
     if not pg_parts:
         return np.empty((0, len(layout.pg))), np.empty((0, len(layout.r.strata)))
     return np.concatenate(pg_parts), np.concatenate(st_parts)
