@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import scipy.sparse as sp
 
 from ._grouping import nan_percentile
 from .clusters import multinomial_counts
@@ -45,7 +46,7 @@ CHUNK_VALUES = 8_000_000
 
 
 def bootstrap(
-    C_cluster,
+    C_cluster: sp.csr_array,
     cluster_stratum: np.ndarray,
     statistic: Callable[[np.ndarray], dict[str, np.ndarray]],
     *,

@@ -59,7 +59,8 @@ def with_halves(C: sp.csr_array, n_tc: int, masks: np.ndarray) -> sp.csr_array:
 
 
 def _cf(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return 0.5 * (np.sign(a) * b + np.sign(b) * a)
+    out: np.ndarray = 0.5 * (np.sign(a) * b + np.sign(b) * a)
+    return out
 
 
 def _per_run(TA: np.ndarray, TB_: np.ndarray, layout: Layout) -> dict[str, dict[str, np.ndarray]]:
@@ -86,7 +87,7 @@ def debiased(X: np.ndarray, n_cols: int, n: np.ndarray, S: np.ndarray, layout: L
     "st.PB_floor_debiased", "st.PB_excess_debiased"}``, each (b x cells), means over splits.
     """
     m = layout.n_tc
-    acc: dict[str, np.ndarray] = {}
+    acc: dict[str, list[np.ndarray]] = {}
     for k in range(n_splits):
         off = n_cols + 2 * m * k
         nA, SA = X[:, off:off + m], X[:, off + m:off + 2 * m]

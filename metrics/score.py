@@ -14,7 +14,7 @@ Which responses each number is computed over:
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,15 @@ from .placebo import floor_decision, placebo_tests
 from .results import SUMMARY_HEAD, MetricResults
 from .schema import prepare_answers
 from .streams import StratumStreams
+
+#: Statistics by level ("tg", "pg", "st"), then name: (1 x cells) arrays.
+Point = dict[str, dict[str, np.ndarray]]
+#: Named arrays: bootstrap replicates (n_boot x cells) or per-cell extras.
+Reps = dict[str, np.ndarray]
+#: ``level.name`` -> (lo, hi) per cell.
+Intervals = dict[str, tuple[np.ndarray, np.ndarray]]
+#: Count blocks (:meth:`metrics.design.Layout.split`).
+Counts = dict[str, np.ndarray]
 
 #: Levels of per-run statistics and the grouping + level that averages them over runs.
 _OVER_RUNS: dict[str, tuple[str, str]] = {
@@ -101,7 +110,7 @@ def over_runs(per_run: dict[str, dict[str, np.ndarray]], layout: Layout, with_sd
     return out
 
 
-def few_cluster_intervals(intervals: dict[str, tuple[np.ndarray, np.ndarray]], point,
+def few_cluster_intervals(intervals: Intervals, point: Point,
                           G: dict[str, np.ndarray], ci: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Percentile intervals of the signed and ratio statistics, widened for few clusters
     (:func:`metrics.clusters.few_cluster_factor`; ``G`` per level: the clusters behind each
@@ -122,9 +131,9 @@ def _check_args(w: float, v: float, n_boot: int, ci: float, seed: int, threshold
     for name, value, low in (("n_splits", n_splits, 1), ("n_perm", n_perm, 0)):
         if isinstance(value, bool) or int(value) != value or value < low:
             raise MetricsInputError(f"{name}={value!r}: must be an integer >= {low}.")
-    for name, value in (("w", w), ("v", v)):
-        if not (np.isfinite(value) and value > 0):
-            raise MetricsInputError(f"{name}={value!r}: must be a positive number (protocol: w=2, v=1).")
+    for name, number in (("w", w), ("v", v)):
+        if not (np.isfinite(number) and number > 0):
+            raise MetricsInputError(f"{name}={number!r}: must be a positive number (protocol: w=2, v=1).")
     if int(n_boot) != n_boot or n_boot < 0:
         raise MetricsInputError(f"n_boot={n_boot!r}: must be an integer >= 0 (0 = no intervals).")
     if not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -260,7 +269,7 @@ def blank_undefined(results: MetricResults, undefined: Mapping[str, str]) -> Met
     return results
 
 
-def _with_stats(table: pd.DataFrame, level: str, names: tuple[str, ...], point, intervals,
+def _with_stats(table: pd.DataFrame, level: str, names: tuple[str, ...], point: Point, intervals: Intervals,
                 sd: bool = True, ci: bool = True) -> pd.DataFrame:
     """Add columns ``name[, name_sd][, name_lo, name_hi]`` of one level's statistics."""
     for name in names:
@@ -272,7 +281,7 @@ def _with_stats(table: pd.DataFrame, level: str, names: tuple[str, ...], point, 
     return table
 
 
-def _tb_pvalues(layout: Layout, point, reps, G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _tb_pvalues(layout: Layout, point: Point, reps: Reps, G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per (stratum, persona, target): two-sided p-value of TB(p->t) = 0 (bootstrap standard
     error scaled by sqrt(G / (G - 1)), Student's t with G - 1 degrees of freedom, G the
     templates asking about the target: :func:`metrics.clusters.few_cluster_factor`) and its
@@ -289,8 +298,8 @@ def _tb_pvalues(layout: Layout, point, reps, G: np.ndarray) -> tuple[np.ndarray,
     return p, benjamini_hochberg(p, layout.tg["stratum"].to_numpy())
 
 
-def _assemble(layout: Layout, counts, per_run, point, reps, intervals, thr: pd.DataFrame,
-              thresholds: TypeThresholds, config: dict, extra: dict) -> MetricResults:
+def _assemble(layout: Layout, counts: Counts, per_run: Point, point: Point, reps: Reps, intervals: Intervals,
+              thr: pd.DataFrame, thresholds: TypeThresholds, config: dict[str, Any], extra: Reps) -> MetricResults:
     r = layout.r
     ones_tc = np.ones((1, layout.n_tc))
     n_tg = np.rint(layout.tc_tg.sum(counts["n"])[0]).astype(np.int64)
@@ -356,7 +365,7 @@ def _assemble(layout: Layout, counts, per_run, point, reps, intervals, thr: pd.D
     )
 
 
-def _type_calls(layout: Layout, val: dict[str, np.ndarray], reps, thr: pd.DataFrame,
+def _type_calls(layout: Layout, val: dict[str, np.ndarray], reps: Reps, thr: pd.DataFrame,
                 single: np.ndarray) -> dict[str, object]:
     """The model type of each stratum, its interval-based status and calibrated confidence
     (:func:`metrics.model_types.type_calls`), from TB_mid = (plug-in + debiased TB) / 2 and
@@ -381,7 +390,8 @@ SUMMARY_INTERVALS: tuple[str, ...] = ("TB", "BAmt", "PB", "PB_floor", "s_dis", "
                                       "s_amb_paper", "acc", "invalid_rate")
 
 
-def _summary(layout: Layout, point, reps, intervals, thr: pd.DataFrame, extra: dict) -> pd.DataFrame:
+def _summary(layout: Layout, point: Point, reps: Reps, intervals: Intervals, thr: pd.DataFrame,
+             extra: Reps) -> pd.DataFrame:
     """One row per stratum: the default persona's numbers, PB, floor, type (column order:
     :data:`~metrics.results.SUMMARY_HEAD`, intervals, type_confidence, PB_exceeds_floor,
     n_excluded, then extras)."""
@@ -424,14 +434,14 @@ def _summary(layout: Layout, point, reps, intervals, thr: pd.DataFrame, extra: d
         "n_personas": np.bincount(pg_stratum[~is_default_pg], minlength=n_strata),
         "n_runs": np.bincount(layout.sr["stratum"].to_numpy(), minlength=n_strata),
     }
-    columns: dict[str, object] = {}
+    columns: dict[str, Any] = {}
     for name in SUMMARY_HEAD[3:]:
         columns[name] = (counts_of[name] if name.startswith("n_")
                          else calls["type"] if name == "type" else val[name])
     for name in SUMMARY_INTERVALS:
         columns[name + "_lo"], columns[name + "_hi"] = val[name + "_lo"], val[name + "_hi"]
     columns["type_confidence"] = calls["type_confidence"]
-    columns["PB_exceeds_floor"] = pd.array(np.where(np.isnan(exceeds), None, exceeds > 0.5),
+    columns["PB_exceeds_floor"] = pd.array([None if np.isnan(e) else bool(e > 0.5) for e in exceeds],
                                            dtype="boolean")
     columns["n_excluded"] = counts_of["n_excluded"]
     for name in ("acc", "invalid_rate", "s_dis", "s_amb", "s_amb_paper"):
