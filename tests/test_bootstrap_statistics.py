@@ -1,0 +1,76 @@
+"""The bootstrap's fast per-replicate statistics (metrics/score.py ``replicate_statistics``,
+metrics/_grouping.py ``Grouping.means``) give the same numbers as the definitions they
+replace: the per-run statistics averaged over runs (metrics/bias.py, docs/method.md
+section 6), bit for bit, on replicates with undefined cells."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from socialbias.metrics._grouping import Grouping
+from socialbias.metrics.abs_intervals import cell_signs
+from socialbias.metrics.clusters import make_clusters, multinomial_counts
+from socialbias.metrics.design import build_layout
+from socialbias.metrics.schema import prepare_answers
+from socialbias.metrics.score import over_runs, per_run_statistics, replicate_statistics
+from socialbias.metrics.streams import StratumStreams
+from tests.metrics_fixtures import bbq_items, simulate_answers
+
+
+def test_means_equal_mean_bit_for_bit() -> None:
+    rng = np.random.default_rng(1)
+    codes = np.array([0, 0, 2, 2, 2, -1, 3, 0, 3])  # group 1 empty, one column in no group
+    g = Grouping(codes, 4)
+    x = rng.normal(size=(6, codes.size))
+    x[rng.random(x.shape) < 0.3] = np.nan
+    valid = ~np.isnan(x)
+    y = np.where(valid, 2.0 * x + 1.0, np.nan)  # NaN in the same cells
+    for arr in (x, np.asfortranarray(x)):  # the bootstrap's arrays are column-major
+        got = g.means([arr, y], valid)
+        np.testing.assert_array_equal(got[0], g.mean(x))
+        np.testing.assert_array_equal(got[1], g.mean(y))
+    assert np.isnan(g.mean(x)[:, 1]).all()  # a group without members is NaN, not 0
+    with warnings.catch_warnings():  # all-NaN rows: NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expect = np.nanmean(x[:, [0, 1, 7]], axis=1)
+    np.testing.assert_allclose(g.mean(x)[:, 0], expect, rtol=1e-15)
+    # one validity row for every replicate (the exchange null: swaps never change it)
+    one = np.ones((1, codes.size), dtype=bool)
+    np.testing.assert_array_equal(g.means([np.nan_to_num(x)], one)[0], g.mean(np.nan_to_num(x)))
+
+
+@pytest.fixture(scope="module")
+def replicate_setup():
+    items = bbq_items("Religion").head(120)
+    answers = simulate_answers(items, {"": "", "a Muslim": "Muslim", "an atheist": "Atheist"}, runs=3,
+                               q=0.7, seed=4)
+    r = prepare_answers(answers)
+    layout = build_layout(r, 2.0, 1.0)
+    clusters = make_clusters(r)
+    C = (clusters.indicator() @ layout.C).tocsr()
+    counts = layout.split(np.asarray(C.sum(axis=0)).reshape(1, -1))
+    streams = StratumStreams(0, r.strata, "bootstrap", clusters.cluster_stratum)
+    W = multinomial_counts(streams.uniform(40), clusters.cluster_stratum)
+    X = np.asarray(C.T.tocsr() @ np.ascontiguousarray(W.T)).T  # column-major, as bootstrap() gives
+    return layout, C, counts, X
+
+
+def test_replicate_statistics_match_the_definitions(replicate_setup) -> None:
+    layout, C, counts, X = replicate_setup
+    c = layout.split(X)
+    assert np.isnan(per_run_statistics(c, layout)["tc"]["TB"]).any()  # some replicates leave cells empty
+    fast = replicate_statistics(c, layout, cell_signs(C, layout, counts))
+    slow = over_runs(per_run_statistics(c, layout), layout, with_sd=False)
+    for key in ("tg.TB", "tg.BAmt", "tg.shift", "pg.TB", "pg.BAmt", "pg.ingroup", "pg.acc", "pg.s_amb",
+                "pg.bias_score", "pg.acc_valid"):
+        level, name = key.split(".")
+        np.testing.assert_array_equal(fast[key], slow[level][name], err_msg=key)
+    # the T_lin law is the linear part: at the observed counts every law is 0
+    point = replicate_statistics(counts, layout, cell_signs(C, layout, counts))
+    for key in ("pg.TB:lin", "pg.PB:lin", "st.PB:lin", "st.PB_floor:lin", "pg.TB:fs"):
+        vals = point[key][~np.isnan(point[key])]
+        assert vals.size and np.all(vals == 0), key
+    assert np.nanstd(fast["st.PB:fs"]) > 0  # and they vary between replicates
