@@ -20,8 +20,11 @@ import numpy as np
 from .design import Layout
 
 
-def ingroup_per_run(TB: np.ndarray, layout: Layout) -> dict[str, np.ndarray]:
-    """In-group favouritism per persona-run cell (NaN for personas without a group)."""
-    tb_in = layout.in_prc.mean(TB)
-    tb_out = layout.out_prc.mean(TB)
+def ingroup_per_run(TB: np.ndarray, layout: Layout, valid: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """In-group favouritism per persona-run cell (NaN for personas without a group).
+    ``valid``: where TB is defined (``~isnan(TB)``, computed when not given)."""
+    if valid is None:
+        valid = ~np.isnan(TB)
+    tb_in = layout.in_prc.means([TB], valid)[0]
+    tb_out = layout.out_prc.means([TB], valid)[0]
     return {"ingroup": tb_in - tb_out, "TB_in": tb_in, "TB_out": tb_out}

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from .bbq_scores import BBQ_STATS, bbq_per_run, ratio
+from .bbq_scores import BBQ_STATS, bbq_per_run
 from .bias import cell_keys, target_per_run
 from .bootstrap import bootstrap, percentile_interval
 from .clusters import RESAMPLE_UNITS, cell_clusters, few_cluster_factor, half_splits, make_clusters, widen
@@ -65,13 +65,14 @@ def replicate_statistics(c: dict[str, np.ndarray], layout: Layout, signs: CellSi
     ``level.name``: TB, BAmt and shift per (stratum, persona, target), the per-run statistics
     of :data:`_BOOTSTRAPPED_PG` averaged over runs, and the laws of the means of absolute
     values. Each target cell's TB is computed once and shared by all of them."""
-    TB = ratio(c["S"], c["n"])
-    BAmt = ratio(c["A"], c["n"])
-    valid = ~np.isnan(TB)  # n > 0: where every function of the cell's counts is defined
+    valid = c["n"] != 0  # where every function of the cell's counts is defined
+    TB, BAmt = np.full_like(c["S"], np.nan), np.full_like(c["A"], np.nan)  # = ratio(S, n), ratio(A, n)
+    np.divide(c["S"], c["n"], out=TB, where=valid)
+    np.divide(c["A"], c["n"], out=BAmt, where=valid)
     abs_tb, bamt = layout.tc_prc.means([np.abs(TB), BAmt], valid)
     prc = {"TB": abs_tb, "BAmt": bamt}
     prc.update(bbq_per_run(c, layout))
-    prc.update(ingroup_per_run(TB, layout))
+    prc.update(ingroup_per_run(TB, layout, valid))
     tg_tb, tg_bamt = layout.tc_tg.means([TB, BAmt], valid)
     out = {"tg.TB": tg_tb, "tg.BAmt": tg_bamt,
            "tg.shift": layout.pb_tg.means([TB[:, layout.pb_cell] - TB[:, layout.pb_default]],
