@@ -163,3 +163,15 @@ def test_lora_and_edit_on_other_backends_are_refused(tmp_path, capsys):
     assert main(["run", "--instrument", "8values", "--backend", "vllm", "--model", "m", "--edit", str(tmp_path),
                  "--out", str(tmp_path / "out")]) == 2
     assert "--edit: not a setting of the vllm backend" in capsys.readouterr().err
+
+
+def test_agreement_sample_is_asked_of_every_model(tiny_model_dir, adapters, tmp_path):
+    """``--agreement N`` with adapters: the sample is asked in the other mode of the base model and
+    of each adapter (one other-mode backend with the same adapters), one agreement row per model."""
+    name = str(tiny_model_dir)
+    run_instrument("8values", name, tmp_path / "agree", limit=4, n_boot=20, agreement=3,
+                   model_settings={"device": "cpu", "lora": {"left": adapters["left"]}})
+    answers = pd.read_csv(tmp_path / "agree" / "answers.csv", keep_default_na=False)
+    sampled = answers[answers["text_choice"].astype(str) != ""]
+    assert sampled.groupby("model").size().to_dict() == {name: 3, f"{name}+left": 3}
+    assert sorted(pd.read_csv(tmp_path / "agree" / "agreement.csv")["model"]) == [name, f"{name}+left"]
