@@ -70,10 +70,3 @@ def make_backend(engine: str, model: str, mode: str, n_options: int, settings: d
 
     base_url = settings.pop("base_url", None) or DEFAULT_BASE_URL
     return OpenAIBackend(model, base_url, mode=mode, labels=labels, **settings)
-
-
-def close(backend: Any) -> None:
-    """Free a backend's engine when it has a ``close`` method (vLLM); others are dropped by the caller."""
-    closer = getattr(backend, "close", None)
-    if callable(closer):
-        closer()
