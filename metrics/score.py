@@ -286,16 +286,20 @@ def _tb_pvalues(layout: Layout, point: Point, reps: Reps, G: np.ndarray) -> tupl
     """Per (stratum, persona, target): two-sided p-value of TB(p->t) = 0 (bootstrap standard
     error scaled by sqrt(G / (G - 1)), Student's t with G - 1 degrees of freedom, G the
     templates asking about the target: :func:`metrics.clusters.few_cluster_factor`) and its
-    Benjamini-Hochberg adjustment over the cells of the stratum."""
+    Benjamini-Hochberg adjustment over the cells of the stratum. A cell whose templates all agree
+    (no bootstrap spread, TB != 0) gets the exact two-sided sign-test p-value of G templates
+    agreeing, 2 x 0.5^G, not 0: agreement of six templates is evidence at p = 0.031, not proof."""
     from scipy.stats import t as student_t
 
     tb = point["tg"]["TB"][0]
     df = np.maximum(G - 1, 1)
     se = np.where(G >= 2, nan_sd(reps["tg.TB"]) * np.sqrt(np.maximum(G, 2) / df), np.nan)
+    spread = se > 1e-12  # identical replicates still give a standard error of about 1e-17 in floating point
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.abs(tb) / se
     p = np.where(np.isnan(tb) | np.isnan(se), np.nan,
-                 np.where(se > 0, 2.0 * student_t.sf(np.where(se > 0, z, 0.0), df), np.where(tb == 0, 1.0, 0.0)))
+                 np.where(spread, 2.0 * student_t.sf(np.where(spread, z, 0.0), df),
+                          np.where(tb == 0, 1.0, np.minimum(1.0, 2.0 * 0.5 ** np.maximum(G, 1)))))
     return p, benjamini_hochberg(p, layout.tg["stratum"].to_numpy())
 
 

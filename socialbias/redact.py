@@ -14,7 +14,7 @@ from typing import Any
 _SECRET_PARTS = ("key", "token", "secret", "passw", "pwd", "credential", "auth", "cookie", "bearer",
                  "private", "signature")
 #: Names that contain a secret-like word but hold a setting or a reference, not a secret.
-_NOT_SECRET = frozenset({"model_key", "key", "max_tokens", "max_new_tokens", "max_batch_tokens",
+_NOT_SECRET = frozenset({"model_key", "key", "judge_key", "agreement_key", "max_tokens", "max_new_tokens", "max_batch_tokens",
                          "max_total_tokens", "max_prompt_tokens", "prompt_tokens", "completion_tokens",
                          "total_tokens", "n_tokens"})
 _SECRET_VALUE = [

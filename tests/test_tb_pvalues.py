@@ -1,0 +1,29 @@
+"""TB(p->t) p-values (metrics/score.py ``_tb_pvalues``): a cell whose templates all agree has no
+bootstrap spread; its p-value is the exact sign test of G agreeing templates, never 0."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+from scipy.stats import binomtest
+
+from socialbias.metrics.score import _tb_pvalues
+
+
+def test_zero_spread_cells_get_the_sign_test_p_value_and_others_the_t_test() -> None:
+    # cells: agreeing templates (G = 6, 3, 12), a zero TB, and one with spread
+    tb = np.array([0.4, -0.4, 0.2, 0.0, 0.3])
+    G = np.array([6, 3, 12, 6, 6])
+    rng = np.random.default_rng(0)
+    reps = np.tile(tb, (200, 1))
+    reps[:, 4] = tb[4] + rng.normal(0, 0.1, 200)
+    layout = SimpleNamespace(tg=pd.DataFrame({"stratum": np.zeros(5, np.int64)}))
+    p, padj = _tb_pvalues(layout, {"tg": {"TB": tb[None]}}, {"tg.TB": reps}, G)  # type: ignore[arg-type]
+    for i in range(3):
+        exact = binomtest(int(G[i]), int(G[i]), 0.5).pvalue  # all G templates on one side
+        assert p[i] == exact > 0
+    assert p[1] > 0.2  # three agreeing templates are no evidence at 5%
+    assert p[3] == 1.0
+    assert 0 < p[4] < 0.05 and (padj >= p).all()
