@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .style import DOUBLE_COLUMN, SINGLE_COLUMN, _context_label, _figure, _palette, _styled
+from .style import DOUBLE_COLUMN, SINGLE_COLUMN, _context_label, _figure, _nice_ceil, _palette, _styled
 from .zoom import zoom_inset
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -71,16 +71,16 @@ def plot_shift_forest(shifts: pd.DataFrame) -> Figure:
     instrument-axis shifts (an ``axis`` column) gets one panel per measure instead."""
     if "axis" in shifts.columns:
         panel, rows = "measure", shifts[["model", "persona", "axis"]].drop_duplicates()
-        labels = [f"{m}{f' ({p})' if p else ''} | {a}" for m, p, a in rows.itertuples(index=False)]
+        labels = [f"{m}{f' ({p})' if p else ''}\naxis: {a}" for m, p, a in rows.itertuples(index=False)]
     else:
         panel, rows = "metric", shifts[["model", "category", "context_condition"]].drop_duplicates()
-        labels = [f"{m} | {c}, {_context_label(x)}" for m, c, x in rows.itertuples(index=False)]
+        labels = [f"{m}\n{c}, {_context_label(x)}" for m, c, x in rows.itertuples(index=False)]
     metrics = list(dict.fromkeys(shifts[panel]))
     variants = list(dict.fromkeys(shifts["model"]))
     colors = dict(zip(variants, _palette(len(variants))))
-    fig = _figure(DOUBLE_COLUMN, 0.8 + 0.22 * len(labels))
+    # row labels on two lines (variant; stratum or axis) leave the panels room for their ticks
+    fig = _figure(DOUBLE_COLUMN, 0.8 + 0.34 * len(labels))
     axes = np.atleast_1d(fig.subplots(1, len(metrics), sharey=True, squeeze=False)).ravel()
-    from matplotlib.ticker import MaxNLocator
 
     ci = shifts.attrs.get("ci", 0.95)
     for ax, metric in zip(axes, metrics):
@@ -91,7 +91,11 @@ def plot_shift_forest(shifts: pd.DataFrame) -> Figure:
             ax.plot(row.shift, yi, "o", color=colors[row.model], ms=3.5,
                     mfc=colors[row.model] if row.p_value < 1 - ci else "white")
         ax.axvline(0, color="0.4", lw=0.6)
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=3))
+        # symmetric about 0 with three ticks (-m, 0, m): narrow panels never crowd their labels
+        ends = np.abs(sel[["shift", "shift_lo", "shift_hi"]].to_numpy(float))
+        m = _nice_ceil(1.05 * float(np.nanmax(ends)) if np.isfinite(ends).any() else 0.0, floor=1e-3)
+        ax.set_xlim(-m, m)
+        ax.set_xticks([-m, 0.0, m], [f"{-m:g}".replace("-", "\u2212"), "0", f"{m:g}"])
         ax.set_title(_METRIC_LABEL.get(metric, metric))
         ax.set_yticks(y, labels[: len(sel)])
         ax.set_xlabel("shift")
