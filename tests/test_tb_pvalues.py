@@ -27,3 +27,19 @@ def test_zero_spread_cells_get_the_sign_test_p_value_and_others_the_t_test() -> 
     assert p[1] > 0.2  # three agreeing templates are no evidence at 5%
     assert p[3] == 1.0
     assert 0 < p[4] < 0.05 and (padj >= p).all()
+
+
+def test_false_positive_rate_under_a_symmetric_null_with_few_templates() -> None:
+    """Known truth TB = 0: each of G templates leans +1 or -1 with probability 1/2, the cluster
+    bootstrap gives the replicates. At 5% the test rejects at most 5% (+3 standard errors) for
+    every G; with p = 0 for agreeing templates it rejected 13% at G = 4."""
+    rng = np.random.default_rng(1)
+    n, n_boot = 4000, 300
+    for G in (4, 6, 10):
+        values = rng.choice([-1.0, 1.0], size=(n, G))
+        draws = rng.integers(0, G, size=(n_boot, G))
+        reps = values[:, draws].mean(axis=2).T  # replicates x cells
+        layout = SimpleNamespace(tg=pd.DataFrame({"stratum": np.arange(n)}))
+        p, _ = _tb_pvalues(layout, {"tg": {"TB": values.mean(axis=1)[None]}}, {"tg.TB": reps},  # type: ignore[arg-type]
+                           np.full(n, G))
+        assert (p < 0.05).mean() <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / n), G
