@@ -27,10 +27,11 @@ Undefined numbers (NaN) are kept as NaN in the graph; :func:`write_graphml` leav
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape as xml_escape
+from xml.sax.saxutils import quoteattr
 
 import networkx as nx
 import numpy as np
@@ -62,7 +63,9 @@ def _select(table: pd.DataFrame, name: str, filters: dict[str, str | None]) -> p
                          "metrics.score_answers (e.g. results.target_bias).")
     for col, value in filters.items():
         if value is not None:
-            table = table[table[col] == value]
+            keep = (table[col] == value).to_numpy()
+            if not keep.all():  # a slice already selected (write_graphs) is returned as it is
+                table = table[keep]
     return table
 
 
@@ -91,8 +94,9 @@ def build_graph(
     if tb.empty:
         raise InputError(f"target_bias_table has no rows for {filters}. Fix: choose a model, "
                          "category and context present in the table.")
-    keys = tb[list(_KEYS)].drop_duplicates()
-    if len(keys) > 1:
+    keys = tb[list(_KEYS)].iloc[:1]
+    if any(tb[c].nunique() > 1 for c in _KEYS):
+        keys = tb[list(_KEYS)].drop_duplicates()
         options = sorted(map(tuple, keys.to_numpy().tolist()))[:6]
         raise InputError(f"target_bias_table holds several (model, category, context) slices, "
                          f"e.g. {options}. Fix: pass model=, category= and context= to pick one.")
@@ -114,13 +118,14 @@ def build_graph(
     for label in sorted(set(tb["target"].astype(str))):
         G.add_node(target_node(label), kind="target", label=label, group=str(cat))
     if pb is not None:
-        for row in pb.itertuples(index=False):
-            node = persona_node(str(row.persona))
+        floats = {c: pb[c].to_numpy() for c in _PERSONA_FLOATS if c in pb.columns}
+        placebo = pb["placebo"].to_numpy() if "placebo" in pb.columns else None
+        for i, name in enumerate(pb["persona"].astype(str)):
+            node = persona_node(name)
             if node in G:
-                G.nodes[node].update({c: _float(getattr(row, c)) for c in _PERSONA_FLOATS
-                                      if c in pb.columns})
-                if "placebo" in pb.columns:  # an identity-free control role (metrics.placebo)
-                    G.nodes[node]["placebo"] = bool(row.placebo)
+                G.nodes[node].update({c: _float(v[i]) for c, v in floats.items()})
+                if placebo is not None:  # an identity-free control role (metrics.placebo)
+                    G.nodes[node]["placebo"] = bool(placebo[i])
 
     cols = {c: tb[c].to_numpy() for c in _EDGE_FLOATS if c in tb.columns}
     personas_col = tb["persona"].astype(str).to_numpy()
@@ -166,39 +171,82 @@ def _int(x: Any) -> int | float:
     return float("nan") if x is None or pd.isna(x) else int(x)
 
 
-def _defined(value: Any) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars -> Python scalars (GraphML and JSON writers need builtins)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _scalar_copy(G: nx.DiGraph, omit_undefined: bool) -> nx.DiGraph:
-    """Copy of G with builtin attribute values; undefined ones (NaN/None) left out, or None."""
-
-    def clean(d: dict) -> dict:
-        out = {}
-        for k, x in d.items():
-            x = _plain(x)
-            if _defined(x):
-                out[k] = x
-            elif not omit_undefined:
+def _clean(d: dict, omit_undefined: bool) -> dict:
+    """Attributes with builtin values; undefined ones (NaN/None) left out, or None."""
+    out = {}
+    for k, x in d.items():
+        if isinstance(x, np.generic):  # numpy scalars -> builtins (GraphML and JSON need them)
+            x = x.item()
+        if x is None or x != x:  # NaN is the one value unequal to itself
+            if not omit_undefined:
                 out[k] = None
+        else:
+            out[k] = x
+    return out
+
+
+#: GraphML ``attr.type`` of a builtin value, as networkx writes and reads it.
+_GRAPHML_TYPES: dict[type, str] = {bool: "boolean", int: "long", float: "double", str: "string"}
+
+
+def _graphml_item(name: str, value: Any) -> tuple[str, str]:
+    """(attr.type, element text) of one attribute value."""
+    kind = _GRAPHML_TYPES.get(type(value))
+    if kind is None:  # a subclass (bool before int: a bool is an int in Python)
+        kind = next((label for t, label in _GRAPHML_TYPES.items() if isinstance(value, t)), None)
+        if kind is None:
+            raise InputError(f"graph attribute {name}={value!r}: GraphML stores only str, bool, int and "
+                             "float values. Fix: convert the attribute before writing the graph.")
+    if kind == "boolean":
+        return kind, "true" if value else "false"
+    return kind, xml_escape(value) if kind == "string" else str(value)
+
+
+def graphml_text(G: nx.DiGraph) -> str:
+    """G as GraphML text, in the format of :func:`networkx.write_graphml` (keys typed by the
+    Python type of the values; NaN/None attributes left out).
+
+    Written directly rather than through networkx's ElementTree writer, which took 15 ms per
+    graph: ``score`` writes one graph per (model, category, context), 225 of them in a study
+    of 22 models (docs/design.md, "Speed"). tests/test_graph.py checks that networkx reads
+    both writers' files as the same graph.
+    """
+    keys: dict[tuple[str, str, str], str] = {}
+
+    def items(scope: str, d: dict) -> list[tuple[str, str]]:
+        """(key id, text) of each defined attribute, registering new keys in order of use."""
+        out = []
+        for name, value in _clean(d, True).items():
+            kind, text = _graphml_item(name, value)
+            key = keys.setdefault((scope, name, kind), f"d{len(keys)}")
+            out.append((key, text))
         return out
 
-    H = nx.DiGraph(**clean(G.graph))
-    H.add_nodes_from((n, clean(d)) for n, d in G.nodes(data=True))
-    H.add_edges_from((u, v, clean(d)) for u, v, d in G.edges(data=True))
-    return H
+    def element(tag: str, head: str, data: list[tuple[str, str]]) -> str:
+        body = "".join(f'      <data key="{k}">{t}</data>\n' for k, t in data)
+        return f"    <{tag}{head}>\n{body}    </{tag}>\n"
+
+    graph_data = items("graph", G.graph)
+    nodes = "".join(element("node", f" id={quoteattr(str(n))}", items("node", d)) for n, d in G.nodes(data=True))
+    edges = "".join(element("edge", f" source={quoteattr(str(u))} target={quoteattr(str(v))}", items("edge", d))
+                    for u, v, d in G.edges(data=True))
+    key_lines = "".join(f'  <key id="{key}" for="{scope}" attr.name={quoteattr(name)} attr.type="{kind}" />\n'
+                        for (scope, name, kind), key in keys.items())
+    return ("<?xml version='1.0' encoding='utf-8'?>\n"
+            '<graphml xmlns="http://graphml.graphdrawing.org/xmlns" '
+            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+            'xsi:schemaLocation="http://graphml.graphdrawing.org/xmlns '
+            'http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd">\n'
+            f'{key_lines}  <graph edgedefault="directed">\n'
+            + "".join(f'    <data key="{k}">{t}</data>\n' for k, t in graph_data)
+            + f"{nodes}{edges}  </graph>\n</graphml>\n")
 
 
 def write_graphml(G: nx.DiGraph, path: str | os.PathLike) -> Path:
-    """Write G as GraphML; NaN/None attributes are left out (absent = undefined)."""
-    H = _scalar_copy(G, omit_undefined=True)
+    """Write G as GraphML (:func:`graphml_text`); NaN/None attributes are left out (absent =
+    undefined)."""
     path = Path(path)
-    nx.write_graphml(H, path)
+    path.write_text(graphml_text(G), encoding="utf-8")
     return path
 
 
@@ -208,16 +256,27 @@ def read_graphml(path: str | os.PathLike) -> nx.DiGraph:
 
 
 def graph_to_json(G: nx.DiGraph) -> dict:
-    """Node-link representation of G, JSON-serialisable (NaN -> null)."""
-    H = _scalar_copy(G, omit_undefined=False)
-    return nx.node_link_data(H, edges="edges")
+    """Node-link representation of G (as :func:`networkx.node_link_data` with
+    ``edges="edges"``), JSON-serialisable (NaN -> null)."""
+    return {"directed": True, "multigraph": False, "graph": _clean(G.graph, False),
+            "nodes": [{**_clean(d, False), "id": n} for n, d in G.nodes(data=True)],
+            "edges": [{**_clean(d, False), "source": u, "target": v} for u, v, d in G.edges(data=True)]}
 
 
 def write_json(G: nx.DiGraph, path: str | os.PathLike) -> Path:
-    """Write :func:`graph_to_json` of G to ``path`` (strict JSON, no NaN tokens)."""
+    """Write :func:`graph_to_json` of G to ``path`` (strict JSON, no NaN tokens; keys sorted,
+    one element per line: compact enough for the C encoder, diffable by line)."""
+    data = graph_to_json(G)
+
+    def value(key: str) -> str:
+        if key in ("nodes", "edges"):  # one element per line
+            lines = ",\n".join(json.dumps(x, allow_nan=False, sort_keys=True) for x in data[key])
+            return f"[\n{lines}\n]"
+        return json.dumps(data[key], allow_nan=False, sort_keys=True)
+
+    text = "{" + ", ".join(f"{json.dumps(key)}: {value(key)}" for key in sorted(data)) + "}\n"
     path = Path(path)
-    path.write_text(json.dumps(graph_to_json(G), indent=1, allow_nan=False, sort_keys=True) + "\n",
-                    encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -244,12 +303,17 @@ def _safe_name(*parts: str) -> str:
 
 
 def write_graphs(results: Any, personas: pd.DataFrame | None, directory: Path) -> list[str]:
-    """One perception graph per (model, category, context): GraphML and node-link JSON."""
+    """One perception graph per (model, category, context): GraphML and node-link JSON, the
+    graph of :meth:`socialbias.results.Results.graph` (PB and TB(p->T) on the persona nodes)."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    tb = results.target_bias
-    for (model, category, context), _ in tb.groupby(["model", "category", "context_condition"], sort=True):
-        graph = build_graph(tb, personas, model=model, category=category, context=context)
+    pb = getattr(results, "persona_bias", None)
+    pb_slices = dict(iter(pb.groupby(list(_KEYS), sort=False))) if pb is not None and not pb.empty else {}
+    # one pass over the tables: selecting each slice from the whole table cost O(strata^2)
+    for key, rows in results.target_bias.groupby(list(_KEYS), sort=True):
+        model, category, context = key
+        graph = build_graph(rows, personas, model=model, category=category, context=context,
+                            persona_bias=pb_slices.get(key))
         stem = _safe_name(model, category, context)
         write_graphml(graph, directory / f"{stem}.graphml")
         write_json(graph, directory / f"{stem}.json")

@@ -97,6 +97,62 @@ def test_graphml_round_trip(graph: nx.DiGraph, tmp_path) -> None:
     assert back.graph["category"] == "C"
 
 
+def _awkward_graph() -> nx.DiGraph:
+    """Every attribute type the writers meet, names that XML must escape, numpy scalars, NaN."""
+    import numpy as np
+
+    G = nx.DiGraph(model='m <"1"> & co', category="Religion", n_models=np.int64(3))
+    G.add_node("persona:a <b> & 'c'", kind="persona", is_default=False, PB=np.float64(0.25),
+               member_of="Jewish\nline", undefined=float("nan"), nothing=None)
+    G.add_node("target:Müslim ✓", kind="target", weight=1e-300, big=2**40, flag=np.bool_(True))
+    G.add_edge("persona:a <b> & 'c'", "target:Müslim ✓", TB=-0.1 + 1e-17, n=5, in_group=True,
+               TB_lo=float("nan"), label="x\ty")
+    G.add_edge("target:Müslim ✓", "persona:a <b> & 'c'", kind="has_member")
+    return G
+
+
+def test_graphml_writer_reads_back_like_networkx(graph: nx.DiGraph, tmp_path) -> None:
+    """The direct GraphML writer (fast: score writes one graph per stratum) and networkx's own
+    writer give files that networkx reads as the same graph, values and types alike."""
+    from socialbias.graph import _clean
+
+    for G in (graph, _awkward_graph()):
+        ours = read_graphml(write_graphml(G, tmp_path / "ours.graphml"))
+        H = nx.DiGraph(**_clean(G.graph, True))
+        H.add_nodes_from((n, _clean(d, True)) for n, d in G.nodes(data=True))
+        H.add_edges_from((u, v, _clean(d, True)) for u, v, d in G.edges(data=True))
+        nx.write_graphml(H, tmp_path / "nx.graphml")
+        theirs = read_graphml(tmp_path / "nx.graphml")
+        assert list(ours.nodes) == list(theirs.nodes) and list(ours.edges) == list(theirs.edges)
+        assert ours.graph == theirs.graph
+        for n in ours.nodes:
+            assert ours.nodes[n] == theirs.nodes[n]
+            assert [type(x) for x in ours.nodes[n].values()] == [type(x) for x in theirs.nodes[n].values()]
+        for e in ours.edges:
+            assert ours.edges[e] == theirs.edges[e]
+    assert read_graphml(tmp_path / "ours.graphml").nodes["persona:a <b> & 'c'"]["member_of"] == "Jewish\nline"
+
+
+def test_graphml_refuses_values_it_cannot_type(tmp_path) -> None:
+    G = nx.DiGraph()
+    G.add_node("x", members=["a", "b"])
+    with pytest.raises(InputError, match="members=.*Fix"):
+        write_graphml(G, tmp_path / "g.graphml")
+
+
+def test_json_matches_networkx_node_link_data(tmp_path) -> None:
+    """graph_to_json builds the node-link dict itself; it is networkx's, with NaN as null."""
+    from socialbias.graph import _clean
+
+    G = _awkward_graph()
+    H = nx.DiGraph(**_clean(G.graph, False))
+    H.add_nodes_from((n, _clean(d, False)) for n, d in G.nodes(data=True))
+    H.add_edges_from((u, v, _clean(d, False)) for u, v, d in G.edges(data=True))
+    assert graph_to_json(G) == nx.node_link_data(H, edges="edges")
+    assert json.loads(write_json(G, tmp_path / "g.json").read_text()) == json.loads(
+        json.dumps(nx.node_link_data(H, edges="edges"), allow_nan=False))
+
+
 def test_json_round_trip(graph: nx.DiGraph, tmp_path) -> None:
     data = graph_to_json(graph)
     text = json.dumps(data, allow_nan=False)  # strict JSON: NaN became null
@@ -108,3 +164,20 @@ def test_json_round_trip(graph: nx.DiGraph, tmp_path) -> None:
         for u, v_, d in graph.edges(data=True):
             assert all(_same(back.edges[u, v_][k], v) for k, v in d.items()), (u, v_)
         assert back.graph == graph.graph
+
+
+def test_written_graphs_are_the_results_graphs_with_persona_bias(results, tmp_path) -> None:
+    """score's graph files hold what Results.graph() gives: PB and TB(p->T) on persona nodes."""
+    from socialbias.graph import write_graphs
+
+    stems = write_graphs(results, None, tmp_path)
+    assert len(stems) == len(results.summary)
+    for row in results.summary.itertuples():
+        expected = build_graph(results.target_bias, model=row.model, category=row.category,
+                               context=row.context_condition, persona_bias=results.persona_bias)
+        stem = next(s for s in stems if s.endswith(row.context_condition))
+        for back in (read_json(tmp_path / f"{stem}.json"), read_graphml(tmp_path / f"{stem}.graphml")):
+            assert set(back.nodes) == set(expected.nodes) and set(back.edges) == set(expected.edges)
+            assert back.nodes["persona:p"]["PB"] == expected.nodes["persona:p"]["PB"]
+            for n, d in expected.nodes(data=True):
+                assert all(_same(back.nodes[n].get(k, float("nan")), v) for k, v in d.items()), n
