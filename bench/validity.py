@@ -29,7 +29,7 @@ is counted as a false positive where no persona effect is planted, as power else
     python bench/validity.py --fast          # the CI-sized version (tests/test_validity.py)
     python bench/validity.py --placebo       # the placebo-persona check (tests/test_placebo.py)
     python bench/validity.py --placebo-null  # its no-effect scenarios, 100 replications, no intervals
-    python bench/validity.py --small         # TB(p->t) coverage in a small design, by interval width
+    python bench/validity.py --small         # per-target cells in a small design (bench/validity_small.py)
     python bench/validity.py --power         # power to detect TB 0.1 in a ten-target category
 """
 
@@ -163,11 +163,11 @@ def simulate(items: pd.DataFrame, personas: dict[str, str], sc: Scenario, runs: 
     return pd.concat(frames, ignore_index=True)
 
 
-def truth(items: pd.DataFrame, personas: dict[str, str], sc: Scenario,
-          favour: dict[str, str] | None = None) -> dict[str, pd.DataFrame]:
-    """Expected TB(p->t), BAmt(p->t) and accuracy of the answerer on these items."""
-    base, _ = _base_rows(items, personas, (), favour)
-    probs = choice_probabilities(base, base["persona_member_of"].to_numpy(), sc, base.pop("_favour").to_numpy())
+def target_scores(base: pd.DataFrame, probs: np.ndarray, keys: tuple[str, ...] = ("context_condition", "persona")
+                  ) -> pd.DataFrame:
+    """Per row of ``base`` and each of its two targets: the expected contributions to S and A
+    (``ES``, ``EA``) under the option probabilities ``probs`` (a one-hot choice gives the
+    realised ones), with the row's ``keys`` and the ``target``."""
     u = base["unknown_idx"].to_numpy()
     ix, iy = (u + 1) % 3, (u + 2) % 3
     label = base["label"].to_numpy()
@@ -183,12 +183,22 @@ def truth(items: pd.DataFrame, personas: dict[str, str], sc: Scenario,
         es["y"] += probs[:, c] * sigma * (W * zy - V * zx)
         ea["x"] += probs[:, c] * (W * zx + V * zy)
         ea["y"] += probs[:, c] * (W * zy + V * zx)
-    key = ["context_condition", "persona"]
-    cells = pd.DataFrame({
-        **{k: np.r_[base[k], base[k]] for k in key},
+    return pd.DataFrame({
+        **{k: np.r_[base[k], base[k]] for k in keys},
         "target": np.r_[tm[rows, ix], tm[rows, iy]],
         "ES": np.r_[es["x"], es["y"]], "EA": np.r_[ea["x"], ea["y"]],
-    }).groupby(key + ["target"], as_index=False)[["ES", "EA"]].mean()
+    })
+
+
+def truth(items: pd.DataFrame, personas: dict[str, str], sc: Scenario,
+          favour: dict[str, str] | None = None) -> dict[str, pd.DataFrame]:
+    """Expected TB(p->t), BAmt(p->t) and accuracy of the answerer on these items."""
+    base, _ = _base_rows(items, personas, (), favour)
+    probs = choice_probabilities(base, base["persona_member_of"].to_numpy(), sc, base.pop("_favour").to_numpy())
+    label = base["label"].to_numpy()
+    rows = np.arange(len(base))
+    key = ["context_condition", "persona"]
+    cells = target_scores(base, probs).groupby(key + ["target"], as_index=False)[["ES", "EA"]].mean()
     cells = cells.rename(columns={"ES": "TB_true", "EA": "BAmt_true"})
     d = cells[cells.persona == ""][["context_condition", "target", "TB_true"]].rename(columns={"TB_true": "TB_d"})
     cells = cells.merge(d, on=["context_condition", "target"])
@@ -419,26 +429,6 @@ def placebo_study(n_items: int | None = 120, reps: int = 20, runs: int = 3, n_bo
     return pd.DataFrame(rows)
 
 
-def small_design_coverage(reps: int = 15, category: str = "Religion", n_items: int = 24) -> pd.DataFrame:
-    """Coverage of TB(p->t) in a small design (about 5 templates per target), split by whether
-    the interval has width 0 (every bootstrap replicate equals the estimate: the target's few
-    templates all contribute alike), for the no-bias answerer in both modes (``--small``)."""
-    rows = []
-    for mode in ("sampled", "deterministic"):
-        sc = Scenario("no bias", mode=mode)
-        rng = np.random.default_rng(5)
-        for rep in range(reps):
-            items = item_sample(category, n_items, rng)
-            c = one_replication(items, personas_of(category), sc, 3, rng, 200, 0, rep)["cells"]
-            rows.append(c[c.family == "TB(p->t)"].assign(mode=mode))
-    df = pd.concat(rows, ignore_index=True)
-    df["interval"] = np.where(df.hi - df.lo < 1e-12, "width 0", "width > 0")
-    parts = [df.groupby("mode").covered.agg(["mean", "size"]).reset_index().assign(interval="all"),
-             df.groupby(["mode", "interval"]).covered.agg(["mean", "size"]).reset_index()]
-    out = pd.concat(parts, ignore_index=True).rename(columns={"mean": "coverage", "size": "intervals"})
-    return out[["mode", "interval", "coverage", "intervals"]].sort_values(["mode", "interval"]).reset_index(drop=True)
-
-
 def fast_study(reps: int = 15) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The CI-sized study (``--fast``, ``tests/test_validity.py``): Sexual_orientation, 120
     items per context and the whole category, :data:`FAST_SCENARIOS`; the table and
@@ -466,7 +456,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--placebo", action="store_true", help="only the placebo-persona check (3 and 10 targets)")
     ap.add_argument("--placebo-null", action="store_true",
                     help="only the placebo check's no-effect scenarios, many replications, no intervals")
-    ap.add_argument("--small", action="store_true", help="only TB(p->t) coverage with 24 items per context (Religion)")
+    ap.add_argument("--small", action="store_true",
+                    help="only the per-target cells with 24 items per context (Religion; bench/validity_small.py)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "validity.md"),
                     help="a file to write the table to; in docs/validity.md it replaces the table "
                          "between the <!-- fast --> or <!-- full --> markers")
@@ -477,6 +468,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(power_tb(reps=args.reps or 40)))
         return 0
     if args.small:
+        from validity_small import small_design_coverage
+
         print(to_markdown(small_design_coverage(args.reps or 15)))
         print(f"({time.perf_counter() - t0:.0f} s)")
         return 0

@@ -114,7 +114,7 @@ def half_splits(clusters: Clusters, n_splits: int, streams_uniform: Callable[[in
 
 
 #: Ranges of the bounded statistics: a widened interval is clipped to them.
-_RANGES: dict[str, tuple[float, float]] = {
+RANGES: dict[str, tuple[float, float]] = {
     "acc": (0.0, 1.0), "invalid_rate": (0.0, 1.0), "acc_valid": (0.0, 1.0), "BAmt": (0.0, np.inf),
     "bias_score": (-1.0, 1.0), "s_dis": (-1.0, 1.0), "s_amb": (-1.0, 1.0), "s_amb_paper": (-1.0, 1.0),
     "s_amb_valid": (-1.0, 1.0), "s_amb_paper_valid": (-1.0, 1.0),
@@ -166,7 +166,7 @@ def widen(name: str, est: np.ndarray, lo: np.ndarray, hi: np.ndarray, factor: np
     """Stretch a percentile interval about its estimate by ``factor``: ``est - f (est - lo)``,
     ``est + f (hi - est)``, never narrower than it was, clipped to the range of the statistic
     ``name``."""
-    low, high = _RANGES.get(name, (-np.inf, np.inf))
+    low, high = RANGES.get(name, (-np.inf, np.inf))
     with np.errstate(invalid="ignore"):
         new_lo = np.clip(np.fmin(lo, est - factor * (est - lo)), low, high)
         new_hi = np.clip(np.fmax(hi, est + factor * (hi - est)), low, high)

@@ -22,7 +22,7 @@ import pandas as pd
 from .bbq_scores import BBQ_STATS, bbq_per_run
 from .bias import cell_keys, target_per_run
 from .bootstrap import bootstrap, percentile_interval
-from .clusters import RESAMPLE_UNITS, cell_clusters, few_cluster_factor, half_splits, make_clusters, widen
+from .clusters import RANGES, RESAMPLE_UNITS, cell_clusters, few_cluster_factor, half_splits, make_clusters, widen
 from .abs_intervals import (ABS_KEYS, DEFAULT_KAPPA, CellSigns, abs_interval, abs_replicates, cell_signs,
                             difference_interval)
 from .crossfit import DEFAULT_SPLITS, debiased, nan_sd, with_halves
@@ -32,6 +32,7 @@ from .extras import ingroup_per_run
 from .model_types import TypeThresholds, type_calls, type_thresholds
 from .persona_test import benjamini_hochberg, persona_tests
 from .placebo import floor_decision, placebo_tests
+from .pooled_variance import moderated_se, pvalues, reach_zero, t_interval
 from .results import SUMMARY_HEAD, MetricResults
 from .schema import prepare_answers
 from .streams import StratumStreams
@@ -111,17 +112,32 @@ def over_runs(per_run: dict[str, dict[str, np.ndarray]], layout: Layout, with_sd
     return out
 
 
-def few_cluster_intervals(intervals: Intervals, point: Point,
-                          G: dict[str, np.ndarray], ci: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Percentile intervals of the signed and ratio statistics, widened for few clusters
-    (:func:`metrics.clusters.few_cluster_factor`; ``G`` per level: the clusters behind each
-    cell, i.e. the templates that ask about the target for TB(p->t), BAmt(p->t) and shifts,
-    the stratum's templates otherwise)."""
-    factor = {level: few_cluster_factor(g, ci) for level, g in G.items()}
+def few_cluster_intervals(reps: Reps, point: Point, G: dict[str, np.ndarray], ci: float,
+                          tg_stratum: np.ndarray, tg_n: np.ndarray) -> Intervals:
+    """Intervals of the signed and ratio statistics from their bootstrap replicates ``reps``.
+
+    Per-target cells (level ``tg``: TB(p->t), BAmt(p->t), shifts): ``estimate -+ t se`` with
+    the moderated standard error of :mod:`metrics.pooled_variance` (the cell's
+    variance per answer (``tg_n`` answers per cell) pooled with its stratum's, ``tg_stratum``;
+    Smyth 2004), so that
+    a cell whose few templates happen to agree does not get an interval of width 0; TB(p->t)'s
+    reaches 0 where its p-value (:func:`_tb_pvalues`) keeps 0. Other
+    levels (G = the stratum's templates): percentile intervals widened for few clusters
+    (:func:`metrics.clusters.few_cluster_factor`). ``G`` per level: the clusters behind each
+    cell (docs/method.md section 8)."""
+    factor = {level: few_cluster_factor(g, ci) for level, g in G.items() if level != "tg"}
     out = {}
-    for key, (lo, hi) in intervals.items():
+    for key, values in reps.items():
         level, name = key.split(".")
-        out[key] = widen(name, point[level][name][0], lo, hi, factor[level])
+        if level == "tg":
+            est = point[level][name][0]
+            se, df, agree = moderated_se(values, G["tg"], tg_stratum, tg_n)
+            out[key] = t_interval(est, se, df, ci, RANGES.get(name, (-np.inf, np.inf)))
+            if name == "TB":  # consistent with TB_pvalue (_tb_pvalues): excludes 0 iff p < 1 - ci
+                out[key] = reach_zero(*out[key], pvalues(est, se, df, agree, G["tg"]), 1.0 - ci)
+        else:
+            lo, hi = percentile_interval(values, ci)
+            out[key] = widen(name, point[level][name][0], lo, hi, factor[level])
     return out
 
 
@@ -211,9 +227,9 @@ def score_answers(
                      streams=cstreams("bootstrap"))
     G = cell_clusters(C_cluster, layout.n_tc, layout.tc_tg, clusters.cluster_stratum,
                       {"pg": layout.pg["stratum"].to_numpy(), "st": np.arange(len(r.strata))})
-    intervals = few_cluster_intervals(
-        {key: percentile_interval(values, ci) for key, values in reps.items()
-         if ":" not in key and key not in ABS_KEYS}, point, G, ci)
+    intervals = few_cluster_intervals({key: values for key, values in reps.items()
+                                       if ":" not in key and key not in ABS_KEYS},
+                                      point, G, ci, layout.tg["stratum"].to_numpy(), layout.tc_tg.sum(counts["n"])[0])
     for key in ABS_KEYS:
         level, name = key.split(".")
         intervals[key] = abs_interval(point[level][name][0], reps, key, ci)
@@ -282,24 +298,20 @@ def _with_stats(table: pd.DataFrame, level: str, names: tuple[str, ...], point: 
     return table
 
 
-def _tb_pvalues(layout: Layout, point: Point, reps: Reps, G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per (stratum, persona, target): two-sided p-value of TB(p->t) = 0 (bootstrap standard
-    error scaled by sqrt(G / (G - 1)), Student's t with G - 1 degrees of freedom, G the
-    templates asking about the target: :func:`metrics.clusters.few_cluster_factor`) and its
-    Benjamini-Hochberg adjustment over the cells of the stratum. A cell whose templates all agree
-    (no bootstrap spread, TB != 0) gets the exact two-sided sign-test p-value of G templates
-    agreeing, 2 x 0.5^G, not 0: agreement of six templates is evidence at p = 0.031, not proof."""
-    from scipy.stats import t as student_t
+def _tb_pvalues(layout: Layout, point: Point, reps: Reps, G: np.ndarray, n: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Per (stratum, persona, target): two-sided p-value of TB(p->t) = 0 and its
+    Benjamini-Hochberg adjustment over the cells of the stratum.
 
+    The t test of the interval (:func:`few_cluster_intervals`): the moderated standard error
+    of :mod:`metrics.pooled_variance` (the cell's variance per answer, ``n`` answers per cell,
+    pooled with the stratum's, Smyth 2004) and Student's t on its degrees of freedom; for a cell whose G
+    templates all agree never below the exact two-sided sign test 2 x 0.5^G (agreement of six
+    templates is evidence at p = 0.031, not proof), which alone decides where nothing can be
+    pooled. The interval excludes 0 exactly when p < 1 - ci (docs/method.md section 8)."""
     tb = point["tg"]["TB"][0]
-    df = np.maximum(G - 1, 1)
-    se = np.where(G >= 2, nan_sd(reps["tg.TB"]) * np.sqrt(np.maximum(G, 2) / df), np.nan)
-    spread = se > 1e-12  # identical replicates still give a standard error of about 1e-17 in floating point
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.abs(tb) / se
-    p = np.where(np.isnan(tb) | np.isnan(se), np.nan,
-                 np.where(spread, 2.0 * student_t.sf(np.where(spread, z, 0.0), df),
-                          np.where(tb == 0, 1.0, np.minimum(1.0, 2.0 * 0.5 ** np.maximum(G, 1)))))
+    se, df, agree = moderated_se(reps["tg.TB"], G, layout.tg["stratum"].to_numpy(), n)
+    p = pvalues(tb, se, df, agree, G)
     return p, benjamini_hochberg(p, layout.tg["stratum"].to_numpy())
 
 
@@ -317,7 +329,7 @@ def _assemble(layout: Layout, counts: Counts, per_run: Point, point: Point, reps
     tb["n"] = n_tg
     _with_stats(tb, "tg", ("TB", "BAmt"), point, intervals, sd=False)
     tb["n_runs"] = runs_tg.astype(np.int64)
-    tb["TB_pvalue"], tb["TB_padj"] = _tb_pvalues(layout, point, reps, extra["tg.n_clusters"])
+    tb["TB_pvalue"], tb["TB_padj"] = _tb_pvalues(layout, point, reps, extra["tg.n_clusters"], n_tg)
     tb["n_clusters"] = np.rint(extra["tg.n_clusters"]).astype(np.int64)
 
     # shifts: (stratum, non-default persona, target) rows that have a default partner

@@ -1,5 +1,7 @@
 """TB(p->t) p-values (metrics/score.py ``_tb_pvalues``): a cell whose templates all agree has no
-bootstrap spread; its p-value is the exact sign test of G agreeing templates, never 0."""
+bootstrap spread; where its stratum has nothing to pool (here: fewer than 3 cells with spread,
+or each cell its own stratum) its p-value is the exact sign test of G agreeing templates, never
+0. With pooling: tests/test_pooled_variance.py."""
 
 from __future__ import annotations
 
