@@ -47,11 +47,11 @@ NO_SPREAD = 1e-12
 
 
 def _trigamma_inverse(y: float) -> float:
-    """x with trigamma(x) = y (y > 0), by Newton's method on 1/x as in Smyth (2004), section 6.2."""
+    """x with trigamma(x) = y (y > 0): the Newton iteration of limma's trigammaInverse (Smyth 2004, section 6.2)."""
     from scipy.special import polygamma
 
     if y > 1e7:
-        return 1.0 / np.sqrt(y)
+        return 1.0 / float(np.sqrt(y))
     if y < 1e-6:
         return 1.0 / y
     x = 0.5 + 1.0 / y
