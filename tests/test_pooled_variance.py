@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from socialbias.metrics.pooled_variance import moderated_se, prior_df
+from socialbias.metrics.crossfit import nan_sd
+from socialbias.metrics.pooled_variance import moderated_se, prior_df, replicate_sd
 from socialbias.metrics.score import _tb_pvalues, few_cluster_intervals
 
 
@@ -107,3 +108,13 @@ def test_coverage_with_heterogeneous_cell_variances() -> None:
     lo, hi, _ = _score(values.mean(axis=1), reps, np.full(n, float(G)), np.arange(n) // 40)
     covered = ((lo <= mu) & (mu <= hi)).mean()
     assert 0.93 <= covered <= 0.97, covered
+
+
+def test_replicate_sd_is_nan_sd() -> None:
+    rng = np.random.default_rng(8)
+    reps = np.asfortranarray(rng.normal(size=(50, 40)))
+    reps[3, 5] = reps[7, 5] = np.nan
+    reps[:, 9] = np.nan
+    reps[1:, 11] = np.nan  # one defined replicate: no sd
+    assert np.allclose(replicate_sd(reps), nan_sd(reps), equal_nan=True)
+    assert np.isnan(replicate_sd(reps[:1])).all()
