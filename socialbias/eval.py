@@ -399,4 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from .clitools import retain_freed_memory
+
+    retain_freed_memory()  # glibc: freed arrays are reused, not faulted in afresh (clitools)
     sys.exit(main())
