@@ -159,3 +159,16 @@ def test_no_trailing_newline_and_crlf(tmp_path, monkeypatch) -> None:
     path.write_bytes(("\r\n".join(_lines(GOOD))).encode())
     _same(path, monkeypatch)
     assert len(recorded.read_jsonl(path)[0]) == len(GOOD)
+
+
+@pytest.mark.parametrize("bad", [b"\xc0\xaf", b"\xed\xa0\x80", b"\x80", b"\xe4\xb8", b"\xf4\x90\x80\x80"])
+def test_invalid_utf8_reads_the_same(tmp_path, monkeypatch, bad) -> None:
+    """The file is mapped, not copied, and checked for UTF-8 by Arrow: overlong forms, encoded
+    surrogates, stray continuation bytes, cut sequences and code points above U+10FFFF in a
+    value must be refused as ``bytes.decode`` refuses them."""
+    line = b'{"category": "Age", "example_id": 1, "instruction": 0, "response": "A' + bad + b'"}'
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b"\n".join([*(s.encode() for s in _lines(GOOD[:3])), line, *(s.encode() for s in _lines(GOOD[3:]))]))
+    _same(path, monkeypatch)
+    table, outcome = recorded.read_jsonl(path)
+    assert outcome.malformed == 1 and len(table) == len(GOOD)
