@@ -40,8 +40,10 @@ ORDER_NAMES = ("012", "021", "102", "120", "201", "210")
 
 
 def order_matrix(option_order: np.ndarray | pd.Series) -> np.ndarray:
-    """Orders as an (n, 3) int array: row i, column d = original option shown at position d."""
-    values = pd.Series(np.asarray(option_order, dtype=object))
+    """Orders as an (n, 3) int array: row i, column d = original option shown at position d.
+    A categorical ``option_order`` is decoded from its codes (no string per row)."""
+    categorical = isinstance(getattr(option_order, "dtype", None), pd.CategoricalDtype)
+    values = option_order if categorical else pd.Series(np.asarray(option_order, dtype=object))
     codes, uniques = pd.factorize(values, sort=False)
     bad = [u for u in uniques if u not in ORDER_NAMES]
     if bad or (codes < 0).any():

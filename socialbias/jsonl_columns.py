@@ -156,22 +156,44 @@ def _validate(table, lines, idx: np.ndarray, order_names: tuple[str, ...], none_
         at = np.flatnonzero(none_line)
         null_choice = pc.match_substring_regex(picked.take(pa.array(at)), _NULL_CHOICE).to_numpy(zero_copy_only=False)
         ok[at[~null_choice]] = False
-    rows = pa.array(np.flatnonzero(ok))
-    t = table.take(rows)
-    persona = pc.fill_null(t["persona"], "").combine_chunks().dictionary_encode()
-    stripped = pa.array([str(p).strip() for p in persona.dictionary.to_pylist()], pa.string())
-    persona = pa.DictionaryArray.from_arrays(persona.indices, stripped).cast(pa.string())
+    every = bool(ok.all())  # the usual case: no row to drop, no copy of the parsed columns
+    persona = pc.fill_null(table["persona"], "")
+    response = table["response"]
     columns = {
-        "model": t["model"].to_pandas(),
-        "category": t["category"].to_pandas(),
-        "example_id": t["example_id"].to_numpy(),
-        "persona": persona.to_pandas(),
-        "instruction": t["instruction"].to_numpy(),
-        "response": t["response"].to_pandas(),
+        "model": _categorical(table["model"], ok, every),
+        "category": _categorical(table["category"], ok, every),
+        "example_id": pc.fill_null(table["example_id"], 0).to_numpy()[ok],
+        "persona": _categorical(persona, ok, every, str.strip),
+        "instruction": inst[ok],
+        "response": (np.full(int(ok.sum()), None, object) if response.null_count == len(response)
+                     else (response if every else response.filter(pa.array(ok))).to_pandas()),
         "choice": np.where(has_text[ok], np.nan, choice[ok]),
-        "option_order": pc.fill_null(t["option_order"], "012").to_pandas(),
+        "option_order": _categorical(pc.fill_null(table["option_order"], "012"), ok, every),
     }
     return ok, columns
 
 
-__all__ = ["ColumnarRead", "read_columns"]
+def _categorical(column, ok: np.ndarray, every: bool, clean=None) -> pd.Categorical:
+    """An Arrow string column as a pandas Categorical (rows where ``ok``): dictionary-encoded,
+    so no Python string is made per row; ``clean`` maps each distinct value (persona: strip)."""
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(column.combine_chunks() if hasattr(column, "combine_chunks") else column)
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    names = encoded.dictionary.to_pylist()
+    return sorted_categorical(codes if every else codes[ok], [clean(n) for n in names] if clean else names)
+
+
+def sorted_categorical(codes: np.ndarray, names) -> pd.Categorical:
+    """Codes into ``names`` (-1 = missing) as a Categorical whose categories are the distinct
+    names, sorted: codes then follow the order pandas' ``factorize(sort=True)`` gives the
+    strings, so metrics encode them without touching a string per row (docs/design.md,
+    "responses"). Equal names (two personas that strip to one) merge into one category."""
+    uniques, inverse = np.unique(np.asarray(names, dtype=object), return_inverse=True)
+    small = np.int8 if uniques.size < 127 else np.int16 if uniques.size < 32767 else np.int64
+    lookup = np.append(inverse.reshape(-1), -1).astype(small)  # code -1 reads the last entry: -1
+    dtype = pd.CategoricalDtype(pd.Index(uniques.tolist()))
+    return pd.Categorical.from_codes(lookup[codes], dtype=dtype, validate=False)
+
+
+__all__ = ["ColumnarRead", "read_columns", "sorted_categorical"]

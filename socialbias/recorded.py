@@ -41,7 +41,7 @@ from socialbias.metrics.schema import MEMBER_COLUMN, PLACEBO_COLUMN, TEMPLATE_CO
 
 from .answers import NONE, get_parser
 from .errors import InputError
-from .jsonl_columns import read_columns
+from .jsonl_columns import read_columns, sorted_categorical
 from .personas import DEFAULT_PERSONA
 
 #: Columns of the recorded-responses table (one row per response, before items are joined).
@@ -56,6 +56,8 @@ ANSWER_COLUMNS = (*METRIC_ANSWER_COLUMNS, MEMBER_COLUMN, PLACEBO_COLUMN, TEMPLAT
 
 _PAPER_NAME = re.compile(r"^refined_p_(?P<persona>.+)_inst_(?P<k>\d+)_target_(?P<category>.+?)_\d{6}_\d{6}\.json(\.gz)?$")
 _MAX_ERRORS_KEPT = 20
+#: Text columns of the recorded table kept as categoricals (few distinct values, many rows).
+_TEXT_COLUMNS = ("model", "category", "persona", "option_order")
 
 
 @dataclass
@@ -163,16 +165,13 @@ def read_jsonl(path: str | os.PathLike[str], *, strict: bool = False, model: str
         with opener(path, "rb") as fh:
             rows = [row for lineno, raw in enumerate(fh, start=1)
                     if (row := _read_line(raw, lineno, path, outcome, strict)) is not None]
-        table = pd.DataFrame(rows, columns=list(RECORDED_COLUMNS))
     else:
         outcome.lines += len(columnar.table)
         rows = [row for lineno, raw in columnar.other
                 if (row := _read_line(raw, lineno, path, outcome, strict)) is not None]
-        table = _combine(columnar.table, rows)
     if outcome.lines == 0:
         raise InputError(f"responses file {str(path)!r} is empty: one JSON object per line expected")
-    table["model"] = table["model"].fillna(model or "recorded")
-    return table, outcome
+    return _combine(columnar.table if columnar is not None else None, rows, model or "recorded"), outcome
 
 
 def _file_bytes(path: Path) -> bytes | mmap.mmap:
@@ -212,28 +211,45 @@ def _read_line(raw: bytes, lineno: int, path: Path, outcome: ReadOutcome, strict
     return row
 
 
-def _combine(columns: pd.DataFrame, rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """The lines read as columns and those read one by one, in line order, with the column
-    types a table built from the rows alone would have (``choice`` int unless some line
-    has text; ``response`` all None when no line has text)."""
-    if not len(columns):  # nothing read as columns: the table the line reader alone makes
-        return pd.DataFrame(rows, columns=list(RECORDED_COLUMNS))
-    table = pd.concat([columns, pd.DataFrame(rows, columns=list(RECORDED_COLUMNS))], ignore_index=True) \
-        if rows else columns
-    if rows and len(columns):
-        table = table.sort_values("line", kind="stable").reset_index(drop=True)
-    table = table[list(RECORDED_COLUMNS)]
+def _combine(columns: pd.DataFrame | None, rows: list[dict[str, Any]], model: str) -> pd.DataFrame:
+    """The lines read as columns and those read one by one, in line order, typed as the table
+    of either reader alone: ``choice`` int unless some line has text (float, NaN there), all
+    None when no line has a choice; ``response`` all None when no line has text; ``model``,
+    ``category``, ``persona`` and ``option_order`` categorical with sorted categories (a
+    missing model is ``model``), so that joins and metrics work on integer codes
+    (docs/design.md, "responses")."""
+    parts = [pd.DataFrame(rows, columns=list(RECORDED_COLUMNS))] if rows or columns is None or not len(columns) else []
+    if columns is not None and len(columns):
+        parts.insert(0, columns[list(RECORDED_COLUMNS)])
+    for name in _TEXT_COLUMNS:  # one category list over both parts, so that they stack as codes
+        fill = model if name == "model" else None
+        cats = [_category(part[name], fill) for part in parts]
+        names = sorted(set().union(*(c.categories for c in cats)))
+        for part, cat in zip(parts, cats):
+            part[name] = cat.set_categories(names) if list(cat.categories) != names else cat
+    table = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    if len(parts) > 1:
+        table = table.take(np.argsort(table["line"].to_numpy(), kind="stable")).reset_index(drop=True)
     choice = table["choice"].astype("Float64")
     table["choice"] = (pd.Series([None] * len(table), dtype=object) if len(table) and choice.isna().all()
                        else choice.astype(np.int64) if not choice.isna().any() else choice.astype(np.float64))
     response = table["response"]
     table["response"] = (pd.Series([None] * len(table), dtype=object) if response.isna().all()
                          else response.astype("str"))
-    for name in ("category", "persona", "option_order", "model"):
-        table[name] = table[name].astype("str")
     for name in ("example_id", "instruction", "line"):
         table[name] = table[name].astype(np.int64)
     return table
+
+
+def _category(values: pd.Series, fill: str | None = None) -> pd.Categorical:
+    """A text column as a Categorical with sorted categories; missing values become ``fill``
+    (when given). Categoricals are recoded without looking at their rows' strings."""
+    codes, uniques = pd.factorize(values)
+    names = [str(u) for u in np.asarray(uniques, dtype=object)]
+    if fill is not None and (codes < 0).any():
+        codes = np.where(codes < 0, len(names), codes)
+        names.append(fill)
+    return sorted_categorical(codes, names)
 
 
 def read_paper_results(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, list[dict[str, Any]], ReadOutcome]:
@@ -310,81 +326,156 @@ def to_answers(
     recorded ``choice`` (rows that carry a choice instead of text always keep it). Rows whose
     category or example id is not in ``items`` are dropped and counted; personas that are not
     in ``personas`` are kept (with a warning, counted): they are scored, without an in-group.
+    Of two responses with the same model, item, persona, instruction and option order the first
+    is kept (counted as a duplicate).
+
+    The join works on integer codes, not on strings (docs/design.md, "responses"): each row's
+    item is found by binary search among its category's example ids, duplicates by one integer
+    key, in-groups once per (category, persona); text columns come out categorical.
     """
     outcome = outcome or ReadOutcome()
-    table = recorded.copy()
-    categories = set(items["category"])
-    bad_cat = ~table["category"].isin(categories)
-    for _, r in table[bad_cat].head(_MAX_ERRORS_KEPT).iterrows():
-        outcome.errors.append(f"line {r['line']}: category {r['category']!r} is not in the BBQ data loaded")
+    n = len(recorded)
+    line, example = recorded["line"].to_numpy(), recorded["example_id"].to_numpy()
+    cat_codes, cats = _factor(recorded["category"])
+    item_cat = pd.Index(cats).get_indexer(items["category"])  # -1: a category no response names
+    known_cat = np.zeros(cats.size + 1, bool)  # the last slot: a missing category (code -1)
+    known_cat[np.unique(item_cat[item_cat >= 0])] = True
+    bad_cat = ~known_cat[cat_codes]
+    for i in np.flatnonzero(bad_cat)[:_MAX_ERRORS_KEPT]:
+        outcome.errors.append(f"line {line[i]}: category {recorded['category'].iloc[i]!r} is not in the BBQ data loaded")
     outcome.unknown_category += int(bad_cat.sum())
-    table = table[~bad_cat]
 
-    merged = table.merge(items, on=["category", "example_id"], how="left", indicator=True, suffixes=("", "_item"))
-    missing = merged["_merge"] == "left_only"
-    for _, r in merged[missing].head(_MAX_ERRORS_KEPT).iterrows():
-        outcome.errors.append(f"line {r['line']}: example_id {r['example_id']} is not in BBQ {r['category']}")
+    item_row = np.full(n, -1, np.int64)  # the row of items each response refers to
+    item_ids = items["example_id"].to_numpy()
+    for c in np.flatnonzero(known_cat[:-1]):
+        rows, its = np.flatnonzero(cat_codes == c), np.flatnonzero(item_cat == c)
+        order = np.argsort(item_ids[its], kind="stable")
+        ids = item_ids[its][order]
+        pos = np.minimum(np.searchsorted(ids, example[rows]), ids.size - 1)
+        hit = ids[pos] == example[rows]
+        item_row[rows[hit]] = its[order[pos[hit]]]
+    missing = ~bad_cat & (item_row < 0)
+    for i in np.flatnonzero(missing)[:_MAX_ERRORS_KEPT]:
+        outcome.errors.append(f"line {line[i]}: example_id {example[i]} is not in BBQ {recorded['category'].iloc[i]}")
     outcome.unknown_example_id += int(missing.sum())
-    merged = merged[~missing].drop(columns="_merge")
 
-    key = ["model", "category", "example_id", "persona", "instruction"]
-    if "option_order" not in merged.columns:
-        merged["option_order"] = "012"
-    dup = merged.duplicated([*key, "option_order"], keep="first")
+    model_codes, models = _factor(recorded["model"])
+    pers_codes, pers = _factor(recorded["persona"])
+    inst_codes, _ = _factor(recorded["instruction"])
+    order_col = recorded["option_order"] if "option_order" in recorded.columns else pd.Series(["012"] * n)
+    order_codes, order_names = _factor(order_col)
+    sel = np.flatnonzero(~bad_cat & ~missing)
+    key = _joint(model_codes[sel], item_row[sel], pers_codes[sel], inst_codes[sel])
+    dup = pd.Series(_joint(key, order_codes[sel])).duplicated(keep="first").to_numpy()
     outcome.duplicates += int(dup.sum())
-    merged = merged[~dup]
+    sel, key = sel[~dup], key[~dup]
+    take = item_row[sel]
+    orders = sorted_categorical(order_codes[sel], order_names)
 
     # Choices: rows that carry only a choice keep it; text is parsed, unless the recorded choice
     # is asked for (``parser="recorded"``, for files such as the paper's that hold both).
-    choice = merged["choice"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-    how = np.where(np.isnan(choice), "", "recorded").astype(object)
-    has_text = merged["response"].notna().to_numpy()
+    choice = recorded["choice"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)[sel]
+    how_codes, how_names = np.where(np.isnan(choice), 0, 1), ["", "recorded"]
+    has_text = recorded["response"].notna().to_numpy()[sel]
     if parser == "recorded":
         if np.isnan(choice).any():
             raise InputError("--parser recorded needs a recorded choice on every line: use --parser strict or paper")
-    else:
+    elif has_text.any():
         fn = get_parser(parser)
-        sel = np.flatnonzero(has_text)
-        shown = order_matrix(merged["option_order"].to_numpy()[sel])
-        opts = np.take_along_axis(merged[["option0", "option1", "option2"]].to_numpy()[sel], shown, axis=1)
-        parsed = [fn(t, o) for t, o in zip(merged["response"].to_numpy()[sel], opts)]
-        choice[sel] = [c for c, _ in parsed]
-        how[sel] = [h for _, h in parsed]
+        text = np.flatnonzero(has_text)
+        shown = order_matrix(orders[text])
+        options = items[["option0", "option1", "option2"]].to_numpy()[take[text]]
+        parsed = [fn(t, o) for t, o in zip(recorded["response"].iloc[sel[text]].to_numpy(),
+                                           np.take_along_axis(options, shown, axis=1))]
+        choice[text] = [c for c, _ in parsed]
+        codes, names = pd.factorize(np.array([h for _, h in parsed], dtype=object))
+        how_codes[text] = codes + len(how_names)
+        how_names += list(names)
     # Choices refer to the options as shown: map them to the item's own options.
-    merged["choice"] = original_choices(choice.astype(np.int64), merged["option_order"].to_numpy())
-    merged["parse"] = how
+    choice = original_choices(choice.astype(np.int64), orders)
 
-    # In-group of each (category, persona): looked up once per distinct pair, not per response.
+    member_of, placebo = _persona_groups(cat_codes[sel], cats, pers_codes[sel], pers, personas, outcome)
+    repeated = bool(pd.Series(key).duplicated().any())  # an item asked in several orders per run: cyclic design
+    instruction = recorded["instruction"].to_numpy()[sel]
+    computed = {
+        "model": sorted_categorical(model_codes[sel], models),
+        "category": sorted_categorical(cat_codes[sel], cats),
+        "persona": sorted_categorical(pers_codes[sel], pers),
+        "run": order_runs(instruction, orders, repeated),
+        "choice": choice,
+        MEMBER_COLUMN: member_of,
+        PLACEBO_COLUMN: placebo,
+        "parse": sorted_categorical(how_codes, how_names),
+        "instruction": instruction,
+        "option_order": orders,
+    }
+    outcome.scored += len(sel)
+    answers = pd.DataFrame({name: computed[name] if name in computed else _item_column(items[name], take)
+                            for name in ANSWER_COLUMNS})
+    return answers, outcome
+
+
+def _factor(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (-1 = missing) and the distinct values (object array) of a column; a categorical
+    column is recoded from its codes, without looking at a string per row."""
+    codes, uniques = pd.factorize(values)
+    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+
+
+def _joint(*codes: np.ndarray) -> np.ndarray:
+    """One int64 key per row from several code columns (each >= -1): equal keys, equal rows.
+    Mixed radix; when it could overflow, the key so far is first ranked (np.unique)."""
+    key, size = np.zeros(codes[0].size, np.int64), 1
+    for c in codes:
+        radix = int(c.max()) + 2 if c.size else 1
+        if size * radix >= 2**62:
+            uniq, key = np.unique(key, return_inverse=True)
+            key, size = key.reshape(-1).astype(np.int64), uniq.size
+        key, size = key * radix + (c + 1), size * radix
+    return key
+
+
+def _item_column(column: pd.Series, rows: np.ndarray):
+    """An item column for each response (``rows`` index items): text as a categorical of
+    codes (text with missing values as plain objects), numbers and flags as arrays."""
+    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column) or column.isna().any():
+        return column.to_numpy()[rows]
+    codes, uniques = _factor(column)
+    return sorted_categorical(codes[rows], uniques)
+
+
+def _persona_groups(cat_codes: np.ndarray, cats: np.ndarray, pers_codes: np.ndarray, pers: np.ndarray,
+                    personas: pd.DataFrame | None, outcome: ReadOutcome) -> tuple[pd.Categorical, np.ndarray]:
+    """Each response's persona in-group (``""`` if none) and placebo flag, looked up once per
+    distinct (category, persona) pair; personas not in the catalogue are counted and warned of."""
     members = {}
     if personas is not None and len(personas):
         members = {(c, p): m for c, p, m in zip(personas["persona_category"], personas["persona"], personas["member_of"])}
-    cat_codes, cats = pd.factorize(merged["category"])
-    per_codes, pers = pd.factorize(merged["persona"])
-    keys, pair_codes = np.unique(cat_codes.astype(np.int64) * max(len(pers), 1) + per_codes, return_inverse=True)
-    pairs = [(cats[k // max(len(pers), 1)], pers[k % max(len(pers), 1)]) for k in keys]
-    pair_member = np.array([members.get(pair, "") for pair in pairs], dtype=object)
-    pair_known = np.array([pair[1] == DEFAULT_PERSONA or pair in members for pair in pairs], dtype=bool)
-    known = pair_known[pair_codes] if len(pairs) else np.ones(len(merged), bool)
-    unknown = merged.loc[~known, "persona"].value_counts()
-    for name, n in unknown.items():
-        outcome.unknown_personas[name] = outcome.unknown_personas.get(name, 0) + int(n)
-    if len(unknown):
-        warnings.warn(
-            f"persona(s) not in the catalogue, scored without an in-group: {', '.join(map(repr, unknown.index[:10]))}",
-            stacklevel=2,
-        )
-    merged["persona_member_of"] = pd.array(pair_member[pair_codes] if len(pairs) else [], dtype="str")
     placebo = set()
     if personas is not None and "placebo" in personas.columns:
         flagged = personas[personas["placebo"].astype(bool)]
         placebo = set(zip(flagged["persona_category"], flagged["persona"]))
-    pair_placebo = np.array([pair in placebo for pair in pairs], dtype=bool)
-    merged["persona_placebo"] = pair_placebo[pair_codes] if len(pairs) else np.zeros(0, dtype=bool)
-    repeated = bool(merged.duplicated(key).any())  # an item asked in several orders per run: cyclic design
-    merged["run"] = order_runs(merged["instruction"].to_numpy(), merged["option_order"].to_numpy(), repeated)
-    outcome.scored += len(merged)
-    answers = merged[list(ANSWER_COLUMNS)].reset_index(drop=True)
-    return answers, outcome
+    width = pers.size + 1  # persona codes shifted by one: -1 (missing) is slot 0
+    pair = (cat_codes + 1) * width + (pers_codes + 1)
+    present = np.flatnonzero(np.bincount(pair, minlength=(cats.size + 1) * width))
+    names = [(cats[k // width - 1] if k // width else None, pers[k % width - 1] if k % width else None) for k in present]
+    slot = np.zeros((cats.size + 1) * width, np.int64)
+    slot[present] = np.arange(present.size)
+    group, member_names = pd.factorize(np.array([members.get(p, "") for p in names] + [""], dtype=object))
+    is_placebo = np.array([p in placebo for p in names], dtype=bool)
+    known = np.array([p[1] == DEFAULT_PERSONA or p in members for p in names], dtype=bool)
+    row_slot = slot[pair]
+    counts = np.bincount(row_slot[~known[row_slot]], minlength=present.size)
+    unknown = pd.Series(counts, index=[p[1] for p in names]).groupby(level=0, sort=False).sum()
+    unknown = unknown[unknown > 0].sort_values(ascending=False, kind="stable")
+    for name, count in unknown.items():
+        outcome.unknown_personas[name] = outcome.unknown_personas.get(name, 0) + int(count)
+    if len(unknown):
+        warnings.warn(
+            f"persona(s) not in the catalogue, scored without an in-group: {', '.join(map(repr, unknown.index[:10]))}",
+            stacklevel=3,
+        )
+    return sorted_categorical(group[:-1][row_slot], member_names), is_placebo[row_slot]
 
 
 __all__ = ["ANSWER_COLUMNS", "RECORDED_COLUMNS", "ReadOutcome", "read_jsonl", "read_paper_results", "to_answers"]

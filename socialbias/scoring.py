@@ -120,7 +120,7 @@ def score_responses(
             first = f" (first: {outcome.errors[0]})" if outcome.errors else ""
             raise InputError(f"no line of {str(path)!r} is a valid response ({outcome.malformed} malformed){first}: "
                              "fix the file (one JSON object per line, see 'score --help')")
-        items = _load_items_for(dataset, bbq_dir, sorted(set(recorded["category"])), dataset_options)
+        items = _load_items_for(dataset, bbq_dir, sorted(map(str, recorded["category"].unique())), dataset_options)
     else:
         recorded, records, outcome = read_paper_results(path)
         if model:
@@ -128,13 +128,13 @@ def score_responses(
         if bbq_dir is None:
             items = items_from_records(records, f"paper results {path}", **_record_options(dataset_options))
         else:
-            items = _load_items_for(dataset, bbq_dir, sorted(set(recorded["category"])), dataset_options)
+            items = _load_items_for(dataset, bbq_dir, sorted(map(str, recorded["category"].unique())), dataset_options)
     info = dataset_info(dataset)
     languages = sorted(set(items["language"])) if "language" in items.columns else []
     language = prompt_language or (languages[0] if len(languages) == 1 else "en")
     persona_table = load_personas(personas, dataset=dataset, language=language)
-    if set(recorded["persona"].astype(str)) & set(load_placebo()["persona"]):  # the placebo control group was asked
-        persona_table = with_placebo(persona_table, sorted(set(recorded["category"])))
+    if set(map(str, recorded["persona"].unique())) & set(load_placebo()["persona"]):  # the placebo control group was asked
+        persona_table = with_placebo(persona_table, sorted(map(str, recorded["category"].unique())))
     answers, outcome = to_answers(recorded, items, persona_table, parser, outcome)
     if answers.empty:
         raise InputError(

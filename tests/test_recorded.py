@@ -92,3 +92,45 @@ def test_paper_reader_errors(tmp_path):
     bad.write_text("[{")
     with pytest.raises(InputError, match="not a readable JSON result file"):
         read_paper_results(tmp_path)
+
+
+def test_to_answers_join_matches_a_pandas_merge(so_items):
+    """The integer-code join (binary search per category, one duplicate key) keeps the same
+    rows, in the same order, with the same items as a pandas merge on the string keys, on a
+    table with unknown categories and ids, duplicates and object (not categorical) columns."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    ids = so_items["example_id"].to_numpy()
+    recorded = pd.DataFrame({
+        "model": rng.choice(["m1", "m2"], n).astype(object),
+        "category": rng.choice(["Sexual_orientation", "Age", "Klingon"], n, p=[0.6, 0.35, 0.05]).astype(object),
+        "example_id": np.where(rng.random(n) < 0.05, 10**9, rng.choice(ids, n)),
+        "persona": rng.choice(["", "gay", "straight"], n).astype(object),
+        "instruction": rng.integers(0, 3, n),
+        "response": None, "choice": rng.integers(-1, 3, n), "option_order": "012",
+        "line": np.arange(1, n + 1),
+    })
+    with pytest.warns(UserWarning, match="not in the catalogue"):
+        answers, outcome = to_answers(recorded, so_items, load_personas(), "strict")
+    ref = recorded.merge(so_items[["category", "example_id", "item_id"]], on=["category", "example_id"])
+    ref = ref.sort_values("line")
+    ref = ref[~ref.duplicated(["model", "category", "example_id", "persona", "instruction", "option_order"])]
+    assert outcome.unknown_category == int((recorded["category"] == "Klingon").sum())
+    assert outcome.scored == len(ref) == len(answers) and outcome.duplicates > 0
+    assert list(answers["item_id"].astype(str)) == list(ref["item_id"])
+    assert list(answers["persona"].astype(str)) == list(ref["persona"])
+    assert (answers["choice"].to_numpy() == ref["choice"].to_numpy()).all()
+
+
+def test_joint_key_ranks_instead_of_overflowing():
+    import numpy as np
+
+    from socialbias.recorded import _joint
+
+    big = np.array([2**40, 0, 2**40, 5], np.int64)
+    other = np.array([2**30, 1, 2**30, 1], np.int64)
+    key = _joint(big, other, big)
+    assert key[0] == key[2] and len(set(key.tolist())) == 3
