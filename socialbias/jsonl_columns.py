@@ -107,7 +107,7 @@ def read_columns(data: bytes, order_names: tuple[str, ...], none_code: int) -> C
         blank = pc.match_substring_regex(lines.take(pa.array(rest)), _BLANK).to_numpy(zero_copy_only=False)
         rest = rest[~blank]
     other = [(int(i) + 1, data[offsets[i]:offsets[i + 1]]) for i in rest]
-    frame = pd.DataFrame({name: col for name, col in (columns or {}).items()})
+    frame = pd.DataFrame({name: col for name, col in (columns or {}).items()}, copy=False)  # fresh arrays: no copy
     if columns is not None:
         frame["line"] = keep + 1
     return ColumnarRead(frame, other)

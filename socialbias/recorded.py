@@ -411,7 +411,7 @@ def to_answers(
     }
     outcome.scored += len(sel)
     answers = pd.DataFrame({name: computed[name] if name in computed else _item_column(items[name], take)
-                            for name in ANSWER_COLUMNS})
+                            for name in ANSWER_COLUMNS}, copy=False)  # every column a fresh array: no copy
     return answers, outcome
 
 
