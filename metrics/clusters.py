@@ -152,12 +152,13 @@ def few_cluster_factor(G: np.ndarray, ci: float) -> np.ndarray:
     interval).
     """
     from scipy.special import ndtri
-    from scipy.stats import t as student_t
+
+    from .student_t import t_ppf
 
     G = np.asarray(G, dtype=np.float64)
     ok = G >= 2
     df = np.where(ok, G - 1, 1.0)
-    f = student_t.ppf(0.5 + ci / 2.0, df) / ndtri(0.5 + ci / 2.0) * cr1_scale(G)
+    f = t_ppf(0.5 + ci / 2.0, df) / ndtri(0.5 + ci / 2.0) * cr1_scale(G)
     return np.where(ok, f, np.nan)
 
 

@@ -141,7 +141,7 @@ def paired_shifts(answers: pd.DataFrame, base: str, *, w: float = 2, v: float = 
         return {name: values[name][:, var_idx] - values[name][:, base_idx] for name in PAIRED_METRICS}
 
     reps = bootstrap(C, clusters.cluster_stratum, statistic, n_boot=int(n_boot), streams=streams("bootstrap"))
-    from scipy.stats import t as student_t
+    from .student_t import t_ppf, t_sf
 
     n_items = np.bincount(r.units["stratum"].to_numpy(), minlength=len(strata))
     cell_of = {(c, x): k for k, (c, x) in enumerate(shared[["category", "context_condition"]].itertuples(index=False))}
@@ -151,12 +151,12 @@ def paired_shifts(answers: pd.DataFrame, base: str, *, w: float = 2, v: float = 
     # t with G - 1 degrees of freedom (G clusters in the cell; Cameron & Miller 2015, section VI).
     G = np.array([n_clusters[cell_of[(p[1], p[2])]] for p in pairs], dtype=np.float64)
     df = np.maximum(G - 1, 1)
-    q = np.asarray(student_t.ppf(0.5 + ci / 2.0, df), dtype=np.float64)  # one quantile per pair
+    q = np.asarray(t_ppf(0.5 + ci / 2.0, df), dtype=np.float64)  # one quantile per pair
     for name in PAIRED_METRICS:
         shift = point[name][0, var_idx] - point[name][0, base_idx]
         se = np.where(G >= 2, nan_sd(reps[name]) * np.sqrt(G / df), np.nan)  # one cluster: no interval
         with np.errstate(divide="ignore", invalid="ignore"):
-            p = np.where(se > 0, 2 * student_t.sf(np.abs(shift) / se, df), np.where(shift == 0, 1.0, 0.0))
+            p = np.where(se > 0, 2 * t_sf(np.abs(shift) / se, df), np.where(shift == 0, 1.0, 0.0))
         p = np.where(np.isnan(shift) | np.isnan(se), np.nan, p)
         for j, (m, c, x, bi, vi) in enumerate(pairs):
             rows.append((base, m, c, x, name, point[name][0, bi], point[name][0, vi], shift[j], se[j],

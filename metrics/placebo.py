@@ -54,12 +54,12 @@ from itertools import chain, combinations
 from math import comb
 
 import numpy as np
-from scipy.stats import t as student_t
 
 from .abs_intervals import abs_interval, difference_interval
 from .design import Layout
 from .persona_test import holm
 from .streams import stratum_generators
+from .student_t import t_sf
 
 #: Relabellings enumerated exactly up to this many; beyond, ``n_perm`` random ones.
 EXACT_LIMIT = 20000
@@ -107,7 +107,7 @@ def prediction_pvalues(real: np.ndarray, placebo: np.ndarray) -> np.ndarray:
     mean, sd = float(proot.mean()), float(proot.std(ddof=1))
     if sd > 1e-12 * max(1.0, abs(mean)):
         t = (root - mean) / (sd * np.sqrt(1.0 + 1.0 / m))
-        out: np.ndarray = student_t.sf(t, m - 1)
+        out: np.ndarray = t_sf(t, m - 1)
         return out
     tol = 1e-12 * np.maximum(1.0, np.abs(real))
     rank: np.ndarray = (1.0 + (placebo[None, :] >= real[:, None] - tol[:, None]).sum(axis=1)) / (1.0 + m)

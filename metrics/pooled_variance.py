@@ -130,13 +130,13 @@ def pvalues(est: np.ndarray, se: np.ndarray, df: np.ndarray, agree: np.ndarray, 
     four agreeing templates of +-1 significant (|t| = 2) 12.5% of the time. The larger of two
     valid p-values is valid. Where there is no spread to pool (``se`` 0), the sign test alone;
     NaN where ``se`` is NaN (fewer than 2 templates)."""
-    from scipy.stats import t as student_t
+    from .student_t import t_sf
 
     G = np.asarray(G, dtype=np.float64)
     spread = np.isfinite(se) & (se > NO_SPREAD)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(spread, np.abs(est) / np.where(spread, se, 1.0), 0.0)
-    p_t = np.where(spread, 2.0 * student_t.sf(z, np.where(spread, df, 1.0)), 1.0)
+    p_t = np.where(spread, 2.0 * t_sf(z, np.where(spread, df, 1.0)), 1.0)
     sign = np.where(est == 0, 1.0, np.minimum(1.0, 2.0 * 0.5 ** np.maximum(G, 1)))
     p = np.where(spread, np.where(agree, np.maximum(p_t, sign), p_t), sign)
     return np.where(np.isnan(est) | np.isnan(se), np.nan, p)
@@ -155,10 +155,10 @@ def t_interval(est: np.ndarray, se: np.ndarray, df: np.ndarray, ci: float,
                bounds: tuple[float, float] = (-np.inf, np.inf)) -> tuple[np.ndarray, np.ndarray]:
     """``est -+ t_{df, (1 + ci) / 2} se``, clipped to ``bounds`` (the statistic's range); NaN
     where there is no spread to speak of (``se`` at most :data:`NO_SPREAD`) or no ``se``."""
-    from scipy.stats import t as student_t
+    from .student_t import t_ppf
 
     ok = np.isfinite(se) & (se > NO_SPREAD) & np.isfinite(est)
-    half = np.where(ok, student_t.ppf(0.5 + ci / 2.0, np.where(ok, df, 1.0)) * np.where(ok, se, 0.0), np.nan)
+    half = np.where(ok, t_ppf(0.5 + ci / 2.0, np.where(ok, df, 1.0)) * np.where(ok, se, 0.0), np.nan)
     return np.clip(est - half, *bounds), np.clip(est + half, *bounds)
 
 

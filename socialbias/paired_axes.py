@@ -187,7 +187,7 @@ def paired_axis_shifts(answers: pd.DataFrame, inst: Any, base: str, *, n_boot: i
     np.add.at(w, (np.repeat(np.arange(int(n_boot)), n_items), draws.ravel()), 1.0)
     ones = np.ones((1, n_items))
     on_axis = _on_all_axes(inst)
-    from scipy.stats import t as student_t
+    from socialbias.metrics.student_t import t_ppf, t_sf
 
     rows = []
     personas = sorted(set(answers["persona"]))
@@ -206,9 +206,9 @@ def paired_axis_shifts(answers: pd.DataFrame, inst: Any, base: str, *, n_boot: i
                 with np.errstate(invalid="ignore"):
                     se = np.nanstd(reps, axis=0, ddof=1) * np.sqrt(n_items / (n_items - 1))
                 se = np.where(G >= 2, se, np.nan)
-                q = student_t.ppf(0.5 + ci / 2.0, df)
+                q = t_ppf(0.5 + ci / 2.0, df)
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    p = np.where(se > 0, 2 * student_t.sf(np.abs(point) / se, df), np.where(point == 0, 1.0, 0.0))
+                    p = np.where(se > 0, 2 * t_sf(np.abs(point) / se, df), np.where(point == 0, 1.0, 0.0))
                 p = np.where(np.isnan(point) | np.isnan(se), np.nan, p)
                 for j, axis in enumerate(inst.all_axes):
                     rows.append((base, m, inst.id, persona, axis, measure, base_value[j], value[j], point[j], se[j],
