@@ -27,7 +27,8 @@ on the chunk size, nor on the input row order, nor on the other strata.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -43,6 +44,19 @@ DEFAULT_CHUNK = 100
 #: 660 MB that the allocator maps and zeroes afresh for every operation (a third of the
 #: bootstrap's time went to the kernel); the result does not depend on the chunk size.
 CHUNK_VALUES = 8_000_000
+
+
+@dataclass(frozen=True)
+class Block:
+    """Strata ``s0:s1`` of a blocked bootstrap (:mod:`metrics.blocks`): ``columns`` the
+    columns of the contribution matrix that hold their counts (None: all), ``statistic`` the
+    statistic of those counts, ``cells`` per output level (the part of a name before ".",
+    e.g. "tg") the block's range of that level's cells (None: the statistic's whole width)."""
+
+    strata: tuple[int, int]
+    statistic: Callable[[np.ndarray], dict[str, np.ndarray]]
+    columns: np.ndarray | None = None
+    cells: Mapping[str, tuple[int, int]] | None = None
 
 
 def bootstrap(
@@ -65,21 +79,56 @@ def bootstrap(
     rows each. ``chunk``: replicates computed at once (default :data:`DEFAULT_CHUNK`, fewer
     when the matrix is wide: :data:`CHUNK_VALUES`).
     """
-    if chunk is None:
-        chunk = max(1, min(DEFAULT_CHUNK, CHUNK_VALUES // max(C_cluster.shape[1], 1)))
+    whole = Block((0, len(streams.gens)), statistic)
+    return bootstrap_blocks(C_cluster, cluster_stratum, [whole], {}, n_boot=n_boot, streams=streams, chunk=chunk)
+
+
+def bootstrap_blocks(
+    C_cluster: sp.csr_array,
+    cluster_stratum: np.ndarray,
+    blocks: Sequence[Block],
+    widths: Mapping[str, int],
+    *,
+    n_boot: int,
+    streams: StratumStreams,
+    chunk: int | None = None,
+) -> dict[str, np.ndarray]:
+    """:func:`bootstrap` of a block-diagonal contribution matrix, one :class:`Block` of
+    strata at a time: each block's statistic gets the counts of its own columns, and its
+    values fill its ``cells`` of the outputs (``widths``: cells per level). Every stratum
+    draws from its own stream in replicate order, so the replicates are those of one block
+    covering every stratum."""
     out: dict[str, np.ndarray] = {}
-    C_t = C_cluster.T.tocsr()  # (columns x clusters): C_t @ weights.T runs row by row, cache-friendly
-    for start in range(0, max(n_boot, 1), chunk):  # n_boot = 0: one empty chunk, (0 x m) arrays
-        b = min(chunk, n_boot - start) if n_boot else 0
-        weights = multinomial_counts(streams.uniform(b), cluster_stratum)
-        # column-major counts (each cell's b replicates contiguous): what the grouped sums
-        # (metrics._grouping) and the percentiles read fastest
-        stats = statistic(np.asarray(C_t @ np.ascontiguousarray(weights.T)).T)
-        for name, arr in stats.items():
-            if name not in out:  # one column-major array per name, filled chunk by chunk
-                out[name] = np.empty((n_boot, arr.shape[1]), order="F")
-            out[name][start:start + b] = arr
+    Cc = C_cluster.tocsc()
+    for block in blocks:
+        c0, c1 = (int(i) for i in np.searchsorted(cluster_stratum, block.strata))
+        C_t = _block_matrix(Cc, block.columns, c0, c1)  # (columns x clusters): C_t @ weights.T runs row by row
+        groups = cluster_stratum[c0:c1] - block.strata[0]
+        size = chunk or max(1, min(DEFAULT_CHUNK, CHUNK_VALUES // max(C_t.shape[0], 1)))
+        for start in range(0, max(n_boot, 1), size):  # n_boot = 0: one empty chunk, (0 x m) arrays
+            b = min(size, n_boot - start) if n_boot else 0
+            weights = multinomial_counts(streams.uniform(b, block.strata), groups)
+            # column-major counts (each cell's b replicates contiguous): what the grouped sums
+            # (metrics._grouping) and the percentiles read fastest
+            stats = block.statistic(np.asarray(C_t @ np.ascontiguousarray(weights.T)).T)
+            for name, arr in stats.items():
+                lo, hi = (0, arr.shape[1]) if block.cells is None else block.cells[name.split(".")[0]]
+                if name not in out:  # one column-major array per name, filled chunk by chunk
+                    width = arr.shape[1] if block.cells is None else widths[name.split(".")[0]]
+                    out[name] = np.empty((n_boot, width), order="F")
+                out[name][start:start + b, lo:hi] = arr
     return out
+
+
+def _block_matrix(Cc: sp.csc_array, columns: np.ndarray | None, c0: int, c1: int) -> sp.csr_array:
+    """(columns x clusters c0:c1) transpose of the block's columns of ``Cc``: every count of
+    these columns must come from the block's own clusters (a block-diagonal matrix)."""
+    sub = Cc if columns is None else Cc[:, columns]
+    idx = sub.indices
+    if idx.size and (idx.min() < c0 or idx.max() >= c1):
+        raise ValueError("a block's columns have counts outside its strata: the blocks do not "
+                         "follow the strata of the contribution matrix")
+    return sp.csr_array((sub.data, idx - c0, sub.indptr), shape=(sub.shape[1], c1 - c0))
 
 
 def percentile_interval(reps: np.ndarray, ci: float) -> tuple[np.ndarray, np.ndarray]:

@@ -21,7 +21,8 @@ import pandas as pd
 
 from .bbq_scores import BBQ_STATS, bbq_per_run
 from .bias import cell_keys, target_per_run
-from .bootstrap import bootstrap, percentile_interval
+from .blocks import block_columns, block_layout, block_signs, strata_blocks
+from .bootstrap import Block, bootstrap_blocks, percentile_interval
 from .clusters import RANGES, RESAMPLE_UNITS, cell_clusters, few_cluster_factor, half_splits, make_clusters, widen
 from .abs_intervals import (ABS_KEYS, DEFAULT_KAPPA, CellSigns, abs_interval, abs_replicates, cell_signs,
                             difference_interval)
@@ -59,6 +60,9 @@ _OVER_RUNS: dict[str, tuple[str, str]] = {
 #: from the laws of :func:`metrics.abs_intervals.abs_replicates` (TB(p->T) is kept for the
 #: model type's standard error, :func:`_type_calls`).
 _BOOTSTRAPPED_PG: tuple[str, ...] = ("TB", "BAmt", "ingroup") + BBQ_STATS
+#: Count columns per block of strata in the bootstrap (:mod:`metrics.blocks`): with 100
+#: replicates per chunk, (chunk x columns) float64 arrays of 8 MB or less.
+BLOCK_COLUMNS = 10_000
 
 
 def replicate_statistics(c: dict[str, np.ndarray], layout: Layout, signs: CellSigns) -> dict[str, np.ndarray]:
@@ -81,6 +85,21 @@ def replicate_statistics(c: dict[str, np.ndarray], layout: Layout, signs: CellSi
     out["pg.TB"], out["pg.BAmt"] = layout.prc_pg.means([abs_tb, bamt], ~np.isnan(abs_tb))
     out.update({f"pg.{name}": layout.prc_pg.mean(prc[name]) for name in _BOOTSTRAPPED_PG[2:]})
     out.update(abs_replicates(TB, layout, signs, valid))
+    return out
+
+
+def _replicate_blocks(layout: Layout, signs: CellSigns) -> list[Block]:
+    """:func:`replicate_statistics` a few strata at a time (:mod:`metrics.blocks`): blocks of
+    about :data:`BLOCK_COLUMNS` count columns keep a chunk's arrays a few MB."""
+    out = []
+    for rng in strata_blocks(layout, BLOCK_COLUMNS):
+        sub, sub_signs = block_layout(layout, rng), block_signs(signs, rng)
+
+        def statistic(X: np.ndarray, sub: Layout = sub, sub_signs: CellSigns = sub_signs) -> dict[str, np.ndarray]:
+            return replicate_statistics(sub.split(X), sub, sub_signs)
+
+        out.append(Block(rng["st"], statistic, block_columns(layout, rng),
+                         {"tg": rng["tg"], "pg": rng["pg"], "st": rng["st"]}))
     return out
 
 
@@ -218,13 +237,11 @@ def score_answers(
 
     signs = cell_signs(C_cluster, layout, counts, DEFAULT_KAPPA)
 
-    def statistic(X: np.ndarray) -> dict[str, np.ndarray]:
-        return replicate_statistics(layout.split(X), layout, signs)
-
     # the cross-fitting halves are not resampled: intervals of the means of absolute values
     # come from metrics.abs_intervals (docs/method.md section 8)
-    reps = bootstrap(C_cluster[:, :n_cols], clusters.cluster_stratum, statistic, n_boot=int(n_boot),
-                     streams=cstreams("bootstrap"))
+    reps = bootstrap_blocks(C_cluster, clusters.cluster_stratum, _replicate_blocks(layout, signs),
+                            {"tg": len(layout.tg), "pg": len(layout.pg), "st": len(r.strata)},
+                            n_boot=int(n_boot), streams=cstreams("bootstrap"))
     G = cell_clusters(C_cluster, layout.n_tc, layout.tc_tg, clusters.cluster_stratum,
                       {"pg": layout.pg["stratum"].to_numpy(), "st": np.arange(len(r.strata))})
     intervals = few_cluster_intervals({key: values for key, values in reps.items()

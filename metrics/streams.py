@@ -50,10 +50,15 @@ class StratumStreams:
         self.bounds = np.concatenate([[0], np.cumsum(sizes)])
         self.n_units = int(unit_stratum.size)
 
-    def uniform(self, b: int) -> np.ndarray:
-        out = np.empty((b, self.n_units))
-        for s, g in enumerate(self.gens):
-            lo, hi = self.bounds[s], self.bounds[s + 1]
+    def uniform(self, b: int, strata: tuple[int, int] | None = None) -> np.ndarray:
+        """A ``(b x units)`` block of the next ``b`` draws of each stratum; ``strata``: only the
+        units of strata ``s0:s1`` (each stratum's stream continues on its own, so drawing a
+        few strata at a time gives every stratum the same numbers)."""
+        s0, s1 = (0, len(self.gens)) if strata is None else strata
+        base = self.bounds[s0]
+        out = np.empty((b, self.bounds[s1] - base))
+        for s in range(s0, s1):
+            lo, hi = self.bounds[s] - base, self.bounds[s + 1] - base
             if hi > lo:
-                out[:, lo:hi] = g.random((b, hi - lo))
+                out[:, lo:hi] = self.gens[s].random((b, hi - lo))
         return out

@@ -1,0 +1,92 @@
+"""The bootstrap computed a few strata at a time (metrics/blocks.py, docs/design.md "Speed")
+gives the replicates of one block over every stratum, bit for bit, and a block never
+separates an ambiguous stratum from the disambiguated one its s_AMB reads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from socialbias import metrics
+from socialbias.metrics import score as score_mod
+from socialbias.metrics.abs_intervals import cell_signs
+from socialbias.metrics.blocks import strata_blocks
+from socialbias.metrics.bootstrap import bootstrap, bootstrap_blocks
+from socialbias.metrics.clusters import make_clusters
+from socialbias.metrics.design import build_layout
+from socialbias.metrics.schema import prepare_answers
+from socialbias.metrics.streams import StratumStreams
+from tests.metrics_fixtures import bbq_items, simulate_answers
+
+PERSONAS = {"": "", "gay": "gay", "a Muslim": "Muslim", "a gardener": ""}
+FAST = metrics.TypeThresholds(n_null=50)
+
+
+@pytest.fixture(scope="module")
+def answers() -> pd.DataFrame:
+    items = pd.concat([bbq_items("Sexual_orientation").head(96), bbq_items("Religion").head(96)],
+                      ignore_index=True)
+    frames = [simulate_answers(items, PERSONAS, runs=3, q=0.65, ingroup=0.2, seed=5),
+              simulate_answers(items[items.context_condition == "ambig"], PERSONAS, runs=2, q=0.5, seed=6,
+                               model="amb-only")]
+    out = pd.concat(frames, ignore_index=True)
+    out["persona_placebo"] = out["persona"] == "a gardener"  # an identity-free role (metrics/placebo.py)
+    return out
+
+
+@pytest.fixture(scope="module")
+def setup(answers):
+    r = prepare_answers(answers)
+    layout = build_layout(r, 2.0, 1.0)
+    clusters = make_clusters(r)
+    C = (clusters.indicator() @ layout.C).tocsr()
+    counts = layout.split(np.asarray(C.sum(axis=0)).reshape(1, -1))
+    return r, layout, clusters, C, cell_signs(C, layout, counts)
+
+
+def test_blocks_cover_every_row_and_keep_context_pairs(setup) -> None:
+    r, layout, *_ = setup
+    blocks = strata_blocks(layout, 1)  # as many blocks as the links allow
+    assert len(blocks) == 4  # 2 (model, category) pairs of "sim" + 2 ambiguous-only strata
+    for name in blocks[0]:
+        assert blocks[0][name][0] == 0
+        assert all(a[name][1] == b[name][0] for a, b in zip(blocks, blocks[1:]))
+    assert blocks[-1]["tc"][1] == layout.n_tc and blocks[-1]["st"][1] == len(r.strata)
+    key = r.strata["model"] + "/" + r.strata["category"]
+    for blk in blocks:
+        s0, s1 = blk["st"]
+        assert set(key[s0:s1]).isdisjoint(set(key[:s0]) | set(key[s1:]))  # a pair is never cut
+    assert len(strata_blocks(layout, 10**9)) == 1
+
+
+@pytest.mark.parametrize("n_boot", [0, 37])
+def test_blocked_replicates_equal_one_block(setup, n_boot, monkeypatch) -> None:
+    r, layout, clusters, C, signs = setup
+    widths = {"tg": len(layout.tg), "pg": len(layout.pg), "st": len(r.strata)}
+
+    def run(columns: int, chunk: int | None = None) -> dict[str, np.ndarray]:
+        monkeypatch.setattr(score_mod, "BLOCK_COLUMNS", columns)
+        streams = StratumStreams(3, r.strata, "bootstrap", clusters.cluster_stratum)
+        return bootstrap_blocks(C, clusters.cluster_stratum, score_mod._replicate_blocks(layout, signs), widths,
+                                n_boot=n_boot, streams=streams, chunk=chunk)
+
+    whole = bootstrap(C[:, :layout.C.shape[1]], clusters.cluster_stratum,
+                      lambda X: score_mod.replicate_statistics(layout.split(X), layout, signs), n_boot=n_boot,
+                      streams=StratumStreams(3, r.strata, "bootstrap", clusters.cluster_stratum))
+    for got in (run(1), run(1, chunk=5), run(10**9)):
+        assert got.keys() == whole.keys()
+        for name, arr in whole.items():
+            assert arr.shape == got[name].shape == (n_boot, widths[name.split(".")[0]])
+            np.testing.assert_array_equal(got[name], arr, err_msg=name)
+    if n_boot:
+        assert np.nanstd(whole["st.PB_placebo:fs"]) > 0 and np.nanstd(whole["pg.s_amb_paper"]) > 0
+
+
+def test_score_does_not_depend_on_the_blocks(answers, monkeypatch) -> None:
+    tables = []
+    for columns in (1, 10**9):
+        monkeypatch.setattr(score_mod, "BLOCK_COLUMNS", columns)
+        tables.append(metrics.score_answers(answers, n_boot=40, n_perm=20, seed=2, thresholds=FAST))
+    for name in ("summary", "target_bias", "persona_bias", "bbq_scores", "ingroup"):
+        pd.testing.assert_frame_equal(getattr(tables[0], name), getattr(tables[1], name), check_exact=True)
