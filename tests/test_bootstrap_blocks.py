@@ -90,3 +90,31 @@ def test_score_does_not_depend_on_the_blocks(answers, monkeypatch) -> None:
         tables.append(metrics.score_answers(answers, n_boot=40, n_perm=20, seed=2, thresholds=FAST))
     for name in ("summary", "target_bias", "persona_bias", "bbq_scores", "ingroup"):
         pd.testing.assert_frame_equal(getattr(tables[0], name), getattr(tables[1], name), check_exact=True)
+
+
+def test_column_blocks_of_sd_and_percentiles(monkeypatch) -> None:
+    """nan_sd and nan_percentile reduce COLUMN_BLOCK columns at a time: same values as one
+    block, and as numpy's definitions."""
+    import warnings
+
+    from socialbias.metrics import _grouping, crossfit
+
+    rng = np.random.default_rng(8)
+    reps = np.asfortranarray(rng.normal(size=(50, 600)))
+    reps[rng.random(reps.shape) < 0.2] = np.nan
+    reps[:, 5] = np.nan  # no defined replicate
+    reps[1:, 7] = np.nan  # one
+    ref = {}
+    for block in (10**9, 7):
+        monkeypatch.setattr(_grouping, "COLUMN_BLOCK", block)
+        monkeypatch.setattr(crossfit, "COLUMN_BLOCK", block)
+        got = crossfit.nan_sd(reps), _grouping.nan_percentile(reps, np.array([0.025, 0.975]))
+        for name, arr in zip(("sd", "pct"), got):
+            if name in ref:
+                np.testing.assert_array_equal(arr, ref[name])
+            ref[name] = arr
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        np.testing.assert_allclose(ref["sd"], np.nanstd(reps, axis=0, ddof=1), rtol=1e-12)
+        np.testing.assert_allclose(ref["pct"], np.nanquantile(reps, [0.025, 0.975], axis=0), rtol=1e-12)
+    assert np.isnan(ref["sd"][[5, 7]]).all() and np.isnan(ref["pct"][:, 5]).all() and not np.isnan(ref["pct"][:, 7]).any()
