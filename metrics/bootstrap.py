@@ -102,7 +102,7 @@ def bootstrap_blocks(
     Cc = C_cluster.tocsc()
     for block in blocks:
         c0, c1 = (int(i) for i in np.searchsorted(cluster_stratum, block.strata))
-        C_t = _block_matrix(Cc, block.columns, c0, c1)  # (columns x clusters): C_t @ weights.T runs row by row
+        C_t = block_matrix(Cc, block.columns, c0, c1)  # (columns x clusters): C_t @ weights.T runs row by row
         groups = cluster_stratum[c0:c1] - block.strata[0]
         size = chunk or max(1, min(DEFAULT_CHUNK, CHUNK_VALUES // max(C_t.shape[0], 1)))
         for start in range(0, max(n_boot, 1), size):  # n_boot = 0: one empty chunk, (0 x m) arrays
@@ -120,9 +120,10 @@ def bootstrap_blocks(
     return out
 
 
-def _block_matrix(Cc: sp.csc_array, columns: np.ndarray | None, c0: int, c1: int) -> sp.csr_array:
-    """(columns x clusters c0:c1) transpose of the block's columns of ``Cc``: every count of
-    these columns must come from the block's own clusters (a block-diagonal matrix)."""
+def block_matrix(Cc: sp.csc_array, columns: np.ndarray | None, c0: int, c1: int) -> sp.csr_array:
+    """(columns x clusters c0:c1) transpose of the block's columns of ``Cc`` (clusters x
+    columns, CSC): every count of these columns must come from the block's own clusters (a
+    block-diagonal matrix). Row by row it holds the terms of ``Cc.T.tocsr()`` in their order."""
     sub = Cc if columns is None else Cc[:, columns]
     idx = sub.indices
     if idx.size and (idx.min() < c0 or idx.max() >= c1):

@@ -36,11 +36,16 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .bootstrap import DEFAULT_CHUNK
+from .blocks import block_layout, strata_blocks
+from .bootstrap import DEFAULT_CHUNK, block_matrix
 from .clusters import Clusters
 from .counters import target_terms
 from .design import Layout
 from .streams import StratumStreams
+
+#: Count columns per block of strata (:func:`metrics.blocks.strata_blocks`) in the exchange
+#: null: with 100 swaps per chunk, (chunk x PB pairs) arrays of a few MB.
+EXCHANGE_COLUMNS = 10_000
 
 
 def exchange_matrix(layout: Layout, clusters: Clusters, n: np.ndarray) -> sp.csr_array:
@@ -57,22 +62,33 @@ def exchange_matrix(layout: Layout, clusters: Clusters, n: np.ndarray) -> sp.csr
 
 def exchange_null(layout: Layout, clusters: Clusters, shift: np.ndarray, n: np.ndarray,
                   n_perm: int, seed: int, chunk: int = DEFAULT_CHUNK) -> tuple[np.ndarray, np.ndarray]:
-    """Null replicates of PB(p) (n_perm x ``pg`` rows) and of the stratum PB (n_perm x strata)."""
-    D_t = exchange_matrix(layout, clusters, n).T.tocsr()  # (PB pairs x clusters)
+    """Null replicates of PB(p) (n_perm x ``pg`` rows) and of the stratum PB (n_perm x strata).
+
+    Computed a few strata at a time (:mod:`metrics.blocks`, as the bootstrap), so a chunk's
+    (swaps x PB pairs) arrays are a few MB; every stratum draws its swaps from its own stream
+    in swap order, so the numbers are those of one block over every stratum."""
+    D = exchange_matrix(layout, clusters, n).tocsc()  # (clusters x PB pairs)
     streams = StratumStreams(seed, layout.r.strata, "exchange", clusters.cluster_stratum)
     valid = ~np.isnan(shift)  # swaps change values, never which pairs are defined
-    pg_parts, st_parts = [], []
-    for start in range(0, n_perm, chunk):
-        b = min(chunk, n_perm - start)
-        flips = np.ascontiguousarray((streams.uniform(b) < 0.5).T, dtype=np.float64)
-        null_shift = shift - 2.0 * np.asarray(D_t @ flips).T  # column-major, like the bootstrap's
-        pb_k = layout.pb_prc.means([np.abs(null_shift)], valid)[0]
-        v_k = ~np.isnan(pb_k)
-        pg_parts.append(layout.prc_pg.means([pb_k], v_k)[0])
-        st_parts.append(layout.sr_st.mean(layout.prc_sr_personas.means([pb_k], v_k)[0]))
-    if not pg_parts:
-        return np.empty((0, len(layout.pg))), np.empty((0, len(layout.r.strata)))
-    return np.concatenate(pg_parts), np.concatenate(st_parts)
+    # column-major, as the chunks' means: np.nanmean over swaps then sums each column's
+    # contiguous values pairwise, as it did on the concatenated chunks before
+    null_pg = np.empty((n_perm, len(layout.pg)), order="F")
+    null_st = np.empty((n_perm, len(layout.r.strata)), order="F")
+    for rng in strata_blocks(layout, EXCHANGE_COLUMNS):
+        sub = block_layout(layout, rng)
+        (s0, s1), (b0, b1), (g0, g1) = rng["st"], rng["pb"], rng["pg"]
+        c0, c1 = (int(i) for i in np.searchsorted(clusters.cluster_stratum, [s0, s1]))
+        D_t = block_matrix(D, np.arange(b0, b1), c0, c1)  # (the block's PB pairs x its clusters)
+        shift_b, valid_b = shift[:, b0:b1], valid[:, b0:b1]
+        for start in range(0, n_perm, chunk):
+            b = min(chunk, n_perm - start)
+            flips = np.ascontiguousarray((streams.uniform(b, (s0, s1)) < 0.5).T, dtype=np.float64)
+            null_shift = shift_b - 2.0 * np.asarray(D_t @ flips).T  # column-major, like the bootstrap's
+            pb_k = sub.pb_prc.means([np.abs(null_shift)], valid_b)[0]
+            v_k = ~np.isnan(pb_k)
+            null_pg[start:start + b, g0:g1] = sub.prc_pg.means([pb_k], v_k)[0]
+            null_st[start:start + b, s0:s1] = sub.sr_st.mean(sub.prc_sr_personas.means([pb_k], v_k)[0])
+    return null_pg, null_st
 
 
 def exchange_pvalues(observed: np.ndarray, null: np.ndarray) -> np.ndarray:

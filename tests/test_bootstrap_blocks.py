@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from socialbias import metrics
+from socialbias.metrics import persona_test
 from socialbias.metrics import score as score_mod
 from socialbias.metrics.abs_intervals import cell_signs
 from socialbias.metrics.blocks import strata_blocks
@@ -87,9 +88,30 @@ def test_score_does_not_depend_on_the_blocks(answers, monkeypatch) -> None:
     tables = []
     for columns in (1, 10**9):
         monkeypatch.setattr(score_mod, "BLOCK_COLUMNS", columns)
+        monkeypatch.setattr(persona_test, "EXCHANGE_COLUMNS", columns)
         tables.append(metrics.score_answers(answers, n_boot=40, n_perm=20, seed=2, thresholds=FAST))
     for name in ("summary", "target_bias", "persona_bias", "bbq_scores", "ingroup"):
         pd.testing.assert_frame_equal(getattr(tables[0], name), getattr(tables[1], name), check_exact=True)
+
+
+@pytest.mark.parametrize("n_perm", [0, 23])
+def test_exchange_null_blocks(setup, n_perm, monkeypatch) -> None:
+    """The persona-exchange null, a few strata at a time, equals one block's."""
+    r, layout, clusters, C, _ = setup
+    counts = layout.point_counts()
+    shift = score_mod.per_run_statistics(counts, layout)["pb"]["shift"]
+    got = []
+    for columns in (1, 10**9):
+        monkeypatch.setattr(persona_test, "EXCHANGE_COLUMNS", columns)
+        got.append(persona_test.exchange_null(layout, clusters, shift, counts["n"], n_perm, 4, chunk=10))
+    for a, b in zip(*got):
+        np.testing.assert_array_equal(a, b)
+    assert got[0][0].shape == (n_perm, len(layout.pg)) and got[0][1].shape == (n_perm, len(r.strata))
+    # column-major like the chunks' means, so np.nanmean over swaps (PB_null) sums each
+    # column pairwise in the order it did before the blocks (the bench's check of main)
+    assert got[0][0].flags.f_contiguous and got[0][1].flags.f_contiguous
+    if n_perm:
+        assert np.nanstd(got[0][1]) > 0
 
 
 def test_column_blocks_of_sd_and_percentiles(monkeypatch) -> None:
