@@ -21,6 +21,10 @@ their ratio, and checks that both give the same point estimates (to 1e-9).
     python bench/score_bench.py --small         # 1 model + the ambiguous-only one, n_boot=100 (CI)
     python bench/score_bench.py --keep DIR      # keep (and reuse) the synthetic files in DIR
     python bench/score_bench.py --baseline-python ../main/.venv/bin/python   # before/after
+    python bench/score_bench.py --workers 1     # score on one core, as the plain scorer runs
+
+``score`` uses every usable core by default (``--workers``, :mod:`metrics.parts`); the plain
+scorer one. Both the wall and the CPU ratio are printed.
 """
 
 from __future__ import annotations
@@ -196,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", metavar="DIR", help="write (or reuse) the synthetic files in DIR and keep them")
     ap.add_argument("--baseline-python", metavar="PY", help="also time 'score' run by this interpreter "
                     "(e.g. another checkout's .venv/bin/python: before/after figures side by side)")
+    ap.add_argument("--workers", type=int, default=None, help="score's --workers (default: score's own, every "
+                    "usable core); the plain scorer uses one core")
     ap.add_argument("--plain", nargs=3, metavar=("FILE", "BBQ_DIR", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.plain:
@@ -216,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"synthesised {n:,} responses ({path.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.0f} s")
         py = sys.executable
         package = [py, "-m", "socialbias.eval", "score", str(path), "--bbq-dir", str(bbq_dir), "--no-report",
-                   "--n-boot", str(n_boot), "--quiet", "--out", str(work / "package")]
+                   "--n-boot", str(n_boot), "--quiet", *(["--workers", str(args.workers)] if args.workers else []),
+                   "--out", str(work / "package")]
         plain = [py, str(Path(__file__).resolve()), "--plain", str(path), str(bbq_dir), str(work / "plain")]
         commands = [("package", package), ("plain", plain)]
         if args.baseline_python:
@@ -231,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
                     print(out.strip().splitlines()[0])
         _compare(work / "package" / "summary.csv", work / "plain" / "summary.csv")
         med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in times.items()}
-        print(f"score --no-report --n-boot {n_boot}: {med['package'][0]:.1f} s wall, {med['package'][1]:.1f} s CPU "
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        print(f"score --no-report --n-boot {n_boot} (--workers {args.workers or f'default: {cores} usable cores'}): "
+              f"{med['package'][0]:.1f} s wall, {med['package'][1]:.1f} s CPU "
               f"(median of {repeat}; each: {', '.join(f'{w:.1f}/{c:.1f}' for w, c in times['package'])})")
         print(f"plain pandas scorer (point estimates only): {med['plain'][0]:.1f} s wall, {med['plain'][1]:.1f} s CPU "
               f"(each: {', '.join(f'{w:.1f}/{c:.1f}' for w, c in times['plain'])})")

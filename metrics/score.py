@@ -31,6 +31,7 @@ from .design import Layout, build_layout
 from .errors import MetricsInputError
 from .extras import ingroup_per_run
 from .model_types import TypeThresholds, type_calls, type_thresholds
+from .parts import check_workers, score_in_parts
 from .persona_test import benjamini_hochberg, persona_tests
 from .placebo import floor_decision, placebo_tests
 from .pooled_variance import moderated_se, pvalues, reach_zero, t_interval
@@ -195,6 +196,7 @@ def score_answers(
     resample: str = "templates",
     n_splits: int = DEFAULT_SPLITS,
     n_perm: int = 1000,
+    workers: int | None = 1,
 ) -> MetricResults:
     """Score an answers table: TB, BAmt, PB, BBQ scores, intervals, model types, extras.
 
@@ -210,7 +212,9 @@ def score_answers(
     :func:`blank_undefined`); ``resample`` the bootstrap's unit, "templates" (BBQ's
     ``question_index``; items where the table has none) or "items" (:mod:`metrics.clusters`);
     ``n_splits`` the random half-splits of the debiased estimates (:mod:`metrics.crossfit`);
-    ``n_perm`` the swaps of the persona-exchange test (:mod:`metrics.persona_test`; 0: none).
+    ``n_perm`` the swaps of the persona-exchange test (:mod:`metrics.persona_test`; 0: none);
+    ``workers`` the processes that score groups of (model, category) at once (None: every
+    usable CPU core; :mod:`metrics.parts`) -- the result is the same for any number.
 
     The result is deterministic for a given input and seed, whatever the row order, and each
     stratum's random numbers depend only on (seed, model, category, context)
@@ -219,6 +223,12 @@ def score_answers(
     """
     thresholds = thresholds if thresholds is not None else TypeThresholds()
     _check_args(w, v, n_boot, ci, seed, thresholds, resample, n_splits, n_perm)
+    n_workers = check_workers(workers)
+    if n_workers > 1:
+        return score_in_parts(score_answers, answers, n_workers, w=w, v=v, n_boot=n_boot, ci=ci, seed=seed,
+                              thresholds=thresholds, include_excluded=include_excluded, personas=personas,
+                              undefined_metrics=undefined_metrics, resample=resample, n_splits=n_splits,
+                              n_perm=n_perm)
     r = prepare_answers(answers, include_excluded=include_excluded, personas=personas)
     layout = build_layout(r, float(w), float(v))
     clusters = make_clusters(r, resample)

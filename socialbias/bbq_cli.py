@@ -139,6 +139,7 @@ def score(args: argparse.Namespace) -> int:
             tb_threshold=args.tb_threshold,
             bamt_threshold=args.bamt_threshold,
             bamt_fraction=args.bamt_fraction,
+            workers=args.workers,
         )
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)

@@ -349,6 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bootstrap unit: BBQ templates (default; all items of a template together) or items")
     _add_type_args(m, 0.1)
     m.add_argument("--include-excluded", action="store_true", help="also score BBQ items with known label defects")
+    m.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="processes scoring groups of (model, category) at once (default: every usable CPU core; "
+                   "the numbers are the same for any N)")
     p.add_argument("--quiet", action="store_true", help="do not print the summary table")
     p.add_argument("--no-report", action="store_true", help="skip the figures and report.html (faster)")
     _add_figures_arg(p, "auto")

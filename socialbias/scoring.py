@@ -79,6 +79,7 @@ def score_responses(
     tb_threshold: float = 0.1,
     bamt_threshold: float | None = None,
     bamt_fraction: float = 0.5,
+    workers: int | None = None,
 ) -> ScoredResponses:
     """Score a file of recorded responses (see :mod:`socialbias.recorded` for the formats).
 
@@ -94,6 +95,8 @@ def score_responses(
     section 8).
     ``tb_threshold``/``bamt_threshold``/``bamt_fraction``: the model-type thresholds
     (:class:`metrics.TypeThresholds`; docs/method.md section 7).
+    ``workers``: processes that score groups of (model, category) at once (default None: every
+    usable CPU core; :mod:`metrics.parts`); the numbers are the same for any number of them.
     """
     from socialbias import metrics
     from socialbias.bbq_adapters import dataset_info, items_from_records
@@ -105,7 +108,7 @@ def score_responses(
     from .validation import check_statistics
 
     check_statistics(n_boot=n_boot, ci=ci, w=w, v=v, resample=resample, tb_threshold=tb_threshold,  # before anything is read
-                     bamt_threshold=bamt_threshold, bamt_fraction=bamt_fraction)
+                     bamt_threshold=bamt_threshold, bamt_fraction=bamt_fraction, workers=workers)
     if out is not None:  # refused before anything is read or computed
         from .outdir import check_output_dir
 
@@ -147,6 +150,7 @@ def score_responses(
         undefined_metrics=info.undefined_metrics, resample=resample,
         thresholds=metrics.TypeThresholds(tb_threshold=tb_threshold, bamt_threshold=bamt_threshold,
                                           bamt_fraction=bamt_fraction),
+        workers=workers,
     )
     record = {
         "command": "score",

@@ -71,8 +71,10 @@ def _number(name: str, value: Any, *, low: float | None = None, high: float | No
 
 
 def check_statistics(*, n_boot: Any, ci: Any, w: Any = 2.0, v: Any = 1.0, resample: Any = "templates",
-                     tb_threshold: Any = None, bamt_threshold: Any = None, bamt_fraction: Any = None) -> None:
-    """The bootstrap, counter and model-type settings shared by ``run`` and ``score``."""
+                     tb_threshold: Any = None, bamt_threshold: Any = None, bamt_fraction: Any = None,
+                     workers: Any = None) -> None:
+    """The bootstrap, counter and model-type settings shared by ``run`` and ``score`` (and
+    ``score``'s worker processes: None for every usable core)."""
     from socialbias.metrics.clusters import RESAMPLE_UNITS
 
     if resample not in RESAMPLE_UNITS:
@@ -85,6 +87,7 @@ def check_statistics(*, n_boot: Any, ci: Any, w: Any = 2.0, v: Any = 1.0, resamp
     _number("tb_threshold", tb_threshold, low=0)
     _number("bamt_threshold", bamt_threshold, low=0)
     _number("bamt_fraction", bamt_fraction, low=0, low_open=True)
+    _number("workers", workers, low=1, integer=True)
 
 
 def _file(name: str, value: Any, *, directory: bool = False) -> None:

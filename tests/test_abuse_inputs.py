@@ -61,6 +61,7 @@ CASES = {
         lambda t: _score(t, ['{"a":' * 50000 + "1" + "}" * 50000], "--strict"), "nested too deeply"),
     "score --ci 2": (lambda t: _score(t, [_line()], "--ci", "2"), "--ci"),
     "score --n-boot -5": (lambda t: _score(t, [_line()], "--n-boot", "-5"), "--n-boot"),
+    "score --workers 0": (lambda t: _score(t, [_line()], "--workers", "0"), "--workers"),
     "run --n-boot -1": (lambda t: _run(t, "--n-boot", "-1"), "--n-boot"),
     "run --ci 1.5": (lambda t: _run(t, "--ci", "1.5"), "--ci"),
     "run --limit -1": (lambda t: _run(t, "--limit", "-1"), "--limit"),

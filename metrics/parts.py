@@ -1,0 +1,163 @@
+"""Scoring on several CPU cores: :func:`~metrics.score_answers` split by (model, category).
+
+Every number :func:`~metrics.score_answers` reports is a function of the answers of one
+stratum (model, category, context condition) -- or of one (model, category): the ambiguous
+s_AMB reads the bias score of the disambiguated stratum -- and every random draw comes from
+that stratum's own streams (:mod:`metrics.streams`). So the answers can be cut into parts
+of whole (model, category) groups, each part scored in its own process, and the tables put
+back together in stratum order: they are those of one scoring of the whole table, bit for bit
+(``tests/test_parts.py``; docs/design.md, "Speed").
+
+Two things are not per stratum, and are handled here:
+
+- checks that look across strata (a persona flagged as placebo in one model's answers and not
+  in another's; a persona with two ``member_of`` values in one category; every response
+  excluded): the whole table is checked once (:func:`~metrics.schema.prepare_answers`)
+  before any part is scored, so a table is refused exactly when one scoring would refuse it;
+- the counts of ``config`` (``n_clusters``, ``n_excluded``): summed over the parts.
+
+Processes are forked (Linux only; elsewhere, inside a daemon process, or with one part,
+the scoring runs in this process): a forked worker shares the parent's answers table
+without copying or pickling it, and returns only the result tables.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import MetricsInputError
+from .results import TABLES, MetricResults
+from .schema import prepare_answers
+
+#: ``config`` entries that count something per stratum: a split scoring sums them.
+SUMMED_CONFIG: tuple[str, ...] = ("n_clusters", "n_excluded")
+
+#: Parts per worker process: parts of a few strata keep the arrays of a part small (on the
+#: issue-14 benchmark, 1.6 M responses in 225 strata, scoring it in 4 parts took 10.3 CPU
+#: seconds, in 2 parts 11.5, whole 13.1), and a worker that is done takes the next part.
+PARTS_PER_WORKER = 4
+
+#: The job of the forked workers (set just before the fork, read by :func:`_score_part`).
+_JOB: dict[str, Any] = {}
+
+
+def usable_cpus() -> int:
+    """CPU cores this process may run on (its affinity mask where the platform has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def check_workers(workers: object) -> int:
+    """``workers`` as a number of processes (None: :func:`usable_cpus`); anything other
+    than None or an integer >= 1 is refused with the fix."""
+    if workers is None:
+        return usable_cpus()
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise MetricsInputError(f"workers={workers!r}: must be an integer >= 1 (processes that score "
+                                "groups of strata at once), or None for every usable CPU core.")
+    return int(workers)
+
+
+def can_fork() -> bool:
+    """Whether worker processes can be forked here: Linux, and not from a daemon process
+    (which may not have children)."""
+    return sys.platform.startswith("linux") and not multiprocessing.current_process().daemon
+
+
+def split_rows(answers: pd.DataFrame, parts: int, include_excluded: bool) -> list[np.ndarray]:
+    """Row indices of at most ``parts`` parts of whole (model, category) groups, consecutive
+    in stratum order (models, then categories, as :func:`~metrics.schema.prepare_answers`
+    sorts them), with about as many scored rows each. Every part has a scored (not
+    excluded) row. One part (everything) where a model or category is missing: the serial
+    scoring then refuses the table with its own message."""
+    model, _ = pd.factorize(answers["model"], sort=True)
+    category, categories = pd.factorize(answers["category"], sort=True)
+    if parts < 2 or (model < 0).any() or (category < 0).any():
+        return [np.arange(len(answers))]
+    group = model.astype(np.int64) * max(len(categories), 1) + category
+    scored = np.ones(len(answers), bool) if include_excluded else ~answers["excluded"].to_numpy(bool)
+    keys, inverse = np.unique(group, return_inverse=True)
+    cumulative = np.cumsum(np.bincount(inverse, weights=scored, minlength=keys.size))
+    total = cumulative[-1]
+    # cut after the group where the running count of scored rows first reaches k / parts of it
+    cuts = np.searchsorted(cumulative, total * np.arange(1, parts) / parts, side="left") + 1
+    bounds = [0]
+    for cut in cuts:  # each part keeps at least one scored row, the last one included
+        if cut > bounds[-1] and cumulative[cut - 1] > (cumulative[bounds[-1] - 1] if bounds[-1] else 0) \
+                and cumulative[cut - 1] < total:
+            bounds.append(int(cut))
+    bounds.append(keys.size)
+    order = np.argsort(inverse, kind="stable")  # rows grouped by (model, category), in row order
+    starts = np.searchsorted(inverse[order], bounds)
+    return [np.sort(order[a:b]) for a, b in zip(starts[:-1], starts[1:])]
+
+
+def _score_part(index: int) -> tuple[MetricResults, list[tuple[type[Warning], str]]]:
+    """Score part ``index`` of :data:`_JOB` (runs in a forked worker); its warnings are
+    returned for the parent to re-issue."""
+    job = _JOB
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = job["score"](job["answers"].iloc[job["rows"][index]], **job["kwargs"])
+    return result, [(w.category, str(w.message)) for w in caught]
+
+
+def merge_results(parts: list[MetricResults]) -> MetricResults:
+    """One :class:`MetricResults` from those of consecutive parts of the strata: tables
+    concatenated in order, :data:`SUMMED_CONFIG` summed, the rest of ``config`` (the same
+    settings in every part) kept."""
+    first = parts[0]
+    config = dict(first.config)
+    for key in SUMMED_CONFIG:
+        if key in config:
+            config[key] = sum(p.config[key] for p in parts)
+    for p in parts[1:]:
+        other = {k: v for k, v in p.config.items() if k not in SUMMED_CONFIG}
+        if other != {k: v for k, v in first.config.items() if k not in SUMMED_CONFIG}:
+            raise RuntimeError("parts of one scoring were scored with different settings")
+    tables = {name: pd.concat([getattr(p, name) for p in parts], ignore_index=True) for name in TABLES}
+    return MetricResults(**tables, thresholds=first.thresholds, config=config)
+
+
+def score_in_parts(score: Callable[..., MetricResults], answers: pd.DataFrame, workers: int,
+                   **kwargs: Any) -> MetricResults:
+    """``score(answers, **kwargs)`` computed by ``workers`` forked processes, which score
+    parts of the (model, category) groups (:func:`split_rows`; :data:`PARTS_PER_WORKER` per
+    process), merged (:func:`merge_results`).
+
+    The whole table is validated first (:func:`~metrics.schema.prepare_answers`), so a table
+    is refused with the same error as by one scoring; errors and warnings of a part are
+    raised and re-issued here. Runs ``score`` once, in this process, when
+    :func:`can_fork` says no or the table has a single group.
+    """
+    rows = split_rows(answers, PARTS_PER_WORKER * workers, bool(kwargs.get("include_excluded", False)))
+    if len(rows) < 2 or not can_fork():
+        return score(answers, **kwargs)
+    _JOB.update(score=score, answers=answers, rows=rows, kwargs=kwargs)
+    try:
+        with multiprocessing.get_context("fork").Pool(min(workers, len(rows))) as pool:
+            pending = pool.map_async(_score_part, range(len(rows)), chunksize=1)
+            # while the parts are scored: the checks across strata, on the whole table (an
+            # error here stops the workers as the pool closes)
+            prepare_answers(answers, include_excluded=bool(kwargs.get("include_excluded", False)),
+                            personas=kwargs.get("personas"))
+            outcomes = pending.get()
+    finally:
+        _JOB.clear()
+    seen = set()
+    for _, issued in outcomes:
+        for category, message in issued:
+            if (category, message) not in seen:  # each part warns of the same thing once
+                seen.add((category, message))
+                warnings.warn(message, category, stacklevel=3)
+    return merge_results([result for result, _ in outcomes])

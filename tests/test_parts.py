@@ -1,0 +1,77 @@
+"""Scoring on several processes (:mod:`metrics.parts`): the same tables, bit for bit, as one
+scoring; the same refusals; parts that follow the strata."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from socialbias import metrics
+from socialbias.metrics.parts import check_workers, split_rows
+from socialbias.metrics.results import TABLES
+from tests.metrics_fixtures import bbq_items, simulate_answers
+
+FAST = metrics.TypeThresholds(n_null=100)
+PERSONAS = {"": "", "gay": "gay", "straight": "straight", "a gardener": ""}
+
+
+@pytest.fixture(scope="module")
+def three_models() -> pd.DataFrame:
+    """Three models (one with Religion only), two categories, a placebo role, and one
+    (model, category) whose items are all excluded (still reported, with n_excluded)."""
+    items = pd.concat([bbq_items("Sexual_orientation"), bbq_items("Religion")], ignore_index=True)
+    frames = [simulate_answers(items, PERSONAS, q=0.6, ingroup=0.2, runs=2, seed=3, model="m-b"),
+              simulate_answers(items[items.category == "Religion"], PERSONAS, q=0.5, runs=2, seed=4, model="m-a"),
+              simulate_answers(items, PERSONAS, q=0.7, runs=2, seed=5, model="m-c")]
+    a = pd.concat(frames, ignore_index=True)
+    a["persona_placebo"] = a["persona"] == "a gardener"
+    a.loc[(a.model == "m-c") & (a.category == "Religion"), "excluded"] = True
+    return a.sample(frac=1.0, random_state=0).reset_index(drop=True)  # parts must not need sorted rows
+
+
+def _score(answers: pd.DataFrame, workers: int | None) -> metrics.MetricResults:
+    return metrics.score_answers(answers, n_boot=40, n_perm=40, seed=11, thresholds=FAST, workers=workers)
+
+
+@pytest.mark.parametrize("workers", [2, 3, 8])
+def test_parts_give_the_tables_of_one_scoring(three_models, workers) -> None:
+    one = _score(three_models, 1)
+    split = _score(three_models, workers)
+    for name in TABLES:
+        pd.testing.assert_frame_equal(getattr(split, name), getattr(one, name), check_exact=True, obj=name)
+    assert split.config == one.config
+    assert one.config["n_excluded"] > 0 and one.summary["PB_placebo"].notna().any()
+
+
+def test_parts_follow_the_strata(three_models) -> None:
+    a = three_models
+    for parts in (2, 3, 5):
+        rows = split_rows(a, parts, include_excluded=False)
+        assert 2 <= len(rows) <= parts
+        assert np.array_equal(np.sort(np.concatenate(rows)), np.arange(len(a)))
+        keys = [sorted(set(zip(a.model.iloc[r], a.category.iloc[r]))) for r in rows]
+        assert [k for part in keys for k in part] == sorted(set(zip(a.model, a.category)))  # consecutive
+        assert all((~a.excluded.iloc[r]).any() for r in rows)  # every part has a scored row
+    missing = a.copy()
+    missing.loc[0, "model"] = None
+    assert len(split_rows(missing, 3, include_excluded=False)) == 1  # the serial scoring refuses it
+
+
+def test_a_table_is_refused_as_by_one_scoring(three_models) -> None:
+    """A check across models (a persona placebo in one model's answers only) still refuses."""
+    bad = three_models.copy()
+    bad.loc[(bad.model == "m-a") & (bad.persona == "a gardener"), "persona_placebo"] = False
+    messages = []
+    for workers in (1, 2):
+        with pytest.raises(metrics.MetricsInputError) as err:
+            _score(bad, workers)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1] and "placebo in some rows only" in messages[0]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_workers_must_be_a_positive_integer(bad) -> None:
+    with pytest.raises(metrics.MetricsInputError, match="workers"):
+        check_workers(bad)
+    assert check_workers(None) >= 1 and check_workers(np.int64(3)) == 3
