@@ -239,9 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         _compare(work / "package" / "summary.csv", work / "plain" / "summary.csv")
         med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in times.items()}
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        print(f"score --no-report --n-boot {n_boot} (--workers {args.workers or f'default: {cores} usable cores'}): "
-              f"{med['package'][0]:.1f} s wall, {med['package'][1]:.1f} s CPU "
-              f"(median of {repeat}; each: {', '.join(f'{w:.1f}/{c:.1f}' for w, c in times['package'])})")
+        print(f"score --no-report --n-boot {n_boot}: {med['package'][0]:.1f} s wall, {med['package'][1]:.1f} s CPU "
+              f"(median of {repeat}; each: {', '.join(f'{w:.1f}/{c:.1f}' for w, c in times['package'])}; "
+              f"--workers {args.workers or f'default: {cores} usable cores'})")
         print(f"plain pandas scorer (point estimates only): {med['plain'][0]:.1f} s wall, {med['plain'][1]:.1f} s CPU "
               f"(each: {', '.join(f'{w:.1f}/{c:.1f}' for w, c in times['plain'])})")
         if args.baseline_python:
