@@ -366,7 +366,7 @@ def to_answers(
     order_codes, order_names = _factor(order_col)
     sel = np.flatnonzero(~bad_cat & ~missing)
     key = _joint(model_codes[sel], item_row[sel], pers_codes[sel], inst_codes[sel])
-    dup = pd.Series(_joint(key, order_codes[sel])).duplicated(keep="first").to_numpy()
+    dup = _duplicated(_joint(key, order_codes[sel]))
     outcome.duplicates += int(dup.sum())
     sel, key = sel[~dup], key[~dup]
     take = item_row[sel]
@@ -395,7 +395,7 @@ def to_answers(
     choice = original_choices(choice.astype(np.int64), orders)
 
     member_of, placebo = _persona_groups(cat_codes[sel], cats, pers_codes[sel], pers, personas, outcome)
-    repeated = bool(pd.Series(key).duplicated().any())  # an item asked in several orders per run: cyclic design
+    repeated = bool(_duplicated(key).any())  # an item asked in several orders per run: cyclic design
     instruction = recorded["instruction"].to_numpy()[sel]
     computed = {
         "model": sorted_categorical(model_codes[sel], models),
@@ -420,6 +420,17 @@ def _factor(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     column is recoded from its codes, without looking at a string per row."""
     codes, uniques = pd.factorize(values)
     return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+
+
+def _duplicated(key: np.ndarray) -> np.ndarray:
+    """``pandas.Series(key).duplicated(keep="first")``: True for each repeat of an earlier
+    key. A sort first tells whether any key repeats (0.02 s for 1.6 M keys, the hash table
+    0.12-0.18 s), the usual answer being no."""
+    ordered = np.sort(key)
+    if not (ordered[1:] == ordered[:-1]).any():
+        return np.zeros(key.size, bool)
+    out: np.ndarray = pd.Series(key).duplicated(keep="first").to_numpy()
+    return out
 
 
 def _joint(*codes: np.ndarray) -> np.ndarray:

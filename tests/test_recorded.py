@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from socialbias.bbq_adapters import items_from_records, load_bbq
@@ -98,8 +100,6 @@ def test_to_answers_join_matches_a_pandas_merge(so_items):
     """The integer-code join (binary search per category, one duplicate key) keeps the same
     rows, in the same order, with the same items as a pandas merge on the string keys, on a
     table with unknown categories and ids, duplicates and object (not categorical) columns."""
-    import numpy as np
-    import pandas as pd
 
     rng = np.random.default_rng(3)
     n = 3000
@@ -126,11 +126,19 @@ def test_to_answers_join_matches_a_pandas_merge(so_items):
 
 
 def test_joint_key_ranks_instead_of_overflowing():
-    import numpy as np
-
     from socialbias.recorded import _joint
 
     big = np.array([2**40, 0, 2**40, 5], np.int64)
     other = np.array([2**30, 1, 2**30, 1], np.int64)
     key = _joint(big, other, big)
     assert key[0] == key[2] and len(set(key.tolist())) == 3
+
+
+def test_duplicated_keys_match_pandas() -> None:
+    """The sort-first duplicate check gives pandas' keep="first" flags, with and without repeats."""
+    from socialbias.recorded import _duplicated
+
+    rng = np.random.default_rng(5)
+    for keys in (rng.permutation(1000), rng.integers(0, 300, 1000), np.array([7]), np.zeros(0, np.int64)):
+        keys = keys.astype(np.int64)
+        np.testing.assert_array_equal(_duplicated(keys), pd.Series(keys).duplicated(keep="first").to_numpy())
