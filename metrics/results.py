@@ -58,7 +58,8 @@ signed and ratio intervals are widened for few clusters, see ``n_clusters``):
 - ``per_run_persona``: (..., run, persona): n_responses, TB, BAmt, PB, BBQ numbers, ingroup.
 
 CSV files are written with full float precision (shortest round-trip repr) and read back
-exactly; the same results always give byte-identical files.
+exactly; the same results always give byte-identical files (the bytes of pandas' ``to_csv``,
+formatted column by column: :mod:`metrics.table_text`).
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ import pandas as pd
 
 from .errors import MetricsInputError
 from .model_types import TypeThresholds
+from .table_text import csv_text
 
 #: The summary's first columns, exactly in this order.
 SUMMARY_HEAD: tuple[str, ...] = (
@@ -111,8 +113,7 @@ class MetricResults:
         """
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        payload = {name: getattr(self, name).to_csv(index=False, lineterminator="\n")
-                   for name in TABLES}
+        payload = {name: csv_text(getattr(self, name)) for name in TABLES}  # = to_csv(index=False)
         payload[_CONFIG] = json.dumps({"thresholds": self.thresholds.to_dict(), **self.config},
                                       indent=2, sort_keys=True) + "\n"
         umask = os.umask(0o022)  # mkstemp makes 0600; the tables hold no secret: use the umask's mode
