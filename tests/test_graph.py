@@ -181,3 +181,97 @@ def test_written_graphs_are_the_results_graphs_with_persona_bias(results, tmp_pa
             assert back.nodes["persona:p"]["PB"] == expected.nodes["persona:p"]["PB"]
             for n, d in expected.nodes(data=True):
                 assert all(_same(back.nodes[n].get(k, float("nan")), v) for k, v in d.items()), n
+
+
+def _reference_graph(tb: pd.DataFrame, personas: pd.DataFrame | None, pb: pd.DataFrame | None) -> nx.DiGraph:
+    """The graph of one (model, category, context) built row by row, as build_graph did before
+    it built all graphs from tables at once (socialbias.graph.PerceptionGraphs)."""
+    m, cat, ctx = tb[["model", "category", "context_condition"]].iloc[0]
+    G = nx.DiGraph(model=str(m), category=str(cat), context_condition=str(ctx))
+    members: dict[str, dict] = {}
+    if personas is not None:
+        by_category = "persona_category" in personas.columns
+        pt = personas[personas["persona_category"].astype(str) == str(cat)] if by_category else personas
+        for row in pt.itertuples(index=False):
+            members[str(row.persona)] = {"member_of": "" if pd.isna(row.member_of) else str(row.member_of),
+                                         **({"persona_category": str(row.persona_category)} if by_category else {})}
+    elif pb is not None:
+        members = {str(p): {"member_of": "" if pd.isna(x) else str(x)} for p, x in zip(pb["persona"], pb["member_of"])}
+
+    def number(x, kind):
+        return float("nan") if pd.isna(x) else kind(x)
+
+    for name in sorted(set(tb["persona"].astype(str))):
+        info = members.get(name, {})
+        G.add_node(f"persona:{name or 'default'}", kind="persona", label=name or "default", is_default=name == "",
+                   member_of=info.get("member_of", ""), placebo=False,
+                   **({"persona_category": info["persona_category"]} if "persona_category" in info else {}))
+    for label in sorted(set(tb["target"].astype(str))):
+        G.add_node(f"target:{label}", kind="target", label=label, group=str(cat))
+    for row in (pb.to_dict("records") if pb is not None else []):
+        node = f"persona:{row['persona'] or 'default'}"
+        if node in G:
+            G.nodes[node].update({c: number(row[c], float) for c in ("PB", "PB_sd", "PB_lo", "PB_hi", "TB", "BAmt")})
+            G.nodes[node]["placebo"] = bool(row["placebo"])
+    for row in tb.to_dict("records"):
+        p, t = f"persona:{row['persona'] or 'default'}", f"target:{row['target']}"
+        G.add_edge(p, t, kind="perception", n=number(row["n"], int), in_group=G.nodes[p]["member_of"] == row["target"],
+                   **{c: number(row[c], float) for c in ("TB", "TB_sd", "TB_lo", "TB_hi", "BAmt", "BAmt_sd",
+                                                          "BAmt_lo", "BAmt_hi")})
+    for node, data in list(G.nodes(data=True)):
+        if data["kind"] == "persona" and data["member_of"] and f"target:{data['member_of']}" in G:
+            G.add_edge(f"target:{data['member_of']}", node, kind="has_member")
+    return G
+
+
+def _awkward_results(results):
+    """The hand example twice over: as it is, and as model 'm <2>' whose personas and targets
+    need escaping, with undefined numbers (NaN TB, n) and a persona missing from persona_bias."""
+    import numpy as np
+
+    rename = {"p": 'Müslim "p" & co', "a": "a<&>", "b": "b, ✓"}
+    tb2 = results.target_bias.assign(model="m <2>").replace({"persona": rename, "target": rename})
+    tb2["n"] = tb2["n"].astype(float)
+    tb2.loc[tb2.index[:3], ["TB", "n", "BAmt_lo"]] = np.nan
+    pb2 = results.persona_bias.assign(model="m <2>").replace({"persona": rename, "member_of": rename})
+    pb2.loc[pb2.index[0], "PB_sd"] = np.nan
+    pb2 = pb2[~((pb2["persona"] == rename["p"]) & (pb2["context_condition"] == "disambig"))]
+    pb2.loc[pb2.index[-1], "placebo"] = True
+    return (pd.concat([results.target_bias, tb2], ignore_index=True),
+            pd.concat([results.persona_bias, pb2], ignore_index=True))
+
+
+@pytest.mark.parametrize("personas_columns", [None, ["persona", "member_of", "persona_category"],
+                                              ["persona", "member_of"]])
+def test_graphs_are_the_row_by_row_graphs_and_written_byte_for_byte(results, tmp_path, personas_columns) -> None:
+    """build_graph gives the row-by-row graph (same nodes, edges, attributes, orders and types),
+    and write_graphs writes, without networkx, the bytes of write_graphml and write_json of it."""
+    from types import SimpleNamespace
+
+    from socialbias.graph import graphml_text, write_graphs
+
+    tb, pb = _awkward_results(results)
+    personas = pd.DataFrame({"persona": ['Müslim "p" & co', "p", "q", ""], "member_of": ["a<&>", "a", "b", None],
+                             "persona_category": ["C", "C", "other", "C"]})
+    personas = None if personas_columns is None else personas[personas_columns]
+    stems = write_graphs(SimpleNamespace(target_bias=tb, persona_bias=pb), personas, tmp_path)
+    keys = sorted(set(map(tuple, tb[["model", "category", "context_condition"]].to_numpy().tolist())))
+    assert len(stems) == len(keys) == 4
+    for stem, (model, category, context) in zip(stems, keys):
+        rows = tb[(tb["model"] == model) & (tb["context_condition"] == context)]
+        pb_rows = pb[(pb["model"] == model) & (pb["context_condition"] == context)]
+        expected = _reference_graph(rows, personas, pb_rows)
+        got = build_graph(tb, personas, model, category, context, persona_bias=pb)
+        assert got.graph == expected.graph
+        for ours, theirs in ((got.nodes(data=True), expected.nodes(data=True)),
+                             (got.edges(data=True), expected.edges(data=True))):
+            assert [x[:-1] for x in ours] == [x[:-1] for x in theirs]
+            for a, b in zip(ours, theirs):
+                assert list(a[-1]) == list(b[-1])
+                assert all(_same(x, y) and type(x) is type(y) for x, y in zip(a[-1].values(), b[-1].values())), a
+        graphml = (tmp_path / f"{stem}.graphml").read_text(encoding="utf-8")
+        assert graphml == graphml_text(expected)
+        assert (tmp_path / f"{stem}.json").read_bytes() == write_json(expected, tmp_path / "ref.json").read_bytes()
+    # the cases the test is about did occur: escaped labels, a persona without PB, undefined numbers
+    assert 'Müslim "p" &amp; co</data>' in graphml and '"n": null' in (tmp_path / f"{stems[-2]}.json").read_text()
+    assert not any(k.startswith("PB") for k in got.nodes['persona:Müslim "p" & co']) and "PB" in got.nodes["persona:default"]
