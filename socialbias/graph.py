@@ -168,7 +168,7 @@ def _per_distinct(function: Callable[[str], str], values: np.ndarray) -> np.ndar
 
 
 def _attribute(name: str, values: Any, held: np.ndarray | None = None) -> _Attribute:
-    """An attribute column from values of one type; NaN (and None) values are undefined."""
+    """An attribute column from values of one type (float, bool or str); a NaN float is undefined."""
     array = np.asarray(values)
     everywhere = np.ones(len(array), dtype=bool)
     held = everywhere if held is None else held
