@@ -275,3 +275,20 @@ def test_graphs_are_the_row_by_row_graphs_and_written_byte_for_byte(results, tmp
     # the cases the test is about did occur: escaped labels, a persona without PB, undefined numbers
     assert 'Müslim "p" &amp; co</data>' in graphml and '"n": null' in (tmp_path / f"{stems[-2]}.json").read_text()
     assert not any(k.startswith("PB") for k in got.nodes['persona:Müslim "p" & co']) and "PB" in got.nodes["persona:default"]
+
+
+def test_scoring_and_writing_graphs_do_not_import_networkx(tmp_path) -> None:
+    """networkx (70 ms to import) is imported only where a graph object is built or read."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys; from pathlib import Path; import socialbias.eval, socialbias.scoring; "
+            "from socialbias import metrics; from socialbias.graph import write_graphs; "
+            "from tests.test_metrics_hand import hand_answers; "
+            f"print(write_graphs(metrics.score_answers(hand_answers(), n_boot=5), None, Path({str(tmp_path)!r}))); "
+            "print(sorted(m for m in sys.modules if m.startswith('networkx')))")
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root).stdout
+    assert out.splitlines() == ["['m__C__ambig', 'm__C__disambig']", "[]"]
+    assert len(list(tmp_path.glob("*.graphml"))) == 2
