@@ -121,8 +121,9 @@ def _int_column(df: pd.DataFrame, col: str, allowed: tuple[int, ...] | None = No
         if bad.any():
             raise _fail(col, f"non-integer values ({_example(bad, s)})", f"store {col!r} as int")
     a = a.astype(np.int64)
-    if allowed is not None:
-        bad = ~np.isin(a, allowed)
+    if allowed is not None:  # a range of integers: two comparisons, not a set lookup per row
+        is_range = list(allowed) == list(range(min(allowed), max(allowed) + 1))
+        bad = ((a < min(allowed)) | (a > max(allowed))) if is_range else ~np.isin(a, allowed)
         if bad.any():
             raise _fail(col, f"values outside {list(allowed)} ({_example(bad, s)})",
                         f"map {col!r} into {list(allowed)}")

@@ -177,3 +177,13 @@ def test_personas_table_gives_ingroup(small: pd.DataFrame) -> None:
     with_table = metrics.score_answers(a, n_boot=0, personas=table).ingroup
     with_column = metrics.score_answers(small, n_boot=0).ingroup
     pd.testing.assert_frame_equal(with_table, with_column)
+
+
+@pytest.mark.parametrize("column, value", [("choice", 3), ("choice", -2), ("label", -1), ("unknown_idx", 3),
+                                           ("stereotyped_idx", -2), ("stereotyped_idx", 5)])
+def test_integer_codes_outside_their_range_are_refused(small, column, value) -> None:
+    bad = small.copy()
+    bad[column] = bad[column].astype(np.int64)
+    bad.loc[bad.index[4], column] = value
+    with pytest.raises(MetricsInputError, match=f"{column}.*values outside"):
+        metrics.prepare_answers(bad)
