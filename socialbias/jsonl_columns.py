@@ -73,9 +73,9 @@ def read_columns(data: bytes, order_names: tuple[str, ...], none_code: int) -> C
         lines.validate(full=True)
     except pa.ArrowInvalid:
         return None
-    plain = pc.match_substring_regex(lines, _PLAIN).to_numpy(zero_copy_only=False)
+    plain = _per_slice(pc.match_substring_regex, lines, _PLAIN)
     if plain.any():
-        slash = np.flatnonzero(plain & pc.match_substring(lines, "\\").to_numpy(zero_copy_only=False))
+        slash = np.flatnonzero(plain & _per_slice(pc.match_substring, lines, "\\"))
         if slash.size:
             escaped = pc.match_substring_regex(lines.take(pa.array(slash)), _ESCAPED).to_numpy(zero_copy_only=False)
             plain[slash[escaped]] = False
@@ -111,6 +111,29 @@ def read_columns(data: bytes, order_names: tuple[str, ...], none_code: int) -> C
     if columns is not None:
         frame["line"] = keep + 1
     return ColumnarRead(frame, other)
+
+
+#: Lines per slice below which :func:`_per_slice` does not start threads.
+SLICE_LINES = 200_000
+
+
+def _per_slice(function, lines, pattern: str) -> np.ndarray:
+    """``function(lines, pattern)`` (a pyarrow compute function of one value per line) as a
+    numpy array, computed on consecutive slices of the lines in parallel threads, one per
+    usable core: Arrow's kernels release the GIL, and each is single-threaded (the three
+    pattern scans of 1.6 M lines took 0.92 s in one thread, 0.49 s on two cores)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from socialbias.metrics.parts import usable_cpus
+
+    k = max(1, min(usable_cpus(), len(lines) // SLICE_LINES))
+    if k == 1:
+        return function(lines, pattern).to_numpy(zero_copy_only=False)
+    bounds = np.linspace(0, len(lines), k + 1).astype(np.int64)
+    with ThreadPoolExecutor(k) as pool:
+        parts = pool.map(lambda i: function(lines.slice(bounds[i], bounds[i + 1] - bounds[i]), pattern)
+                         .to_numpy(zero_copy_only=False), range(k))
+        return np.concatenate(list(parts))
 
 
 def _line_ends(data: bytes, block: int = 1 << 22) -> np.ndarray:
@@ -149,7 +172,7 @@ def _validate(table, lines, idx: np.ndarray, order_names: tuple[str, ...], none_
     # line. A valid line names exactly its text or choice key, and option_order if it has one.
     contiguous = idx.size == 0 or idx[-1] == idx.size - 1  # the plain lines are the first lines
     picked = lines.slice(0, idx.size) if contiguous else lines.take(pa.array(idx))
-    n_keys = pc.count_substring_regex(picked, _KEYS).to_numpy(zero_copy_only=False)
+    n_keys = _per_slice(pc.count_substring_regex, picked, _KEYS)
     ok &= n_keys == 1 + has_order
     none_line = ok & ~has_text & ~has_choice
     if none_line.any():

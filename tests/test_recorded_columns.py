@@ -135,6 +135,23 @@ def test_all_tricky_lines_together_and_gzip(tmp_path, monkeypatch) -> None:
     assert outcome.malformed > 10 and len(table) > 2 * len(GOOD)
 
 
+def test_pattern_scans_in_parallel_slices_read_the_same(tmp_path, monkeypatch) -> None:
+    """The per-line pattern scans run on slices in threads (big files); forced here on a small
+    one, with tricky lines at the slice bounds, every line is still decided as one by one."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    import socialbias.jsonl_columns as columns
+
+    monkeypatch.setattr("socialbias.metrics.parts.usable_cpus", lambda: 3)
+    monkeypatch.setattr(columns, "SLICE_LINES", 5)
+    words = pa.array(["a", "bb", "", "cbc", "b"] * 4)
+    assert columns._per_slice(pc.count_substring, words, "b").tolist() == [0, 2, 0, 1, 1] * 4  # 3 slices
+    path = tmp_path / "r.jsonl"
+    path.write_text("\n".join(_lines(GOOD * 3) + TRICKY + _lines(GOOD * 3)) + "\n")
+    _same(path, monkeypatch)
+
+
 def test_damaged_bytes_never_crash_and_read_the_same(tmp_path, monkeypatch) -> None:
     base = ("\n".join(_lines(GOOD * 4)) + "\n").encode()
     rng = random.Random(7)
