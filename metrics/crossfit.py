@@ -122,7 +122,7 @@ def nan_sd(reps: np.ndarray) -> np.ndarray:
         block = reps[:, c0:c0 + COLUMN_BLOCK]
         valid = ~np.isnan(block)
         k = valid.sum(axis=0)
-        mean = np.where(k > 0, np.nansum(np.where(valid, block, 0.0), axis=0) / np.maximum(k, 1), np.nan)
+        mean = np.where(k > 0, np.where(valid, block, 0.0).sum(axis=0) / np.maximum(k, 1), np.nan)
         dev = np.where(valid, block - mean, 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             out[c0:c0 + COLUMN_BLOCK] = np.where(k > 1, np.sqrt((dev * dev).sum(axis=0) / np.maximum(k - 1, 1)),

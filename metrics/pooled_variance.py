@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._grouping import COLUMN_BLOCK
 from .crossfit import nan_sd
 
 #: Standard errors at or below this are "no spread" (identical replicates give about 1e-17).
@@ -83,14 +84,24 @@ def prior_df(s2: np.ndarray, d: np.ndarray) -> float:
 def replicate_sd(reps: np.ndarray) -> np.ndarray:
     """Standard deviation (ddof 1) of each column of bootstrap replicates, NaN-skipping like
     :func:`metrics.crossfit.nan_sd` but about 15 times faster where a column has no NaN (the
-    usual case): only the columns with a NaN replicate take the NaN-aware path."""
+    usual case): ``np.std`` of every column, then ``nan_sd`` of the columns where it is NaN
+    (a NaN replicate makes it NaN; an infinite one gives NaN on both paths).
+
+    Computed :data:`~metrics._grouping.COLUMN_BLOCK` columns at a time, like ``nan_sd``: on
+    (1000 x 21,105) replicates numpy's temporaries were full-size arrays of 170 MB, which
+    the kernel maps and zeroes afresh; each column is reduced by the same ``np.std`` in the
+    same order, so its value does not depend on the block."""
+    out = np.full(reps.shape[1], np.nan)
     if reps.shape[0] < 2:
-        return np.full(reps.shape[1], np.nan)
-    has_nan = np.isnan(reps).any(axis=0)
-    sd: np.ndarray = reps.std(axis=0, ddof=1)
-    if has_nan.any():
-        sd[has_nan] = nan_sd(reps[:, has_nan])
-    return sd
+        return out
+    for c0 in range(0, reps.shape[1], COLUMN_BLOCK):
+        block = reps[:, c0:c0 + COLUMN_BLOCK]
+        sd: np.ndarray = block.std(axis=0, ddof=1)
+        redo = np.isnan(sd)
+        if redo.any():
+            sd[redo] = nan_sd(block[:, redo])
+        out[c0:c0 + COLUMN_BLOCK] = sd
+    return out
 
 
 def moderated_se(reps: np.ndarray, G: np.ndarray, stratum: np.ndarray, size: np.ndarray | None = None

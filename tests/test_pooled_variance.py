@@ -118,3 +118,24 @@ def test_replicate_sd_is_nan_sd() -> None:
     reps[1:, 11] = np.nan  # one defined replicate: no sd
     assert np.allclose(replicate_sd(reps), nan_sd(reps), equal_nan=True)
     assert np.isnan(replicate_sd(reps[:1])).all()
+
+
+@pytest.mark.parametrize("block", [3, 10**9])
+def test_replicate_sd_by_blocks_is_exact(block, monkeypatch) -> None:
+    """Computed COLUMN_BLOCK columns at a time, replicate_sd is, bit for bit, np.std of each
+    column without NaN and nan_sd of each column with one (infinite replicates: NaN)."""
+    from socialbias.metrics import pooled_variance
+
+    monkeypatch.setattr(pooled_variance, "COLUMN_BLOCK", block)
+    rng = np.random.default_rng(9)
+    reps = np.asfortranarray(rng.normal(size=(200, 23)) * rng.uniform(0.1, 3.0, size=23))
+    reps[rng.integers(0, 200, size=8), rng.integers(0, 23, size=8)] = np.nan
+    reps[:, 4] = np.nan
+    reps[0, 6] = np.inf
+    clean = np.isfinite(reps).all(axis=0)
+    assert 0 < clean.sum() < reps.shape[1] - 2
+    with np.errstate(invalid="ignore"):  # inf - inf
+        got = replicate_sd(reps)
+        np.testing.assert_array_equal(got[~clean], nan_sd(reps[:, ~clean]))
+    np.testing.assert_array_equal(got[clean], reps[:, clean].std(axis=0, ddof=1))
+    assert np.isnan(got[[4, 6]]).all() and not np.isnan(got[clean]).any()
