@@ -102,7 +102,7 @@ def cell_signs(C_cluster: sp.csr_array, layout: Layout, counts: dict[str, np.nda
 
 
 def _laws(h: np.ndarray, kind: str, signs: CellSigns) -> list[np.ndarray]:
-    """[T_fs, T_lin] terms of the cells of one kind (NaN exactly where ``h`` is)."""
+    """[T_fs, T_lin] terms of the cells of one kind (0, of either sign, where ``h`` is 0)."""
     lin = signs.sign[kind][None, :] * h
     return [np.where(signs.small[kind][None, :], np.abs(h), lin), lin]
 
@@ -112,17 +112,23 @@ def abs_replicates(TB: np.ndarray, layout: Layout, signs: CellSigns,
     """Bootstrap laws ``T_fs`` and ``T_lin`` (see the module documentation) of each mean of
     absolute values, averaged exactly as the plug-in is: ``{"pg.TB:fs", "pg.TB:lin", ...}``,
     each (replicates x cells of its level). ``TB``: the replicates' TB_k(p->t) per target
-    cell (``S / n``, NaN where n = 0); ``valid``: where it is defined (``~isnan(TB)``).
-    Both laws of a level are NaN in the same cells, so each mean counts its cells once
-    (:meth:`metrics._grouping.Grouping.means`)."""
+    cell (``S / n``; NaN, or any value, where n = 0); ``valid``: where it is defined
+    (default ``~isnan(TB)``). Both laws of a level are undefined in the same cells, so each
+    mean counts its cells once; the noise of undefined cells is zeroed in place
+    (:meth:`metrics._grouping.Grouping.masked_means`)."""
     if valid is None:
         valid = ~np.isnan(TB)
-    h = (TB - signs.x["tc"][None, :]) * signs.scale[None, :]
+    h = np.subtract(TB, signs.x["tc"][None, :])
+    h *= signs.scale[None, :]
+    np.copyto(h, 0.0, where=~valid)
     v_pb = valid[:, layout.pb_cell] & valid[:, layout.pb_default]
     v_fl = valid[:, layout.fl_a] & valid[:, layout.fl_b]
-    tc_prc = layout.tc_prc.means(_laws(h, "tc", signs), valid)
-    pb_prc = layout.pb_prc.means(_laws(h[:, layout.pb_cell] - h[:, layout.pb_default], "pb", signs), v_pb)
-    fl_pair = layout.fl_pair.means(_laws(h[:, layout.fl_a] - h[:, layout.fl_b], "fl", signs), v_fl)
+    h_pb, h_fl = layout.pb_pairs.difference(h), layout.fl_pairs.difference(h)
+    np.copyto(h_pb, 0.0, where=~v_pb)
+    np.copyto(h_fl, 0.0, where=~v_fl)
+    tc_prc = layout.tc_prc.masked_means(_laws(h, "tc", signs), valid)
+    pb_prc = layout.pb_prc.masked_means(_laws(h_pb, "pb", signs), v_pb)
+    fl_pair = layout.fl_pair.masked_means(_laws(h_fl, "fl", signs), v_fl)
     v_prc = ~np.isnan(pb_prc[1])
     pb_sr = layout.prc_sr_personas.means(pb_prc, v_prc)
     placebo_sr = layout.prc_sr_placebo.means(pb_prc, v_prc)

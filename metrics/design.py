@@ -18,12 +18,13 @@ all metrics of all replicates are a handful of array operations.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._grouping import Grouping
+from ._grouping import Grouping, Pairs
 from .bbq_scores import response_flags
 from .counters import target_terms
 from .schema import Responses
@@ -107,6 +108,16 @@ class Layout:
     @property
     def n_units(self) -> int:
         return len(self.r.units)
+
+    @cached_property
+    def pb_pairs(self) -> Pairs:
+        """The PB pairs (``pb_cell``, ``pb_default``), for the shifts of replicates."""
+        return Pairs(self.pb_cell, self.pb_default, self.n_tc)
+
+    @cached_property
+    def fl_pairs(self) -> Pairs:
+        """The PB floor pairs (``fl_a``, ``fl_b``)."""
+        return Pairs(self.fl_a, self.fl_b, self.n_tc)
 
     def split(self, X: np.ndarray) -> dict[str, np.ndarray]:
         """Cut ``weights @ C`` (b x columns) into its named count blocks (each b x cells)."""

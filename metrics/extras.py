@@ -25,6 +25,7 @@ def ingroup_per_run(TB: np.ndarray, layout: Layout, valid: np.ndarray | None = N
     ``valid``: where TB is defined (``~isnan(TB)``, computed when not given)."""
     if valid is None:
         valid = ~np.isnan(TB)
-    tb_in = layout.in_prc.means([TB], valid)[0]
-    tb_out = layout.out_prc.means([TB], valid)[0]
+    tb = np.where(valid, TB, 0.0)  # one masked copy for both means
+    tb_in = layout.in_prc.masked_means([tb], valid)[0]
+    tb_out = layout.out_prc.masked_means([tb], valid)[0]
     return {"ingroup": tb_in - tb_out, "TB_in": tb_in, "TB_out": tb_out}

@@ -70,19 +70,27 @@ def replicate_statistics(c: dict[str, np.ndarray], layout: Layout, signs: CellSi
     """The bootstrapped statistics of replicate counts ``c`` (:meth:`Layout.split`), by
     ``level.name``: TB, BAmt and shift per (stratum, persona, target), the per-run statistics
     of :data:`_BOOTSTRAPPED_PG` averaged over runs, and the laws of the means of absolute
-    values. Each target cell's TB is computed once and shared by all of them."""
+    values. Each target cell's TB is computed once and shared by all of them.
+
+    Undefined target cells (n = 0) hold 0 instead of NaN, zeroed in place, so the means over
+    them need no masked copies (:meth:`metrics._grouping.Grouping.masked_means`; these
+    (replicates x target cells) arrays are the bootstrap's largest); the values are those of
+    the NaN-skipping means, bit for bit."""
     valid = c["n"] != 0  # where every function of the cell's counts is defined
-    TB, BAmt = np.full_like(c["S"], np.nan), np.full_like(c["A"], np.nan)  # = ratio(S, n), ratio(A, n)
-    np.divide(c["S"], c["n"], out=TB, where=valid)
-    np.divide(c["A"], c["n"], out=BAmt, where=valid)
-    abs_tb, bamt = layout.tc_prc.means([np.abs(TB), BAmt], valid)
+    undefined = ~valid
+    with np.errstate(invalid="ignore", divide="ignore"):  # n = 0: zeroed below
+        TB, BAmt = c["S"] / c["n"], c["A"] / c["n"]
+    np.copyto(TB, 0.0, where=undefined)
+    np.copyto(BAmt, 0.0, where=undefined)
+    abs_tb, bamt = layout.tc_prc.masked_means([np.abs(TB), BAmt], valid)
     prc = {"TB": abs_tb, "BAmt": bamt}
     prc.update(bbq_per_run(c, layout))
     prc.update(ingroup_per_run(TB, layout, valid))
-    tg_tb, tg_bamt = layout.tc_tg.means([TB, BAmt], valid)
-    out = {"tg.TB": tg_tb, "tg.BAmt": tg_bamt,
-           "tg.shift": layout.pb_tg.means([TB[:, layout.pb_cell] - TB[:, layout.pb_default]],
-                                          valid[:, layout.pb_cell] & valid[:, layout.pb_default])[0]}
+    tg_tb, tg_bamt = layout.tc_tg.masked_means([TB, BAmt], valid)
+    v_pb = valid[:, layout.pb_cell] & valid[:, layout.pb_default]
+    shift = layout.pb_pairs.difference(TB)
+    np.copyto(shift, 0.0, where=~v_pb)
+    out = {"tg.TB": tg_tb, "tg.BAmt": tg_bamt, "tg.shift": layout.pb_tg.masked_means([shift], v_pb)[0]}
     out["pg.TB"], out["pg.BAmt"] = layout.prc_pg.means([abs_tb, bamt], ~np.isnan(abs_tb))
     out.update({f"pg.{name}": layout.prc_pg.mean(prc[name]) for name in _BOOTSTRAPPED_PG[2:]})
     out.update(abs_replicates(TB, layout, signs, valid))

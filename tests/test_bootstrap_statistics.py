@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
-from socialbias.metrics._grouping import Grouping
+from socialbias.metrics._grouping import Grouping, Pairs
 from socialbias.metrics.abs_intervals import cell_signs
 from socialbias.metrics.clusters import make_clusters, multinomial_counts
 from socialbias.metrics.design import build_layout
@@ -40,6 +40,32 @@ def test_means_equal_mean_bit_for_bit() -> None:
     # one validity row for every replicate (the exchange null: swaps never change it)
     one = np.ones((1, codes.size), dtype=bool)
     np.testing.assert_array_equal(g.means([np.nan_to_num(x)], one)[0], g.mean(np.nan_to_num(x)))
+
+
+def test_masked_means_and_pair_differences_sum_like_the_definitions() -> None:
+    """Grouping.masked_means of arrays zeroed in place (zeros of either sign) and sums of
+    Pairs.difference (one sparse product; a zero may come out +0.0 instead of -0.0) give the
+    NaN-skipping means of the masked subtraction, bit for bit."""
+    rng = np.random.default_rng(2)
+    codes = np.array([0, 0, 2, 2, 2, -1, 3, 0, 3, 1])
+    g = Grouping(codes, 4)
+    x = np.asfortranarray(rng.integers(-2, 3, size=(7, codes.size)) / 3.0)  # many exact zeros
+    x[:, 2] = -0.0
+    valid = rng.random(x.shape) < 0.7
+    valid[:, 1] = False  # group 1 has no defined member
+    zeroed = np.where(valid, x, -0.0)
+    expect = g.means([np.where(valid, x, np.nan), np.where(valid, -x, np.nan)], valid)
+    for got, want in zip(g.masked_means([zeroed, -zeroed], valid), expect):
+        np.testing.assert_array_equal(got.view(np.int64), want.view(np.int64))
+    a, b = np.array([0, 3, 4, 7, 9, 2]), np.array([1, 1, 8, 6, 2, 9])  # either order in a row
+    pairs = Pairs(a, b, codes.size)
+    diff = pairs.difference(x)
+    assert diff.flags.f_contiguous
+    np.testing.assert_array_equal(diff, x[:, a] - x[:, b])  # equal up to the sign of 0
+    sums = Grouping(np.array([0, 0, 1, 1, 1, 0]), 2)
+    sub = x[:, a] - x[:, b]
+    for fast, slow in ((diff, sub), (np.abs(diff), np.abs(sub)), (-diff, -sub)):
+        np.testing.assert_array_equal(sums.sum(fast).view(np.int64), sums.sum(slow).view(np.int64))
 
 
 @pytest.fixture(scope="module")
