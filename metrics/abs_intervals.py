@@ -102,9 +102,11 @@ def cell_signs(C_cluster: sp.csr_array, layout: Layout, counts: dict[str, np.nda
 
 
 def _laws(h: np.ndarray, kind: str, signs: CellSigns) -> list[np.ndarray]:
-    """[T_fs, T_lin] terms of the cells of one kind (0, of either sign, where ``h`` is 0)."""
-    lin = signs.sign[kind][None, :] * h
-    return [np.where(signs.small[kind][None, :], np.abs(h), lin), lin]
+    """[T_fs, T_lin] terms of the cells of one kind (0, of either sign, where ``h`` is 0).
+    ``h`` is overwritten by T_lin (multiplied in place: twice as fast as into a fresh array
+    on the bootstrap's (replicates x cells) arrays); ``|sign * h| = |h|``, so T_fs is the same."""
+    lin = np.multiply(h, signs.sign[kind][None, :], out=h)
+    return [np.where(signs.small[kind][None, :], np.abs(lin), lin), lin]
 
 
 def abs_replicates(TB: np.ndarray, layout: Layout, signs: CellSigns,
