@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from socialbias.metrics._grouping import Grouping, Pairs
-from socialbias.metrics.abs_intervals import cell_signs
+from socialbias.metrics.abs_intervals import abs_replicates, cell_signs
 from socialbias.metrics.clusters import make_clusters, multinomial_counts
 from socialbias.metrics.design import build_layout
 from socialbias.metrics.schema import prepare_answers
@@ -68,11 +68,7 @@ def test_masked_means_and_pair_differences_sum_like_the_definitions() -> None:
         np.testing.assert_array_equal(sums.sum(fast).view(np.int64), sums.sum(slow).view(np.int64))
 
 
-@pytest.fixture(scope="module")
-def replicate_setup():
-    items = bbq_items("Religion").head(120)
-    answers = simulate_answers(items, {"": "", "a Muslim": "Muslim", "an atheist": "Atheist"}, runs=3,
-                               q=0.7, seed=4)
+def _replicates(answers):
     r = prepare_answers(answers)
     layout = build_layout(r, 2.0, 1.0)
     clusters = make_clusters(r)
@@ -84,8 +80,37 @@ def replicate_setup():
     return layout, C, counts, X
 
 
-def test_replicate_statistics_match_the_definitions(replicate_setup) -> None:
-    layout, C, counts, X = replicate_setup
+def _answers():
+    items = bbq_items("Religion").head(120)
+    return simulate_answers(items, {"": "", "a Muslim": "Muslim", "an atheist": "Atheist"}, runs=3,
+                            q=0.7, seed=4)
+
+
+@pytest.fixture(scope="module")
+def replicate_setup():
+    return _replicates(_answers())
+
+
+@pytest.fixture(scope="module")
+def gappy_setup():
+    """A persona that did not answer a third of the templates in one run: some of its target
+    cells are empty in a replicate where the default's are not (PB pairs with one undefined
+    side) while its cells of the other runs are defined (their mean over runs is not NaN)."""
+    answers = _answers()
+    template = answers["context_condition"] + "/" + answers["question_index"].astype(str)
+    names = template.unique()
+    gaps = np.random.default_rng(6).choice(names, size=len(names) // 3, replace=False)
+    first_run = answers["run"] == answers["run"].min()
+    setup = _replicates(answers[~((answers["persona"] == "a Muslim") & first_run & template.isin(gaps))])
+    layout, _, _, X = setup
+    valid = layout.split(X)["n"] != 0
+    assert (valid[:, layout.pb_cell] != valid[:, layout.pb_default]).any()
+    return setup
+
+
+@pytest.mark.parametrize("setup", ["replicate_setup", "gappy_setup"])
+def test_replicate_statistics_match_the_definitions(setup, request) -> None:
+    layout, C, counts, X = request.getfixturevalue(setup)
     c = layout.split(X)
     assert np.isnan(per_run_statistics(c, layout)["tc"]["TB"]).any()  # some replicates leave cells empty
     fast = replicate_statistics(c, layout, cell_signs(C, layout, counts))
@@ -100,3 +125,46 @@ def test_replicate_statistics_match_the_definitions(replicate_setup) -> None:
         vals = point[key][~np.isnan(point[key])]
         assert vals.size and np.all(vals == 0), key
     assert np.nanstd(fast["st.PB:fs"]) > 0  # and they vary between replicates
+
+
+def _abs_replicates_by_definition(TB, layout, signs):
+    """The laws of metrics.abs_intervals as written in its module documentation: NaN where a
+    cell is undefined, gathers and subtractions for the pairs, NaN-skipping means."""
+    h = (TB - signs.x["tc"][None, :]) * signs.scale[None, :]
+
+    def laws(d, kind):
+        lin = signs.sign[kind][None, :] * d
+        return [np.where(signs.small[kind][None, :], np.abs(d), lin), lin]
+
+    def means(grouping, arrays):
+        return [grouping.mean(a) for a in arrays]
+
+    tc_prc = means(layout.tc_prc, laws(h, "tc"))
+    pb_prc = means(layout.pb_prc, laws(h[:, layout.pb_cell] - h[:, layout.pb_default], "pb"))
+    fl_pair = means(layout.fl_pair, laws(h[:, layout.fl_a] - h[:, layout.fl_b], "fl"))
+    pb_sr, placebo_sr = means(layout.prc_sr_personas, pb_prc), means(layout.prc_sr_placebo, pb_prc)
+    levels = {"pg.TB": means(layout.prc_pg, tc_prc), "pg.PB": means(layout.prc_pg, pb_prc),
+              "st.PB": means(layout.sr_st, pb_sr), "st.PB_placebo": means(layout.sr_st, placebo_sr),
+              "st.PB_floor": means(layout.pair_st, fl_pair)}
+    return {f"{key}:{law}": arrs[i] for key, arrs in levels.items() for i, law in enumerate(("fs", "lin"))}
+
+
+def test_abs_replicates_match_the_definition(replicate_setup) -> None:
+    """abs_replicates (undefined cells zeroed in place, pair differences as a sparse product,
+    T_lin computed in place) gives the laws of their definition, bit for bit, whether TB holds
+    NaN or 0 in its undefined cells."""
+    layout, C, counts, X = replicate_setup
+    c = layout.split(X)
+    signs = cell_signs(C, layout, counts)
+    # undefined cells as a replicate leaves them, and more, so that pairs with one undefined
+    # side occur (a persona without answers to some items)
+    valid = (c["n"] != 0) & (np.random.default_rng(3).random(c["n"].shape) > 0.1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        TB = np.where(valid, c["S"] / c["n"], np.nan)
+    want = _abs_replicates_by_definition(TB, layout, signs)
+    for tb in (TB, np.where(valid, TB, 0.0)):
+        got = abs_replicates(tb.copy(order="K"), layout, signs, valid)
+        assert got.keys() == want.keys()
+        for key, arr in want.items():
+            np.testing.assert_array_equal(got[key].view(np.int64), arr.view(np.int64), err_msg=key)
+    assert np.nanstd(want["pg.PB:fs"]) > 0 and np.isnan(want["pg.PB:fs"]).sum() < want["pg.PB:fs"].size
