@@ -114,6 +114,24 @@ def test_exchange_null_blocks(setup, n_perm, monkeypatch) -> None:
         assert np.nanstd(got[0][1]) > 0
 
 
+def test_exchange_null_is_its_definition(setup, monkeypatch) -> None:
+    """exchange_null (|shift - 2 D flips| computed in place in the product) equals the
+    straightforward formula on one block, bit for bit."""
+    r, layout, clusters, C, _ = setup
+    counts = layout.point_counts()
+    shift = score_mod.per_run_statistics(counts, layout)["pb"]["shift"]
+    monkeypatch.setattr(persona_test, "EXCHANGE_COLUMNS", 10**9)
+    got = persona_test.exchange_null(layout, clusters, shift, counts["n"], 30, 4, chunk=30)
+    D_t = persona_test.exchange_matrix(layout, clusters, counts["n"]).T.tocsr()  # pairs x clusters
+    flips = StratumStreams(4, r.strata, "exchange", clusters.cluster_stratum).uniform(30) < 0.5
+    null_shift = shift - 2.0 * np.asarray(D_t @ np.ascontiguousarray(flips.T, dtype=np.float64)).T
+    pb_k = layout.pb_prc.mean(np.abs(null_shift))
+    want = layout.prc_pg.mean(pb_k), layout.sr_st.mean(layout.prc_sr_personas.mean(pb_k))
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a.view(np.int64), b.view(np.int64))
+    assert np.nanstd(want[0]) > 0
+
+
 def test_column_blocks_of_sd_and_percentiles(monkeypatch) -> None:
     """nan_sd and nan_percentile reduce COLUMN_BLOCK columns at a time: same values as one
     block, and as numpy's definitions."""
