@@ -11,9 +11,10 @@ back together in stratum order: they are those of one scoring of the whole table
 Two things are not per stratum, and are handled here:
 
 - checks that look across strata (a persona flagged as placebo in one model's answers and not
-  in another's; a persona with two ``member_of`` values in one category; every response
-  excluded): the whole table is checked once (:func:`~metrics.schema.prepare_answers`)
-  before any part is scored, so a table is refused exactly when one scoring would refuse it;
+  in another's; a persona with two ``member_of`` values in one category): they run on the
+  whole table (:func:`~metrics.schema.check_across_strata`) while the parts are scored, and
+  every part has a scored row (so "every response is excluded" is a whole-table error); on
+  any refusal the whole table is prepared once more to raise the error one scoring raises;
 - the counts of ``config`` (``n_clusters``, ``n_excluded``): summed over the parts.
 
 Processes are forked (Linux only; elsewhere, inside a daemon process, or with one part,
@@ -35,7 +36,7 @@ import pandas as pd
 
 from .errors import MetricsInputError
 from .results import TABLES, MetricResults
-from .schema import prepare_answers
+from .schema import ANSWER_COLUMNS, check_across_strata, prepare_answers
 
 #: ``config`` entries that count something per stratum: a split scoring sums them.
 SUMMED_CONFIG: tuple[str, ...] = ("n_clusters", "n_excluded")
@@ -135,25 +136,36 @@ def score_in_parts(score: Callable[..., MetricResults], answers: pd.DataFrame, w
     parts of the (model, category) groups (:func:`split_rows`; :data:`PARTS_PER_WORKER` per
     process), merged (:func:`merge_results`).
 
-    The whole table is validated first (:func:`~metrics.schema.prepare_answers`), so a table
-    is refused with the same error as by one scoring; errors and warnings of a part are
-    raised and re-issued here. Runs ``score`` once, in this process, when
-    :func:`can_fork` says no or the table has a single group.
+    A table is refused with the error one scoring gives: the checks that look across strata
+    run on the whole table (:func:`~metrics.schema.check_across_strata`), the others in the
+    parts, and on any refusal the whole table's own first error is raised
+    (:func:`~metrics.schema.prepare_answers`). Warnings of the parts are re-issued here.
+    Runs ``score`` once, in this process, when :func:`can_fork` says no, the table lacks a
+    column, or it has a single group.
     """
-    rows = split_rows(answers, PARTS_PER_WORKER * workers, bool(kwargs.get("include_excluded", False)))
+    include_excluded = bool(kwargs.get("include_excluded", False))
+    readable = (isinstance(answers, pd.DataFrame) and len(answers) > 0
+                and set(ANSWER_COLUMNS) <= set(answers.columns))  # else one scoring says what is wrong
+    rows = split_rows(answers, PARTS_PER_WORKER * workers, include_excluded) if readable else []
     if len(rows) < 2 or not can_fork():
         return score(answers, **kwargs)
+    # the largest parts first, so that no large part is left running alone at the end
+    order = sorted(range(len(rows)), key=lambda i: -rows[i].size)
     _JOB.update(score=score, answers=answers, rows=rows, kwargs=kwargs)
     try:
         with multiprocessing.get_context("fork").Pool(min(workers, len(rows))) as pool:
-            pending = pool.map_async(_score_part, range(len(rows)), chunksize=1)
-            # while the parts are scored: the checks across strata, on the whole table (an
-            # error here stops the workers as the pool closes)
-            prepare_answers(answers, include_excluded=bool(kwargs.get("include_excluded", False)),
-                            personas=kwargs.get("personas"))
-            outcomes = pending.get()
+            pending = pool.map_async(_score_part, order, chunksize=1)
+            # while the parts are scored: the checks that look across strata, on the whole
+            # table (an error stops the workers as the pool closes)
+            check_across_strata(answers, personas=kwargs.get("personas"))
+            done = pending.get()
+    except MetricsInputError as error:
+        # the error one scoring of the whole table gives (its checks run in another order)
+        prepare_answers(answers, include_excluded=include_excluded, personas=kwargs.get("personas"))
+        raise error
     finally:
         _JOB.clear()
+    outcomes = [outcome for _, outcome in sorted(zip(order, done), key=lambda pair: pair[0])]
     seen = set()
     for _, issued in outcomes:
         for category, message in issued:

@@ -248,6 +248,27 @@ def placebo_flags(df: pd.DataFrame, column: str, persona_codes: np.ndarray, pers
     return flags
 
 
+_CATEGORY_FIX = "name the BBQ category of every response"
+
+
+def _persona_codes(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted codes of the persona column and the persona names as ``str``."""
+    codes, names = _codes(df, "persona", 'use "" (empty string) for the default persona')
+    return codes, np.array([str(p) for p in names], dtype=object)
+
+
+def check_across_strata(answers: pd.DataFrame, *, personas: pd.DataFrame | None = None) -> None:
+    """The checks of :func:`prepare_answers` that look at the answers of several strata at
+    once: one ``member_of`` per (category, persona) and one placebo flag per persona, over
+    every model. Every other check looks at one row or one stratum, so a table cut into
+    parts of whole strata (:mod:`metrics.parts`) is refused by a part exactly when, or this
+    check is failed exactly when, :func:`prepare_answers` refuses the whole table."""
+    cat_c, categories = _codes(answers, "category", _CATEGORY_FIX)
+    pers_c, pers = _persona_codes(answers)
+    _member_table(answers, personas, cat_c, categories, pers_c, pers)
+    placebo_flags(answers, PLACEBO_COLUMN, pers_c, pers, personas)
+
+
 def prepare_answers(
     answers: pd.DataFrame,
     *,
@@ -278,14 +299,13 @@ def prepare_answers(
     df = answers
 
     model_c, models = _codes(df, "model", "name the model of every response")
-    cat_c, categories = _codes(df, "category", "name the BBQ category of every response")
+    cat_c, categories = _codes(df, "category", _CATEGORY_FIX)
     ctx_c, ctxs = _codes(df, "context_condition", "use 'ambig' or 'disambig'")
     _check_allowed("context_condition", ctxs, CONTEXTS)
     pol_c, pols = _codes(df, "polarity", "use 'neg' or 'nonneg'")
     _check_allowed("polarity", pols, POLARITIES)
     item_c, items = _codes(df, "item_id", "give every response the id of its BBQ item")
-    pers_c, pers = _codes(df, "persona", 'use "" (empty string) for the default persona')
-    pers = np.array([str(p) for p in pers], dtype=object)
+    pers_c, pers = _persona_codes(df)
 
     run = _int_column(df, "run")
     if (run < 0).any():

@@ -58,16 +58,43 @@ def test_parts_follow_the_strata(three_models) -> None:
     assert len(split_rows(missing, 3, include_excluded=False)) == 1  # the serial scoring refuses it
 
 
-def test_a_table_is_refused_as_by_one_scoring(three_models) -> None:
-    """A check across models (a persona placebo in one model's answers only) still refuses."""
+def _placebo_in_one_model_only(a: pd.DataFrame) -> None:
+    a.loc[(a.model == "m-a") & (a.persona == "a gardener"), "persona_placebo"] = False
+
+
+def _two_groups_for_one_persona(a: pd.DataFrame) -> None:
+    a["persona_member_of"] = a["persona"].astype(str).map({"gay": "gay", "straight": "straight"}).fillna("")
+    a.loc[(a.model == "m-c") & (a.persona == "gay"), "persona_member_of"] = "lesbian"
+
+
+def _bad_codes_in_two_parts(a: pd.DataFrame) -> None:
+    a["choice"] = a["choice"].astype(np.int64)
+    a.loc[a.index[(a.model == "m-c").to_numpy()][:3], "choice"] = 7
+    a.loc[a.index[(a.model == "m-a").to_numpy()][:2], "choice"] = 9
+
+
+def _missing_values(a: pd.DataFrame) -> None:
+    a["target1"] = a["target1"].astype(object)
+    a.loc[a.index[(a.model == "m-c").to_numpy()][:4], "target1"] = None
+
+
+def _no_model_column(a: pd.DataFrame) -> None:
+    del a["model"]
+
+
+@pytest.mark.parametrize("damage", [_placebo_in_one_model_only, _two_groups_for_one_persona, _bad_codes_in_two_parts,
+                                    _missing_values, _no_model_column])
+def test_a_table_is_refused_as_by_one_scoring(three_models, damage) -> None:
+    """Checks across models (placebo flags, member_of) and per-row checks failing in several
+    parts: the same error, word for word, as one scoring."""
     bad = three_models.copy()
-    bad.loc[(bad.model == "m-a") & (bad.persona == "a gardener"), "persona_placebo"] = False
+    damage(bad)
     messages = []
     for workers in (1, 2):
         with pytest.raises(metrics.MetricsInputError) as err:
             _score(bad, workers)
         messages.append(str(err.value))
-    assert messages[0] == messages[1] and "placebo in some rows only" in messages[0]
+    assert messages[0] == messages[1]
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
