@@ -103,6 +103,21 @@ def split_rows(answers: pd.DataFrame, parts: int, include_excluded: bool) -> lis
     return [np.sort(order[a:b]) for a, b in zip(starts[:-1], starts[1:])]
 
 
+def _forked_pool(processes: int) -> Any:
+    """A pool of ``processes`` forked workers.
+
+    Python 3.12 and later warn at every fork of a process that has threads; here they are the
+    idle threads of Arrow's reader pool and of the BLAS library, which both reinitialise
+    themselves in a forked child, and the workers run only numpy, pandas and scipy code on
+    the parent's arrays. The warning would reach ``score``'s users as noise on every run,
+    so it is silenced for these forks only.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*multi-threaded, use of fork\(\) may lead to deadlocks",
+                                category=DeprecationWarning)
+        return multiprocessing.get_context("fork").Pool(processes)
+
+
 def _score_part(index: int) -> tuple[MetricResults, list[tuple[type[Warning], str]]]:
     """Score part ``index`` of :data:`_JOB` (runs in a forked worker); its warnings are
     returned for the parent to re-issue."""
@@ -153,7 +168,7 @@ def score_in_parts(score: Callable[..., MetricResults], answers: pd.DataFrame, w
     order = sorted(range(len(rows)), key=lambda i: -rows[i].size)
     _JOB.update(score=score, answers=answers, rows=rows, kwargs=kwargs)
     try:
-        with multiprocessing.get_context("fork").Pool(min(workers, len(rows))) as pool:
+        with _forked_pool(min(workers, len(rows))) as pool:
             pending = pool.map_async(_score_part, order, chunksize=1)
             # while the parts are scored: the checks that look across strata, on the whole
             # table (an error stops the workers as the pool closes)
