@@ -140,8 +140,13 @@ def over_runs(per_run: dict[str, dict[str, np.ndarray]], layout: Layout, with_sd
     return out
 
 
+#: The moderated standard error of TB(p->t) per target cell: (se, df, agree) of
+#: :func:`metrics.pooled_variance.moderated_se`, shared by its interval and its p-value.
+Moderated = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
 def few_cluster_intervals(reps: Reps, point: Point, G: dict[str, np.ndarray], ci: float,
-                          tg_stratum: np.ndarray, tg_n: np.ndarray) -> Intervals:
+                          tg_stratum: np.ndarray, tg_n: np.ndarray, tb_se: Moderated | None = None) -> Intervals:
     """Intervals of the signed and ratio statistics from their bootstrap replicates ``reps``.
 
     Per-target cells (level ``tg``: TB(p->t), BAmt(p->t), shifts): ``estimate -+ t se`` with
@@ -152,14 +157,16 @@ def few_cluster_intervals(reps: Reps, point: Point, G: dict[str, np.ndarray], ci
     reaches 0 where its p-value (:func:`_tb_pvalues`) keeps 0. Other
     levels (G = the stratum's templates): percentile intervals widened for few clusters
     (:func:`metrics.clusters.few_cluster_factor`). ``G`` per level: the clusters behind each
-    cell (docs/method.md section 8)."""
+    cell (docs/method.md section 8). ``tb_se``: TB(p->t)'s moderated standard error where the
+    caller has computed it already (:func:`score_answers`, for the p-values too)."""
     factor = {level: few_cluster_factor(g, ci) for level, g in G.items() if level != "tg"}
     out = {}
     for key, values in reps.items():
         level, name = key.split(".")
         if level == "tg":
             est = point[level][name][0]
-            se, df, agree = moderated_se(values, G["tg"], tg_stratum, tg_n)
+            se, df, agree = (tb_se if name == "TB" and tb_se is not None
+                             else moderated_se(values, G["tg"], tg_stratum, tg_n))
             out[key] = t_interval(est, se, df, ci, RANGES.get(name, (-np.inf, np.inf)))
             if name == "TB":  # consistent with TB_pvalue (_tb_pvalues): excludes 0 iff p < 1 - ci
                 out[key] = reach_zero(*out[key], pvalues(est, se, df, agree, G["tg"]), 1.0 - ci)
@@ -262,9 +269,11 @@ def score_answers(
                             n_boot=int(n_boot), streams=cstreams("bootstrap"))
     G = cell_clusters(C_cluster, layout.n_tc, layout.tc_tg, clusters.cluster_stratum,
                       {"pg": layout.pg["stratum"].to_numpy(), "st": np.arange(len(r.strata))})
+    tg_stratum, tg_n = layout.tg["stratum"].to_numpy(), layout.tc_tg.sum(counts["n"])[0]
+    tb_se = moderated_se(reps["tg.TB"], G["tg"], tg_stratum, tg_n)  # for TB(p->t)'s interval and p-value
     intervals = few_cluster_intervals({key: values for key, values in reps.items()
                                        if ":" not in key and key not in ABS_KEYS},
-                                      point, G, ci, layout.tg["stratum"].to_numpy(), layout.tc_tg.sum(counts["n"])[0])
+                                      point, G, ci, tg_stratum, tg_n, tb_se)
     for key in ABS_KEYS:
         level, name = key.split(".")
         intervals[key] = abs_interval(point[level][name][0], reps, key, ci)
@@ -276,7 +285,7 @@ def score_answers(
     thr = type_thresholds(layout, counts, thresholds, seed)
     results = _assemble(layout, counts, per_run, point, reps, intervals, thr, thresholds,
                         extra={**{k: v[0] for k, v in deb.items()}, **tests, **placebo,
-                               "tg.n_clusters": G["tg"], "st.n_clusters": G["st"]},
+                               "tg.n_clusters": G["tg"], "st.n_clusters": G["st"]}, tb_se=tb_se,
                         config={"w": float(w), "v": float(v), "n_boot": int(n_boot), "ci": float(ci),
                                 "seed": int(seed), "include_excluded": bool(include_excluded),
                                 "resample": resample, "resample_unit": clusters.unit,
@@ -333,8 +342,8 @@ def _with_stats(table: pd.DataFrame, level: str, names: tuple[str, ...], point: 
     return table
 
 
-def _tb_pvalues(layout: Layout, point: Point, reps: Reps, G: np.ndarray, n: np.ndarray | None = None
-                ) -> tuple[np.ndarray, np.ndarray]:
+def _tb_pvalues(layout: Layout, point: Point, reps: Reps, G: np.ndarray, n: np.ndarray | None = None,
+                se: Moderated | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per (stratum, persona, target): two-sided p-value of TB(p->t) = 0 and its
     Benjamini-Hochberg adjustment over the cells of the stratum.
 
@@ -343,15 +352,17 @@ def _tb_pvalues(layout: Layout, point: Point, reps: Reps, G: np.ndarray, n: np.n
     pooled with the stratum's, Smyth 2004) and Student's t on its degrees of freedom; for a cell whose G
     templates all agree never below the exact two-sided sign test 2 x 0.5^G (agreement of six
     templates is evidence at p = 0.031, not proof), which alone decides where nothing can be
-    pooled. The interval excludes 0 exactly when p < 1 - ci (docs/method.md section 8)."""
+    pooled. The interval excludes 0 exactly when p < 1 - ci (docs/method.md section 8).
+    ``se``: the moderated standard error when the caller has it (else computed from ``reps``)."""
     tb = point["tg"]["TB"][0]
-    se, df, agree = moderated_se(reps["tg.TB"], G, layout.tg["stratum"].to_numpy(), n)
-    p = pvalues(tb, se, df, agree, G)
+    sd, df, agree = se if se is not None else moderated_se(reps["tg.TB"], G, layout.tg["stratum"].to_numpy(), n)
+    p = pvalues(tb, sd, df, agree, G)
     return p, benjamini_hochberg(p, layout.tg["stratum"].to_numpy())
 
 
 def _assemble(layout: Layout, counts: Counts, per_run: Point, point: Point, reps: Reps, intervals: Intervals,
-              thr: pd.DataFrame, thresholds: TypeThresholds, config: dict[str, Any], extra: Reps) -> MetricResults:
+              thr: pd.DataFrame, thresholds: TypeThresholds, config: dict[str, Any], extra: Reps,
+              tb_se: Moderated | None = None) -> MetricResults:
     r = layout.r
     ones_tc = np.ones((1, layout.n_tc))
     n_tg = np.rint(layout.tc_tg.sum(counts["n"])[0]).astype(np.int64)
@@ -364,7 +375,7 @@ def _assemble(layout: Layout, counts: Counts, per_run: Point, point: Point, reps
     tb["n"] = n_tg
     _with_stats(tb, "tg", ("TB", "BAmt"), point, intervals, sd=False)
     tb["n_runs"] = runs_tg.astype(np.int64)
-    tb["TB_pvalue"], tb["TB_padj"] = _tb_pvalues(layout, point, reps, extra["tg.n_clusters"], n_tg)
+    tb["TB_pvalue"], tb["TB_padj"] = _tb_pvalues(layout, point, reps, extra["tg.n_clusters"], n_tg, tb_se)
     tb["n_clusters"] = np.rint(extra["tg.n_clusters"]).astype(np.int64)
 
     # shifts: (stratum, non-default persona, target) rows that have a default partner
