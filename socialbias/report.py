@@ -87,12 +87,11 @@ def _load_record(record: Any) -> dict[str, Any] | None:
 
 
 def _graphs_for(mt: Any, graphs: Any) -> list[tuple[tuple[str, str, str], Any]]:
-    if graphs is None:
-        from .graph import build_graph
+    if graphs is None:  # every stratum's graph (what build_graph gives), the tables read once
+        from .graph import PerceptionGraphs
 
-        tb = mt.target_bias
-        return [(key, build_graph(tb, model=key[0], category=key[1], context=key[2],
-                                  persona_bias=mt.persona_bias)) for key in _strata(tb)]
+        built = PerceptionGraphs(mt.target_bias, None, mt.persona_bias)
+        return [(tuple(str(x) for x in key), built.networkx(i)) for i, key in enumerate(built.keys)]
     items = list(graphs.values()) if isinstance(graphs, Mapping) else list(graphs)
     out = []
     for G in items:
