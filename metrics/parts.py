@@ -88,15 +88,14 @@ def split_rows(answers: pd.DataFrame, parts: int, include_excluded: bool) -> lis
     group = model.astype(np.int64) * max(len(categories), 1) + category
     scored = np.ones(len(answers), bool) if include_excluded else ~answers["excluded"].to_numpy(bool)
     keys, inverse = np.unique(group, return_inverse=True)
-    cumulative = np.cumsum(np.bincount(inverse, weights=scored, minlength=keys.size))
-    total = cumulative[-1]
-    # cut after the group where the running count of scored rows first reaches k / parts of it
-    cuts = np.searchsorted(cumulative, total * np.arange(1, parts) / parts, side="left") + 1
+    before = np.concatenate([[0.0], np.cumsum(np.bincount(inverse, weights=scored, minlength=keys.size))])
+    total = before[-1]  # before[g]: scored rows of the groups before group g
+    # cut before the group after which the running count first reaches k / parts of the total
+    cuts = np.searchsorted(before[1:], total * np.arange(1, parts) / parts, side="left") + 1
     bounds = [0]
-    for cut in cuts:  # each part keeps at least one scored row, the last one included
-        if cut > bounds[-1] and cumulative[cut - 1] > (cumulative[bounds[-1] - 1] if bounds[-1] else 0) \
-                and cumulative[cut - 1] < total:
-            bounds.append(int(cut))
+    for cut in cuts.tolist():  # each part keeps at least one scored row, the last one included
+        if before[bounds[-1]] < before[cut] < total:
+            bounds.append(cut)
     bounds.append(keys.size)
     order = np.argsort(inverse, kind="stable")  # rows grouped by (model, category), in row order
     starts = np.searchsorted(inverse[order], bounds)
