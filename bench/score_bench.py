@@ -238,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
                     print(out.strip().splitlines()[0])
         _compare(work / "package" / "summary.csv", work / "plain" / "summary.csv")
         med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in times.items()}
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        from socialbias.metrics.parts import usable_cpus
+
+        cores = usable_cpus()
         print(f"score --no-report --n-boot {n_boot}: {med['package'][0]:.1f} s wall, {med['package'][1]:.1f} s CPU "
               f"(median of {repeat}; each: {', '.join(f'{w:.1f}/{c:.1f}' for w, c in times['package'])}; "
               f"--workers {args.workers or f'default: {cores} usable cores'})")
