@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Callable
@@ -102,8 +103,25 @@ def split_rows(answers: pd.DataFrame, parts: int, include_excluded: bool) -> lis
     return [np.sort(order[a:b]) for a, b in zip(starts[:-1], starts[1:])]
 
 
+def _worker_signals() -> None:
+    """Signal dispositions of a forked worker (the pool's initializer): SIGTERM kills it, and
+    SIGINT is left to the parent.
+
+    A worker inherits its parent's Python signal handlers. The command line's SIGTERM handler
+    raises an exception (:func:`socialbias.clitools.sigterm_raises`), but the pool stops its
+    idle workers with SIGTERM when it closes, and relies on the signal ending them: with the
+    handler, a worker printed a traceback as it ended, and one whose signal arrived just
+    before it blocked on the task queue never ran the handler and waited for a task forever,
+    so ``score`` hung (``tests/test_parts.py`` closes hundreds of pools under the handler).
+    Ctrl-C reaches every process of the terminal's group: the parent gets KeyboardInterrupt
+    and closes the pool, which ends the workers; a worker that raised it too would die with
+    its part unfinished and leave the parent waiting for that part."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _forked_pool(processes: int) -> Any:
-    """A pool of ``processes`` forked workers.
+    """A pool of ``processes`` forked workers (signals: :func:`_worker_signals`).
 
     Python 3.12 and later warn at every fork of a process that has threads; here they are the
     idle threads of Arrow's reader pool and of the BLAS library, which both reinitialise
@@ -114,7 +132,7 @@ def _forked_pool(processes: int) -> Any:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*multi-threaded, use of fork\(\) may lead to deadlocks",
                                 category=DeprecationWarning)
-        return multiprocessing.get_context("fork").Pool(processes)
+        return multiprocessing.get_context("fork").Pool(processes, initializer=_worker_signals)
 
 
 def _score_part(index: int) -> tuple[MetricResults, list[tuple[type[Warning], str]]]:
