@@ -163,7 +163,7 @@ def merge_results(parts: list[MetricResults]) -> MetricResults:
 
 
 def score_in_parts(score: Callable[..., MetricResults], answers: pd.DataFrame, workers: int,
-                   **kwargs: Any) -> MetricResults:
+                   alongside: Callable[[], object] | None = None, **kwargs: Any) -> MetricResults:
     """``score(answers, **kwargs)`` computed by ``workers`` forked processes, which score
     parts of the (model, category) groups (:func:`split_rows`; :data:`PARTS_PER_WORKER` per
     process), merged (:func:`merge_results`).
@@ -172,15 +172,20 @@ def score_in_parts(score: Callable[..., MetricResults], answers: pd.DataFrame, w
     run on the whole table (:func:`~metrics.schema.check_across_strata`), the others in the
     parts, and on any refusal the whole table's own first error is raised
     (:func:`~metrics.schema.prepare_answers`). Warnings of the parts are re-issued here.
-    Runs ``score`` once, in this process, when :func:`can_fork` says no, the table lacks a
-    column, or it has a single group.
+    ``alongside`` (a function of no arguments, the caller's own work) runs in this process
+    while the workers score, after the checks that look across strata (what it raises closes
+    the pool and is raised). Runs ``score`` once, in this process (then ``alongside``), when :func:`can_fork`
+    says no, the table lacks a column, or it has a single group.
     """
     include_excluded = bool(kwargs.get("include_excluded", False))
     readable = (isinstance(answers, pd.DataFrame) and len(answers) > 0
                 and set(ANSWER_COLUMNS) <= set(answers.columns))  # else one scoring says what is wrong
     rows = split_rows(answers, PARTS_PER_WORKER * workers, include_excluded) if readable else []
     if len(rows) < 2 or not can_fork():
-        return score(answers, **kwargs)
+        result = score(answers, **kwargs)
+        if alongside is not None:
+            alongside()
+        return result
     # the largest parts first, so that no large part is left running alone at the end
     order = sorted(range(len(rows)), key=lambda i: -rows[i].size)
     _JOB.update(score=score, answers=answers, rows=rows, kwargs=kwargs)
@@ -190,6 +195,8 @@ def score_in_parts(score: Callable[..., MetricResults], answers: pd.DataFrame, w
             # while the parts are scored: the checks that look across strata, on the whole
             # table (an error stops the workers as the pool closes)
             check_across_strata(answers, personas=kwargs.get("personas"))
+            if alongside is not None:
+                alongside()
             done = pending.get()
     except MetricsInputError as error:
         # the error one scoring of the whole table gives (its checks run in another order)

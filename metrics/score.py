@@ -14,6 +14,7 @@ Which responses each number is computed over:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Mapping
 
 import numpy as np
@@ -212,6 +213,7 @@ def score_answers(
     n_splits: int = DEFAULT_SPLITS,
     n_perm: int = 1000,
     workers: int | None = 1,
+    alongside: Callable[[], object] | None = None,
 ) -> MetricResults:
     """Score an answers table: TB, BAmt, PB, BBQ scores, intervals, model types, extras.
 
@@ -229,7 +231,10 @@ def score_answers(
     ``n_splits`` the random half-splits of the debiased estimates (:mod:`metrics.crossfit`);
     ``n_perm`` the swaps of the persona-exchange test (:mod:`metrics.persona_test`; 0: none);
     ``workers`` the processes that score groups of (model, category) at once (None: every
-    usable CPU core; :mod:`metrics.parts`) -- the result is the same for any number.
+    usable CPU core; :mod:`metrics.parts`) -- the result is the same for any number;
+    ``alongside`` a function of no arguments that this process calls while the workers score
+    (after the scoring when it runs in this process), for the caller's own work on the same
+    answers: ``score`` computes its position-bias report there, on a core the parts leave idle.
 
     The result is deterministic for a given input and seed, whatever the row order, and each
     stratum's random numbers depend only on (seed, model, category, context)
@@ -243,7 +248,20 @@ def score_answers(
         return score_in_parts(score_answers, answers, n_workers, w=w, v=v, n_boot=n_boot, ci=ci, seed=seed,
                               thresholds=thresholds, include_excluded=include_excluded, personas=personas,
                               undefined_metrics=undefined_metrics, resample=resample, n_splits=n_splits,
-                              n_perm=n_perm)
+                              n_perm=n_perm, alongside=alongside)
+    results = _score_here(answers, w=w, v=v, n_boot=n_boot, ci=ci, seed=seed, thresholds=thresholds,
+                          include_excluded=include_excluded, personas=personas,
+                          undefined_metrics=undefined_metrics, resample=resample, n_splits=n_splits, n_perm=n_perm)
+    if alongside is not None:
+        alongside()
+    return results
+
+
+def _score_here(answers: pd.DataFrame, *, w: float, v: float, n_boot: int, ci: float, seed: int,
+                thresholds: TypeThresholds, include_excluded: bool, personas: pd.DataFrame | None,
+                undefined_metrics: Mapping[str, str] | None, resample: str, n_splits: int,
+                n_perm: int) -> MetricResults:
+    """:func:`score_answers` of a checked table and settings, in this process."""
     r = prepare_answers(answers, include_excluded=include_excluded, personas=personas)
     layout = build_layout(r, float(w), float(v))
     clusters = make_clusters(r, resample)

@@ -145,13 +145,6 @@ def score_responses(
             f"{outcome.unknown_category} unknown category, {outcome.unknown_example_id} unknown example id): "
             "check the categories and example ids against the BBQ data"
         )
-    results = metrics.score_answers(
-        answers, w=w, v=v, n_boot=n_boot, ci=ci, seed=seed, include_excluded=include_excluded,
-        undefined_metrics=info.undefined_metrics, resample=resample,
-        thresholds=metrics.TypeThresholds(tb_threshold=tb_threshold, bamt_threshold=bamt_threshold,
-                                          bamt_fraction=bamt_fraction),
-        workers=workers,
-    )
     record = {
         "command": "score",
         "input": str(path),
@@ -170,8 +163,16 @@ def score_responses(
         "invalid_answers": int((answers["choice"] == -1).sum()),
         "versions": versions(),
     }
-    position = position_report(answers, record, n_perm=999 if n_boot else 0, seed=seed)
-    scored = ScoredResponses(results, answers, outcome, record, personas=persona_table, position_bias=position)
+    position: list[pd.DataFrame] = []  # the position-bias test, computed while the workers score
+    results = metrics.score_answers(
+        answers, w=w, v=v, n_boot=n_boot, ci=ci, seed=seed, include_excluded=include_excluded,
+        undefined_metrics=info.undefined_metrics, resample=resample,
+        thresholds=metrics.TypeThresholds(tb_threshold=tb_threshold, bamt_threshold=bamt_threshold,
+                                          bamt_fraction=bamt_fraction),
+        workers=workers,
+        alongside=lambda: position.append(position_report(answers, record, n_perm=999 if n_boot else 0, seed=seed)),
+    )
+    scored = ScoredResponses(results, answers, outcome, record, personas=persona_table, position_bias=position[0])
     if out is not None:
         scored.directory = save_scored(scored, persona_table, Path(out), report=report, figures=figures)
     return scored

@@ -132,3 +132,16 @@ def test_workers_end_when_the_pool_closes_under_the_command_lines_handler() -> N
     assert done.returncode == 0, done.stderr[-2000:]
     assert "closed 300 pools" in done.stdout
     assert "Traceback" not in done.stderr, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_alongside_runs_once_here_while_the_workers_score(three_models, workers) -> None:
+    import multiprocessing
+    import os
+
+    calls: list[tuple[int, int]] = []
+    result = metrics.score_answers(three_models, n_boot=40, n_perm=40, seed=11, thresholds=FAST, workers=workers,
+                                   alongside=lambda: calls.append((os.getpid(), len(multiprocessing.active_children()))))
+    assert [pid for pid, _ in calls] == [os.getpid()]
+    assert (calls[0][1] > 0) == (workers > 1)  # the workers are alive while it runs
+    pd.testing.assert_frame_equal(result.summary, _score(three_models, 1).summary)
