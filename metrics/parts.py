@@ -24,13 +24,14 @@ without copying or pickling it, and returns only the result tables.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
 import sys
 import warnings
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,8 @@ SUMMED_CONFIG: tuple[str, ...] = ("n_clusters", "n_excluded")
 #: issue-14 benchmark, 1.6 M responses in 225 strata, scoring it in 4 parts took 10.3 CPU
 #: seconds, in 2 parts 11.5, whole 13.1), and a worker that is done takes the next part.
 PARTS_PER_WORKER = 4
+
+T = TypeVar("T")
 
 #: The job of the forked workers (set just before the fork, read by :func:`_score_part`).
 _JOB: dict[str, Any] = {}
@@ -133,6 +136,36 @@ def _forked_pool(processes: int) -> Any:
         warnings.filterwarnings("ignore", message=r".*multi-threaded, use of fork\(\) may lead to deadlocks",
                                 category=DeprecationWarning)
         return multiprocessing.get_context("fork").Pool(processes, initializer=_worker_signals)
+
+
+#: The call of :func:`forked` (set just before its fork, read by :func:`_forked_call`).
+_CALL: list[Any] = []
+
+
+def _forked_call() -> Any:
+    function, args = _CALL
+    return function(*args)
+
+
+@contextlib.contextmanager
+def forked(function: Callable[..., T], *args: Any) -> Iterator[Callable[[], T]]:
+    """``function(*args)`` computed in a forked process while the ``with`` block runs; the
+    block gets a function that waits for the result and returns it (or raises what it
+    raised). The process sees this one's memory as it was at the fork, so ``args`` are not
+    copied or pickled; only the result comes back. Where :func:`can_fork` says no, the call
+    runs in this process when its result is asked for. Leaving the block ends the process,
+    so ask for the result inside it. ``score`` writes its perception graphs this way while
+    it writes the tables (docs/design.md, "Speed")."""
+    if not can_fork():
+        yield lambda: function(*args)
+        return
+    _CALL[:] = [function, args]
+    try:
+        with _forked_pool(1) as pool:
+            pending = pool.apply_async(_forked_call)
+            yield pending.get
+    finally:
+        _CALL.clear()
 
 
 def _score_part(index: int) -> tuple[MetricResults, list[tuple[type[Warning], str]]]:

@@ -216,11 +216,14 @@ def _load_items_for(dataset: str, source, wanted: list[str], options: dict | Non
 def save_scored(scored: ScoredResponses, personas: pd.DataFrame | None, out: Path, *, report: bool = True,
                 figures: str = "auto") -> Path:
     """Write the results into ``out`` atomically (all files, or none on error)."""
+    from socialbias.metrics.parts import forked
+
     with staged(out, "scoring", command="score") as staging:
-        scored.results.save(staging)
-        write_position_bias(scored.position_bias, staging)
-        graphs = write_graphs(scored.results, personas, staging / "graphs")
-        scored.record["graphs"] = graphs
+        # the graphs are written by a forked process while this one writes the tables
+        with forked(write_graphs, scored.results, personas, staging / "graphs") as graphs:
+            scored.results.save(staging)
+            write_position_bias(scored.position_bias, staging)
+            scored.record["graphs"] = graphs()
         write_record(staging, "score", scored.record)
         if report:
             from .report import write_report

@@ -145,3 +145,29 @@ def test_alongside_runs_once_here_while_the_workers_score(three_models, workers)
     assert [pid for pid, _ in calls] == [os.getpid()]
     assert (calls[0][1] > 0) == (workers > 1)  # the workers are alive while it runs
     pd.testing.assert_frame_equal(result.summary, _score(three_models, 1).summary)
+
+
+def _pid_and(value: int) -> tuple[int, int]:
+    import os
+
+    return os.getpid(), value
+
+
+def _refuse(path: str) -> None:
+    raise FileNotFoundError(path)
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_forked_returns_the_result_or_raises_the_error(monkeypatch, fork) -> None:
+    import os
+
+    from socialbias.metrics import parts
+
+    monkeypatch.setattr(parts, "can_fork", lambda: fork)
+    with parts.forked(_pid_and, 7) as result:
+        pid, value = result()
+    assert value == 7 and (pid != os.getpid()) == fork
+    with pytest.raises(FileNotFoundError, match="no/such/file"):
+        with parts.forked(_refuse, "no/such/file") as result:
+            result()
+    assert parts._CALL == []
