@@ -45,3 +45,23 @@ def test_only_the_command_line_sets_it() -> None:
     source = open(ev.__file__, encoding="utf-8").read()
     assert source.count("retain_freed_memory()") == 1
     assert source.index("retain_freed_memory()") > source.index('if __name__ == "__main__":')
+
+
+ARROW_PROBE = ("import pyarrow as pa\n"
+               "from socialbias.clitools import retain_freed_memory\n"
+               "retain_freed_memory()\n"
+               "print(pa.default_memory_pool().backend_name)\n")
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_arrow_allocates_from_glibc_unless_the_user_chose() -> None:
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith("MALLOC_") and k not in ("GLIBC_TUNABLES", "ARROW_DEFAULT_MEMORY_POOL")}
+
+    def backend(**env: str) -> str:
+        return subprocess.run([sys.executable, "-c", ARROW_PROBE], env={**clean, **env}, capture_output=True,
+                              text=True, check=True).stdout.strip()
+
+    assert backend() == "system"
+    assert backend(ARROW_DEFAULT_MEMORY_POOL="jemalloc") == "jemalloc"
+    assert backend(MALLOC_ARENA_MAX="8") != "system"  # glibc left alone: Arrow too
