@@ -40,8 +40,10 @@ ORDER_NAMES = ("012", "021", "102", "120", "201", "210")
 
 
 def order_matrix(option_order: np.ndarray | pd.Series) -> np.ndarray:
-    """Orders as an (n, 3) int array: row i, column d = original option shown at position d.
-    A categorical ``option_order`` is decoded from its codes (no string per row)."""
+    """Orders as an (n, 3) int8 array: row i, column d = original option shown at position d.
+    A categorical ``option_order`` is decoded from its codes (no string per row); int8, as
+    the options are 0-2: for 1.6 M answers 4.9 MB instead of 39 MB of int64, which the
+    reading of ``score`` paid for in page faults."""
     categorical = isinstance(getattr(option_order, "dtype", None), pd.CategoricalDtype)
     values = option_order if categorical else pd.Series(np.asarray(option_order, dtype=object))
     codes, uniques = pd.factorize(values, sort=False)
@@ -49,7 +51,7 @@ def order_matrix(option_order: np.ndarray | pd.Series) -> np.ndarray:
     if bad or (codes < 0).any():
         raise MetricsInputError(f"option_order values {bad[:3] or ['<missing>']} are not orders of three options. "
                                 "Fix: write each order as three digits, e.g. '120' (shown A, B, C = original 1, 2, 0).")
-    table = np.array([[int(ch) for ch in u] for u in uniques], dtype=np.int64).reshape(-1, 3)
+    table = np.array([[int(ch) for ch in u] for u in uniques], dtype=np.int8).reshape(-1, 3)
     return table[codes]
 
 
