@@ -207,18 +207,16 @@ def score_in_parts(score: Callable[..., MetricResults], answers: pd.DataFrame, w
     (:func:`~metrics.schema.prepare_answers`). Warnings of the parts are re-issued here.
     ``alongside`` (a function of no arguments, the caller's own work) runs in this process
     while the workers score, after the checks that look across strata (what it raises closes
-    the pool and is raised). Runs ``score`` once, in this process (then ``alongside``), when :func:`can_fork`
-    says no, the table lacks a column, or it has a single group.
+    the pool and is raised). When :func:`can_fork` says no, the table lacks a column, or it
+    has a single group, ``score(answers, alongside=alongside, **kwargs)`` runs once, in this
+    process, and calls it itself.
     """
     include_excluded = bool(kwargs.get("include_excluded", False))
     readable = (isinstance(answers, pd.DataFrame) and len(answers) > 0
                 and set(ANSWER_COLUMNS) <= set(answers.columns))  # else one scoring says what is wrong
     rows = split_rows(answers, PARTS_PER_WORKER * workers, include_excluded) if readable else []
     if len(rows) < 2 or not can_fork():
-        result = score(answers, **kwargs)
-        if alongside is not None:
-            alongside()
-        return result
+        return score(answers, alongside=alongside, **kwargs)
     # the largest parts first, so that no large part is left running alone at the end
     order = sorted(range(len(rows)), key=lambda i: -rows[i].size)
     _JOB.update(score=score, answers=answers, rows=rows, kwargs=kwargs)
