@@ -106,9 +106,16 @@ def split_rows(answers: pd.DataFrame, parts: int, include_excluded: bool) -> lis
     return [np.sort(order[a:b]) for a, b in zip(starts[:-1], starts[1:])]
 
 
+#: Signals a forked worker must not handle as its parent does (:func:`_worker_signals`).
+_WORKER_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
 def _worker_signals() -> None:
     """Signal dispositions of a forked worker (the pool's initializer): SIGTERM kills it, and
-    SIGINT is left to the parent.
+    SIGINT is left to the parent. The worker is forked with both signals blocked
+    (:func:`_forked_pool`) and unblocks them here, once its own dispositions are set: a pool
+    closed right after it opened sent SIGTERM to workers that had not yet reached this
+    function, which then raised the parent's exception (seen in CI, under load).
 
     A worker inherits its parent's Python signal handlers. The command line's SIGTERM handler
     raises an exception (:func:`socialbias.clitools.sigterm_raises`), but the pool stops its
@@ -121,6 +128,7 @@ def _worker_signals() -> None:
     its part unfinished and leave the parent waiting for that part."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _WORKER_SIGNALS)
 
 
 def _forked_pool(processes: int) -> Any:
@@ -135,7 +143,13 @@ def _forked_pool(processes: int) -> Any:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*multi-threaded, use of fork\(\) may lead to deadlocks",
                                 category=DeprecationWarning)
-        return multiprocessing.get_context("fork").Pool(processes, initializer=_worker_signals)
+        # forked with SIGTERM and SIGINT blocked, so that none reaches a worker before it has
+        # set its own dispositions; here a signal that came meanwhile is delivered on unblocking
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _WORKER_SIGNALS)
+        try:
+            return multiprocessing.get_context("fork").Pool(processes, initializer=_worker_signals)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 #: The call of :func:`forked` (set just before its fork, read by :func:`_forked_call`).
