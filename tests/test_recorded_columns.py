@@ -123,6 +123,40 @@ def test_tricky_lines_read_the_same(tmp_path, monkeypatch, line) -> None:
     _same(path, monkeypatch, strict=True)
 
 
+#: Lines with no backslash: a file of only such lines has its key names counted over long
+#: slices at once (socialbias/jsonl_columns.py, ``_key_counts``).
+SLASH_FREE_GOOD = [line for line in _lines(GOOD) if "\\" not in line]
+
+
+@pytest.mark.parametrize("line", [line for line in TRICKY + TYPE_ERRORS if "\\" not in line])
+def test_tricky_lines_in_a_file_without_backslashes_read_the_same(tmp_path, monkeypatch, line) -> None:
+    """A key given twice, or present with a null value beside another, raises the file's count
+    of key names above what the parsed columns show: its line still goes to the line reader."""
+    path = tmp_path / "r.jsonl"
+    path.write_text("\n".join(SLASH_FREE_GOOD[:2] + [line] + SLASH_FREE_GOOD[2:]) + "\n")
+    assert b"\\" not in path.read_bytes()
+    _same(path, monkeypatch)
+    _same(path, monkeypatch, strict=True)
+
+
+def test_key_names_are_counted_per_line_only_when_the_totals_disagree(tmp_path, monkeypatch) -> None:
+    import socialbias.jsonl_columns as columns
+
+    calls = []
+    per_slice = columns._per_slice
+    monkeypatch.setattr(columns, "_per_slice", lambda f, lines, pattern, **kw: (
+        calls.append((pattern, len(lines))), per_slice(f, lines, pattern, **kw))[1])
+    path = tmp_path / "r.jsonl"
+    path.write_text("\n".join(SLASH_FREE_GOOD * 5) + "\n")
+    recorded.read_jsonl(path)
+    assert [n for pattern, n in calls if pattern == columns._KEYS] == [1]  # one long string, no line by line
+    calls.clear()
+    path.write_text("\n".join(SLASH_FREE_GOOD * 5 + [TRICKY[1]]) + "\n")  # "response": null beside a choice
+    table, outcome = recorded.read_jsonl(path)
+    assert [n for pattern, n in calls if pattern == columns._KEYS] == [1, 5 * len(SLASH_FREE_GOOD) + 1]
+    assert outcome.malformed == 1 and len(table) == 5 * len(SLASH_FREE_GOOD)
+
+
 def test_all_tricky_lines_together_and_gzip(tmp_path, monkeypatch) -> None:
     text = "\n".join(_lines(GOOD) + TRICKY + _lines(GOOD)) + "\n"
     path = tmp_path / "r.jsonl"
@@ -152,8 +186,10 @@ def test_pattern_scans_in_parallel_slices_read_the_same(tmp_path, monkeypatch) -
     _same(path, monkeypatch)
 
 
-def test_damaged_bytes_never_crash_and_read_the_same(tmp_path, monkeypatch) -> None:
-    base = ("\n".join(_lines(GOOD * 4)) + "\n").encode()
+@pytest.mark.parametrize("good", [GOOD, "slash-free"])
+def test_damaged_bytes_never_crash_and_read_the_same(tmp_path, monkeypatch, good) -> None:
+    lines = SLASH_FREE_GOOD if good == "slash-free" else _lines(good)
+    base = ("\n".join(lines * 4) + "\n").encode()
     rng = random.Random(7)
     for trial in range(60):
         data = bytearray(base)
