@@ -44,6 +44,14 @@ def order_matrix(option_order: np.ndarray | pd.Series) -> np.ndarray:
     A categorical ``option_order`` is decoded from its codes (no string per row); int8, as
     the options are 0-2: for 1.6 M answers 4.9 MB instead of 39 MB of int64, which the
     reading of ``score`` paid for in page faults."""
+    codes, table = _order_codes(option_order)
+    return table[codes]
+
+
+def _order_codes(option_order: np.ndarray | pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each answer's code into the table (distinct orders x 3, int8) of its distinct orders
+    (:func:`order_matrix` is ``table[codes]``); an order that is not one of three options is
+    refused with the fix."""
     categorical = isinstance(getattr(option_order, "dtype", None), pd.CategoricalDtype)
     values = option_order if categorical else pd.Series(np.asarray(option_order, dtype=object))
     codes, uniques = pd.factorize(values, sort=False)
@@ -51,16 +59,17 @@ def order_matrix(option_order: np.ndarray | pd.Series) -> np.ndarray:
     if bad or (codes < 0).any():
         raise MetricsInputError(f"option_order values {bad[:3] or ['<missing>']} are not orders of three options. "
                                 "Fix: write each order as three digits, e.g. '120' (shown A, B, C = original 1, 2, 0).")
-    table = np.array([[int(ch) for ch in u] for u in uniques], dtype=np.int8).reshape(-1, 3)
-    return table[codes]
+    return codes, np.array([[int(ch) for ch in u] for u in uniques], dtype=np.int8).reshape(-1, 3)
 
 
 def original_choices(shown: np.ndarray, option_order: np.ndarray | pd.Series) -> np.ndarray:
-    """Map choices of *displayed* positions (0, 1, 2; -1 = none) to the item's original options."""
+    """Map choices of *displayed* positions (0, 1, 2; -1 = none) to the item's original options.
+    Looked up in a small table per distinct order (columns: none, A, B, C), not through an
+    (n, 3) matrix of every answer's order."""
     shown = np.asarray(shown, dtype=np.int64)
-    orders = order_matrix(option_order)
-    out = np.where(shown >= 0, orders[np.arange(shown.size), np.clip(shown, 0, 2)], -1)
-    return out.astype(np.int8)
+    codes, table = _order_codes(option_order)
+    lookup = np.concatenate([np.full((table.shape[0], 1), -1, np.int8), table], axis=1)
+    return lookup[codes, np.clip(shown, -1, 2) + 1]
 
 
 def original_probabilities(probs: np.ndarray, option_order: np.ndarray | pd.Series) -> np.ndarray:
