@@ -96,10 +96,12 @@ def test_paper_reader_errors(tmp_path):
         read_paper_results(tmp_path)
 
 
-def test_to_answers_join_matches_a_pandas_merge(so_items):
+@pytest.mark.parametrize("damaged", [True, False])
+def test_to_answers_join_matches_a_pandas_merge(so_items, damaged):
     """The integer-code join (binary search per category, one duplicate key) keeps the same
     rows, in the same order, with the same items as a pandas merge on the string keys, on a
-    table with unknown categories and ids, duplicates and object (not categorical) columns."""
+    table with unknown categories and ids, duplicates and object (not categorical) columns;
+    and on a clean table, of which every row is kept (its columns are then used ungathered)."""
 
     rng = np.random.default_rng(3)
     n = 3000
@@ -113,16 +115,23 @@ def test_to_answers_join_matches_a_pandas_merge(so_items):
         "response": None, "choice": rng.integers(-1, 3, n), "option_order": "012",
         "line": np.arange(1, n + 1),
     })
+    if not damaged:
+        known = pd.MultiIndex.from_frame(so_items[["category", "example_id"]])
+        recorded = recorded[pd.MultiIndex.from_frame(recorded[["category", "example_id"]]).isin(known)]
+        recorded = recorded.drop_duplicates(["model", "category", "example_id", "persona", "instruction"])
     with pytest.warns(UserWarning, match="not in the catalogue"):
         answers, outcome = to_answers(recorded, so_items, load_personas(), "strict")
     ref = recorded.merge(so_items[["category", "example_id", "item_id"]], on=["category", "example_id"])
     ref = ref.sort_values("line")
     ref = ref[~ref.duplicated(["model", "category", "example_id", "persona", "instruction", "option_order"])]
     assert outcome.unknown_category == int((recorded["category"] == "Klingon").sum())
-    assert outcome.scored == len(ref) == len(answers) and outcome.duplicates > 0
+    assert outcome.scored == len(ref) == len(answers) and (outcome.duplicates > 0) == damaged
+    assert damaged or outcome.scored == len(recorded)
     assert list(answers["item_id"].astype(str)) == list(ref["item_id"])
     assert list(answers["persona"].astype(str)) == list(ref["persona"])
     assert (answers["choice"].to_numpy() == ref["choice"].to_numpy()).all()
+    assert list(answers["model"].astype(str)) == list(ref["model"])
+    assert (answers["run"].to_numpy() == ref["instruction"].to_numpy()).all()
 
 
 def test_joint_key_ranks_instead_of_overflowing():
