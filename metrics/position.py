@@ -45,7 +45,8 @@ def order_matrix(option_order: np.ndarray | pd.Series) -> np.ndarray:
     the options are 0-2: for 1.6 M answers 4.9 MB instead of 39 MB of int64, which the
     reading of ``score`` paid for in page faults."""
     codes, table = _order_codes(option_order)
-    return table[codes]
+    matrix: np.ndarray = table[codes]
+    return matrix
 
 
 def _order_codes(option_order: np.ndarray | pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +70,8 @@ def original_choices(shown: np.ndarray, option_order: np.ndarray | pd.Series) ->
     shown = np.asarray(shown, dtype=np.int64)
     codes, table = _order_codes(option_order)
     lookup = np.concatenate([np.full((table.shape[0], 1), -1, np.int8), table], axis=1)
-    return lookup[codes, np.clip(shown, -1, 2) + 1]
+    original: np.ndarray = lookup[codes, np.clip(shown, -1, 2) + 1]
+    return original
 
 
 def original_probabilities(probs: np.ndarray, option_order: np.ndarray | pd.Series) -> np.ndarray:
