@@ -178,18 +178,21 @@ def _member_table(
                           "member_of": np.array([], object)})
     if MEMBER_COLUMN in df.columns:
         mem_codes, mem_uniques = _codes(df, MEMBER_COLUMN, 'use "" for personas without a group')
-        pairs = pd.DataFrame({"category": category_codes, "persona": persona_codes,
-                              "m": mem_codes}).drop_duplicates()
-        dup = pairs.duplicated(["category", "persona"], keep=False)
-        if dup.any():
-            row = pairs[dup].iloc[0]
+        # the distinct (category, persona, member_of) triples, sorted, from one integer key
+        n_p, n_m = max(personas.size, 1), max(mem_uniques.size, 1)
+        triples = _rank((category_codes * n_p + persona_codes) * n_m + mem_codes)[1]
+        cell = triples // n_m
+        if (cell[1:] == cell[:-1]).any():  # a (category, persona) with two member_of values
+            pairs = pd.DataFrame({"category": category_codes, "persona": persona_codes,
+                                  "m": mem_codes}).drop_duplicates()  # the first such pair in row order is named
+            row = pairs[pairs.duplicated(["category", "persona"], keep=False)].iloc[0]
             raise _fail(MEMBER_COLUMN,
                         f"persona {personas[row.persona]!r} has several member_of values in "
                         f"category {categories[row.category]!r}",
                         "give each (category, persona) one member_of value")
-        pairs["member_of"] = mem_uniques[pairs["m"].to_numpy()]
-        out = pairs.loc[pairs["member_of"] != "", ["category", "persona", "member_of"]]
-        return out.sort_values(["category", "persona"]).reset_index(drop=True)
+        named = mem_uniques[triples % n_m] != ""
+        return pd.DataFrame({"category": cell[named] // n_p, "persona": cell[named] % n_p,
+                             "member_of": mem_uniques[triples[named] % n_m]})
     if personas_table is None:
         return empty
     need = {"persona", "member_of"}

@@ -187,3 +187,45 @@ def test_integer_codes_outside_their_range_are_refused(small, column, value) -> 
     bad.loc[bad.index[4], column] = value
     with pytest.raises(MetricsInputError, match=f"{column}.*values outside"):
         metrics.prepare_answers(bad)
+
+
+def _member_table_by_pandas(c, p, labels, cats, pers) -> pd.DataFrame | str:
+    """The in-group table (or the error) as first written: pandas' drop_duplicates on the codes."""
+    uniques, m = np.unique(labels, return_inverse=True)
+    pairs = pd.DataFrame({"category": c, "persona": p, "m": m}).drop_duplicates()
+    dup = pairs.duplicated(["category", "persona"], keep=False)
+    if dup.any():
+        row = pairs[dup].iloc[0]
+        return f"persona {pers[row.persona]!r} has several member_of values in category {cats[row.category]!r}"
+    pairs["member_of"] = uniques.astype(object)[pairs["m"].to_numpy()]
+    out = pairs.loc[pairs["member_of"] != "", ["category", "persona", "member_of"]]
+    return out.sort_values(["category", "persona"]).reset_index(drop=True)
+
+
+def test_member_table_is_the_pandas_one_and_names_the_first_conflict() -> None:
+    """The (category, persona) -> member_of table comes from one integer key per row: the same
+    table as pandas' drop_duplicates and sort, and on a conflict the same pair named."""
+    from socialbias.metrics.schema import MEMBER_COLUMN, _member_table
+
+    cats = np.array(["Age", "Religion", "SES"], dtype=object)
+    pers = np.array(["", "a", "b", "c", "d"], dtype=object)
+    rng = np.random.default_rng(5)
+    conflicts = 0
+    for trial in range(60):
+        n = int(rng.integers(1, 300))
+        c, p = rng.integers(0, 3, n), rng.integers(0, 5, n)
+        group = rng.choice(np.array(["", "x", "y"], dtype=object), (3, 5))
+        labels = group[c, p]
+        if trial % 3 == 0:  # one row gives its (category, persona) a second label
+            labels = labels.copy()
+            labels[rng.integers(0, n)] = "z"
+        expected = _member_table_by_pandas(c, p, labels, cats, pers)
+        df = pd.DataFrame({MEMBER_COLUMN: labels})
+        if isinstance(expected, str):
+            conflicts += 1
+            with pytest.raises(MetricsInputError) as err:
+                _member_table(df, None, c, cats, p, pers)
+            assert expected in str(err.value)
+        else:
+            pd.testing.assert_frame_equal(_member_table(df, None, c, cats, p, pers), expected)
+    assert conflicts >= 10
