@@ -113,15 +113,17 @@ def _chi2(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
     return out
 
 
-def _identifiable(codes: np.ndarray, orders: np.ndarray) -> bool:
-    """Whether some item was shown in more than one order (else position and answer are confounded)."""
-    pairs = np.unique(codes * 27 + orders @ np.array([9, 3, 1]))
-    return bool(np.bincount(pairs // 27).max(initial=0) > 1)
+def _identifiable(codes: np.ndarray, order_code: np.ndarray, n_orders: int) -> bool:
+    """Whether some item was shown in more than one order (else position and answer are
+    confounded); ``order_code`` indexes the ``n_orders`` distinct orders."""
+    pairs = np.unique(codes * n_orders + order_code)
+    return bool(np.bincount(pairs // n_orders).max(initial=0) > 1)
 
 
-def _test_one(item: np.ndarray, position: np.ndarray, orders: np.ndarray, original: np.ndarray,
-              n_perm: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """Observed and expected position counts, chi-square and randomization p-value of one model."""
+def _test_one(item: np.ndarray, position: np.ndarray, orders: np.ndarray, order_code: np.ndarray, n_orders: int,
+              original: np.ndarray, n_perm: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Observed and expected position counts, chi-square and randomization p-value of one model
+    (``orders``: each answer's order, the row ``order_code`` of the ``n_orders`` distinct ones)."""
     codes, uniques = pd.factorize(item, sort=False)
     g = len(uniques)
     content = np.bincount(codes * 3 + original, minlength=3 * g).reshape(g, 3).astype(np.float64)
@@ -131,7 +133,7 @@ def _test_one(item: np.ndarray, position: np.ndarray, orders: np.ndarray, origin
     expect = np.stack([np.bincount(codes, weights=q[codes, orders[:, d]], minlength=g) for d in range(3)], axis=1)
     observed, expected = counts.sum(axis=0), expect.sum(axis=0)
     t = float(_chi2(observed, expected))
-    if n_perm <= 0 or not _identifiable(codes, orders):
+    if n_perm <= 0 or not _identifiable(codes, order_code, n_orders):
         return observed, expected, t, float("nan")
     rolled_n = [np.roll(counts, -s, axis=1) for s in range(3)]
     rolled_m = [np.roll(expect, -s, axis=1) for s in range(3)]
@@ -164,11 +166,15 @@ def position_bias(answers: pd.DataFrame, *, n_perm: int = 999, seed: int = 0) ->
     model_code, models = pd.factorize(answers["model"], sort=True)
     item_code, _ = pd.factorize(answers["item_id"])
     if "option_order" in answers.columns:
-        order_code, order_names = pd.factorize(answers["option_order"])
-        all_orders = order_matrix(np.asarray(order_names, dtype=object))[order_code]
+        order_code, table = _order_codes(answers["option_order"])
     else:
-        all_orders = np.tile(np.arange(3), (len(answers), 1))
+        order_code, table = np.zeros(len(answers), np.int64), np.arange(3, dtype=np.int8).reshape(1, 3)
+    # shown_at[o, x]: the position at which order o showed original option x
+    shown_at = (table[:, None, :] == np.arange(3)[None, :, None]).argmax(axis=2)
     all_choice = answers["choice"].to_numpy().astype(np.int64)
+    if all_choice.size and all_choice.max() > 2:
+        raise MetricsInputError(f"choice values up to {int(all_choice.max())} in the position report: a choice is "
+                                "an original option. Fix: 0, 1 or 2, and -1 for no valid answer.")
     by_model = np.argsort(model_code, kind="stable")
     bounds = np.searchsorted(model_code[by_model], np.arange(len(models) + 1))
     for m, model in enumerate(models):
@@ -178,13 +184,15 @@ def position_bias(answers: pd.DataFrame, *, n_perm: int = 999, seed: int = 0) ->
         n = int(valid.sum())
         if n == 0:
             continue
-        orders = all_orders[idx][valid]
+        codes = order_code[idx][valid]
+        orders = table[codes]
         original = choice[valid]
-        position = (orders == original[:, None]).argmax(axis=1)
+        position = shown_at[codes, original]
         # One random stream per model, derived from (seed, model name): adding a model changes no other row.
         rng = np.random.default_rng([int(seed), *str(model).encode("utf-8")])
-        observed, expected, t, p = _test_one(item_code[idx][valid], position, orders, original, n_perm, rng)
-        n_orders = len(np.unique(orders @ np.array([9, 3, 1])))
+        observed, expected, t, p = _test_one(item_code[idx][valid], position, orders, codes, len(table), original,
+                                             n_perm, rng)
+        n_orders = int(np.count_nonzero(np.bincount(codes, minlength=len(table))))
         design = "fixed" if n_orders < 2 else "rotated" if np.isfinite(p) or n_perm == 0 else "one order per item"
         rows.append({
             "model": model, "design": design, "n_valid": n, "n_orders": n_orders,

@@ -141,6 +141,20 @@ def test_position_test_false_positive_rate_and_power_by_simulation():
         assert np.mean(np.array(hits) <= 0.05) >= 0.8, design
 
 
+def test_position_report_refuses_choices_that_are_not_options_and_missing_orders():
+    """Choices are original options (0-2, -1 none) and every answer has its order: anything
+    else is one clear error, not a position read from a row it does not index."""
+    from socialbias.metrics import MetricsInputError
+
+    answers = _simulate(np.random.default_rng(1), "cyclic", 6, 3, 0.0, False)
+    bad = answers.assign(choice=answers["choice"].astype(np.int64).where(answers.index != 4, 3))
+    with pytest.raises(MetricsInputError, match="choice values up to 3"):
+        position_bias(bad, n_perm=9)
+    missing = answers.assign(option_order=answers["option_order"].where(answers.index != 2, None))
+    with pytest.raises(MetricsInputError, match="option_order"):
+        position_bias(missing, n_perm=9)
+
+
 def test_run_cyclic_end_to_end(tmp_path, tiny_model_dir):
     out = tmp_path / "run"
     args = ["run", "--model", str(tiny_model_dir), "--backend", "hf", "--bbq-dir", str(BBQ_DIR),
