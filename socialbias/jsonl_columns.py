@@ -42,6 +42,7 @@ class ColumnarRead:
 
     table: pd.DataFrame  # columns of socialbias.recorded.RECORDED_COLUMNS, rows valid
     other: list[tuple[int, bytes]]
+    text: bool = False  # some row of ``table`` has a response text (else its responses are all None)
 
 
 def _schema():
@@ -99,8 +100,8 @@ def read_columns(data: bytes, order_names: tuple[str, ...], none_code: int) -> C
             return None
         if table.num_rows != idx.size:
             return None
-    ok, columns = (_validate(table, lines, idx, order_names, none_code, slash_free) if table is not None
-                   else (None, None))
+    ok, columns, text = (_validate(table, lines, idx, order_names, none_code, slash_free) if table is not None
+                         else (None, None, False))
     keep = idx[ok] if ok is not None else idx[:0]
     taken = np.zeros(n_lines, bool)
     taken[keep] = True
@@ -112,7 +113,7 @@ def read_columns(data: bytes, order_names: tuple[str, ...], none_code: int) -> C
     frame = pd.DataFrame({name: col for name, col in (columns or {}).items()}, copy=False)  # fresh arrays: no copy
     if columns is not None:
         frame["line"] = keep + 1
-    return ColumnarRead(frame, other)
+    return ColumnarRead(frame, other, text)
 
 
 #: Lines per slice below which :func:`_per_slice` does not start threads.
@@ -153,9 +154,9 @@ def _line_ends(data: bytes, block: int = 1 << 22) -> np.ndarray:
 
 
 def _validate(table, lines, idx: np.ndarray, order_names: tuple[str, ...], none_code: int, slash_free: bool):
-    """Which parsed plain lines are valid exactly as the line reader would find them, and
-    their columns (rows of the valid lines only). ``slash_free``: no byte of the file is a
-    backslash (:func:`_key_counts`)."""
+    """Which parsed plain lines are valid exactly as the line reader would find them, their
+    columns (rows of the valid lines only), and whether one of those has a response text.
+    ``slash_free``: no byte of the file is a backslash (:func:`_key_counts`)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -199,7 +200,7 @@ def _validate(table, lines, idx: np.ndarray, order_names: tuple[str, ...], none_
         "choice": np.where(has_text[ok], np.nan, choice[ok]),
         "option_order": _categorical(pc.fill_null(table["option_order"], "012"), ok, every),
     }
-    return ok, columns
+    return ok, columns, bool(has_text[ok].any())
 
 
 def _key_counts(picked, at_least: np.ndarray, whole: bool) -> np.ndarray:

@@ -171,7 +171,8 @@ def read_jsonl(path: str | os.PathLike[str], *, strict: bool = False, model: str
                 if (row := _read_line(raw, lineno, path, outcome, strict)) is not None]
     if outcome.lines == 0:
         raise InputError(f"responses file {str(path)!r} is empty: one JSON object per line expected")
-    return _combine(columnar.table if columnar is not None else None, rows, model or "recorded"), outcome
+    return _combine(columnar.table if columnar is not None else None, rows, model or "recorded",
+                    columnar is not None and columnar.text), outcome
 
 
 def _file_bytes(path: Path) -> bytes | mmap.mmap:
@@ -211,13 +212,13 @@ def _read_line(raw: bytes, lineno: int, path: Path, outcome: ReadOutcome, strict
     return row
 
 
-def _combine(columns: pd.DataFrame | None, rows: list[dict[str, Any]], model: str) -> pd.DataFrame:
+def _combine(columns: pd.DataFrame | None, rows: list[dict[str, Any]], model: str, columns_text: bool = False) -> pd.DataFrame:
     """The lines read as columns and those read one by one, in line order, typed as the table
     of either reader alone: ``choice`` int unless some line has text (float, NaN there), all
     None when no line has a choice; ``response`` all None when no line has text; ``model``,
     ``category``, ``persona`` and ``option_order`` categorical with sorted categories (a
     missing model is ``model``), so that joins and metrics work on integer codes
-    (docs/design.md, "responses")."""
+    (docs/design.md, "responses"). ``columns_text``: some row of ``columns`` has a text."""
     parts = [pd.DataFrame(rows, columns=list(RECORDED_COLUMNS))] if rows or columns is None or not len(columns) else []
     if columns is not None and len(columns):
         parts.insert(0, columns[list(RECORDED_COLUMNS)])
@@ -233,9 +234,8 @@ def _combine(columns: pd.DataFrame | None, rows: list[dict[str, Any]], model: st
     choice = table["choice"].astype("Float64")
     table["choice"] = (pd.Series([None] * len(table), dtype=object) if len(table) and choice.isna().all()
                        else choice.astype(np.int64) if not choice.isna().any() else choice.astype(np.float64))
-    response = table["response"]
-    table["response"] = (pd.Series([None] * len(table), dtype=object) if response.isna().all()
-                         else response.astype("str"))
+    text = columns_text or any(row["response"] is not None for row in rows)  # each a str or None
+    table["response"] = table["response"].astype("str") if text else np.full(len(table), None, object)
     for name in ("example_id", "instruction", "line"):
         table[name] = table[name].astype(np.int64)
     return table

@@ -225,3 +225,16 @@ def test_invalid_utf8_reads_the_same(tmp_path, monkeypatch, bad) -> None:
     _same(path, monkeypatch)
     table, outcome = recorded.read_jsonl(path)
     assert outcome.malformed == 1 and len(table) == len(GOOD)
+
+
+def test_responses_are_all_none_when_the_only_text_is_on_a_refused_line(tmp_path, monkeypatch) -> None:
+    """The columnar reader tells whether a kept row has text: a text on a refused line (text
+    and choice both given) leaves every kept response None, as the line reader gives it."""
+    lines = _lines([{"category": "Age", "example_id": i, "instruction": 0, "choice": 1} for i in range(5)])
+    path = tmp_path / "r.jsonl"
+    path.write_text("\n".join(lines + ['{"category": "Age", "example_id": 9, "instruction": 0, '
+                                       '"response": "A", "choice": 2}']) + "\n")
+    _same(path, monkeypatch)
+    table, outcome = recorded.read_jsonl(path)
+    assert outcome.malformed == 1 and len(table) == 5
+    assert table["response"].dtype == object and table["response"].isna().all()
