@@ -48,44 +48,35 @@ def test_only_the_command_line_sets_it() -> None:
     assert source.index("retain_freed_memory()") > source.index('if __name__ == "__main__":')
 
 
-ARROW_PROBE = ("import pyarrow as pa\n"
-               "from socialbias.clitools import retain_freed_memory\n"
-               "retain_freed_memory()\n"
-               "print(pa.default_memory_pool().backend_name)\n")
+#: Variables by which a user chooses an allocator or its settings: left out of the probes
+#: environment unless a test gives them.
+_USER_CHOICES = ("GLIBC_TUNABLES", "ARROW_DEFAULT_MEMORY_POOL", "NUMPY_MADVISE_HUGEPAGE")
+
+
+def _after_setting(module: str, expression: str, **env: str) -> str:
+    """What ``expression`` (of ``module``) is in a fresh interpreter once retain_freed_memory()
+    ran, with only the allocator choices given in ``env``."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k not in _USER_CHOICES}
+    code = (f"import {module}\nfrom socialbias.clitools import retain_freed_memory\n"
+            f"retain_freed_memory()\nprint({expression})\n")
+    return subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
+                          check=True).stdout.strip()
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 def test_arrow_allocates_from_glibc_unless_the_user_chose() -> None:
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith("MALLOC_") and k not in ("GLIBC_TUNABLES", "ARROW_DEFAULT_MEMORY_POOL")}
-
     def backend(**env: str) -> str:
-        return subprocess.run([sys.executable, "-c", ARROW_PROBE], env={**clean, **env}, capture_output=True,
-                              text=True, check=True).stdout.strip()
+        return _after_setting("pyarrow", "pyarrow.default_memory_pool().backend_name", **env)
 
     assert backend() == "system"
     assert backend(ARROW_DEFAULT_MEMORY_POOL="jemalloc") == "jemalloc"
     assert backend(MALLOC_ARENA_MAX="8") != "system"  # glibc left alone: Arrow too
 
 
-HUGE_PAGE_PROBE = ("import numpy as np\n"
-                   "from socialbias.clitools import retain_freed_memory\n"
-                   "retain_freed_memory()\n"
-                   "print(np._core.multiarray._get_madvise_hugepage())\n")
-
-
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 def test_numpy_stops_advising_huge_pages_unless_the_user_chose() -> None:
-    import numpy as np
-
-    if not hasattr(getattr(np, "_core", None), "multiarray") or not hasattr(np._core.multiarray, "_get_madvise_hugepage"):
-        pytest.skip("this numpy has no switch for its huge-page advice")
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith("MALLOC_") and k not in ("GLIBC_TUNABLES", "NUMPY_MADVISE_HUGEPAGE")}
-
     def advised(**env: str) -> str:
-        return subprocess.run([sys.executable, "-c", HUGE_PAGE_PROBE], env={**clean, **env}, capture_output=True,
-                              text=True, check=True).stdout.strip()
+        return _after_setting("numpy", "numpy._core.multiarray._get_madvise_hugepage()", **env)
 
     assert advised() == "False"
     assert advised(NUMPY_MADVISE_HUGEPAGE="1") == "True"  # the user's choice
