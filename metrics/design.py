@@ -27,7 +27,7 @@ import scipy.sparse as sp
 from ._grouping import Grouping, Pairs
 from .bbq_scores import response_flags
 from .counters import target_terms
-from .schema import Responses
+from .schema import Responses, rank_keys
 
 #: Count blocks per target cell, then per persona-run cell, in column order of ``C``.
 TARGET_BLOCKS: tuple[str, ...] = ("n", "S", "A")
@@ -35,8 +35,10 @@ PERSONA_RUN_BLOCKS: tuple[str, ...] = ("resp", "correct", "invalid", "nonunk", "
 
 
 def _rank(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    uniq, inv = np.unique(keys, return_inverse=True)
-    return uniq, inv.astype(np.int64)
+    """(sorted distinct keys, each key's index among them): :func:`~metrics.schema.rank_keys`,
+    by counting where the keys' range allows (the cells' keys here: no sort of every key)."""
+    codes, uniq = rank_keys(keys)
+    return uniq, codes
 
 
 def _lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:

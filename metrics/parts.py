@@ -38,7 +38,7 @@ import pandas as pd
 
 from .errors import MetricsInputError
 from .results import TABLES, MetricResults
-from .schema import ANSWER_COLUMNS, check_across_strata, prepare_answers
+from .schema import ANSWER_COLUMNS, check_across_strata, prepare_answers, rank_keys
 
 #: ``config`` entries that count something per stratum: a split scoring sums them.
 SUMMED_CONFIG: tuple[str, ...] = ("n_clusters", "n_excluded")
@@ -91,7 +91,7 @@ def split_rows(answers: pd.DataFrame, parts: int, include_excluded: bool) -> lis
         return [np.arange(len(answers))]
     group = model.astype(np.int64) * max(len(categories), 1) + category
     scored = np.ones(len(answers), bool) if include_excluded else ~answers["excluded"].to_numpy(bool)
-    keys, inverse = np.unique(group, return_inverse=True)
+    inverse, keys = rank_keys(group)
     before = np.concatenate([[0.0], np.cumsum(np.bincount(inverse, weights=scored, minlength=keys.size))])
     total = before[-1]  # before[g]: scored rows of the groups before group g
     # cut before the group after which the running count first reaches k / parts of the total

@@ -145,7 +145,7 @@ def _check_allowed(col: str, uniques: np.ndarray, allowed: tuple[str, ...]) -> N
         raise _fail(col, f"unexpected values {bad[:5]}", f"use only {list(allowed)}")
 
 
-def _rank(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def rank_keys(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Dense sorted codes of an int64 key array: (codes, sorted unique keys). Keys within a
     range not much larger than the array are ranked by counting (linear, no sort of 1.6 M
     keys); others by ``np.unique``. Both give the same codes."""
@@ -180,7 +180,7 @@ def _member_table(
         mem_codes, mem_uniques = _codes(df, MEMBER_COLUMN, 'use "" for personas without a group')
         # the distinct (category, persona, member_of) triples, sorted, from one integer key
         n_p, n_m = max(personas.size, 1), max(mem_uniques.size, 1)
-        triples = _rank((category_codes * n_p + persona_codes) * n_m + mem_codes)[1]
+        triples = rank_keys((category_codes * n_p + persona_codes) * n_m + mem_codes)[1]
         cell = triples // n_m
         if (cell[1:] == cell[:-1]).any():  # a (category, persona) with two member_of values
             pairs = pd.DataFrame({"category": category_codes, "persona": persona_codes,
@@ -360,7 +360,7 @@ def prepare_answers(
     # Strata over all rows (so that a stratum whose items are all excluded is still reported).
     n_cat, n_ctx = categories.size, 2
     ctx_idx = np.searchsorted(np.array(CONTEXTS, dtype=object), ctxs)[ctx_c]
-    stratum_all, skeys = _rank((model_c * n_cat + cat_c) * n_ctx + ctx_idx)
+    stratum_all, skeys = rank_keys((model_c * n_cat + cat_c) * n_ctx + ctx_idx)
     strata = pd.DataFrame({
         "model": models[skeys // (n_cat * n_ctx)].astype(str),
         "category": categories[(skeys // n_ctx) % n_cat].astype(str),
@@ -384,9 +384,9 @@ def prepare_answers(
 
     # Restrict to kept rows and order them canonically.
     stratum = stratum_all[keep]
-    unit, ukeys = _rank(stratum * items.size + item_c[keep])
-    p_used, pkeys = _rank(pers_c[keep])
-    r_used, rvals = _rank(run[keep])
+    unit, ukeys = rank_keys(stratum * items.size + item_c[keep])
+    p_used, pkeys = rank_keys(pers_c[keep])
+    r_used, rvals = rank_keys(run[keep])
     order = np.lexsort((r_used, p_used, unit))
     unit, p_used, r_used = unit[order], p_used[order], r_used[order]
     dup = (np.diff(unit) == 0) & (np.diff(p_used) == 0) & (np.diff(r_used) == 0)
