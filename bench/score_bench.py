@@ -22,9 +22,13 @@ their ratio, and checks that both give the same point estimates (to 1e-9).
     python bench/score_bench.py --keep DIR      # keep (and reuse) the synthetic files in DIR
     python bench/score_bench.py --baseline-python ../main/.venv/bin/python   # before/after
     python bench/score_bench.py --workers 1     # score on one core, as the plain scorer runs
+    python bench/score_bench.py --in-a-row      # each command's runs in a row, each after itself
 
 ``score`` uses every usable core by default (``--workers``, :mod:`metrics.parts`); the plain
-scorer one. Both the wall and the CPU ratio are printed.
+scorer one. Both the wall and the CPU ratio are printed. The order matters on this machine:
+right after a ``score`` run the plain scorer spends about 0.8 s more in the kernel (its 2.3 GB
+of page faults) than right after itself, so ``--in-a-row``, each command after itself, is the
+stricter comparison (docs/design.md, "Speed").
 """
 
 from __future__ import annotations
@@ -202,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
                     "(e.g. another checkout's .venv/bin/python: before/after figures side by side)")
     ap.add_argument("--workers", type=int, default=None, help="score's --workers (default: score's own, every "
                     "usable core); the plain scorer uses one core")
+    ap.add_argument("--in-a-row", action="store_true", help="time each command's repetitions one after "
+                    "another, after one untimed run of it, instead of alternating the commands: each then runs "
+                    "after itself (the plain scorer spends about 0.8 s more in the kernel right after a 'score' run)")
     ap.add_argument("--plain", nargs=3, metavar=("FILE", "BBQ_DIR", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.plain:
@@ -229,13 +236,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.baseline_python:
             commands.append(("baseline", [args.baseline_python, *package[1:-1], str(work / "baseline")]))
         times: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in commands}
-        for i in range(repeat):
-            for name, cmd in commands[:: 1 if i % 2 == 0 else -1]:
-                shutil.rmtree(work / name, ignore_errors=True)
-                wall, cpu, out = run_timed(cmd, work)
+        if args.in_a_row:  # each command after itself: one untimed run, then its repetitions
+            runs = [(i, name, cmd) for name, cmd in commands for i in range(-1, repeat)]
+        else:  # side by side, alternating the order
+            runs = [(i, name, cmd) for i in range(repeat) for name, cmd in commands[:: 1 if i % 2 == 0 else -1]]
+        for i, name, cmd in runs:
+            shutil.rmtree(work / name, ignore_errors=True)
+            wall, cpu, out = run_timed(cmd, work)
+            if i >= 0:
                 times[name].append((wall, cpu))
-                if name == "package" and i == 0:
-                    print(out.strip().splitlines()[0])
+            if name == "package" and i == 0:
+                print(out.strip().splitlines()[0])
         _compare(work / "package" / "summary.csv", work / "plain" / "summary.csv")
         med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in times.items()}
         from socialbias.metrics.parts import usable_cpus

@@ -6,11 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "score_bench.py"
 
 
-def test_score_bench_small_runs() -> None:
-    out = subprocess.run([sys.executable, str(BENCH), "--small"], capture_output=True, text=True,
+@pytest.mark.parametrize("order", [[], ["--in-a-row"]])
+def test_score_bench_small_runs(order) -> None:
+    out = subprocess.run([sys.executable, str(BENCH), "--small", *order], capture_output=True, text=True,
                          timeout=300, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "15 strata; TB, BAmt, PB and acc agree between the scorers" in out.stdout
