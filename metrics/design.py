@@ -34,13 +34,6 @@ TARGET_BLOCKS: tuple[str, ...] = ("n", "S", "A")
 PERSONA_RUN_BLOCKS: tuple[str, ...] = ("resp", "correct", "invalid", "nonunk", "biased", "invalid_correct")
 
 
-def _rank(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(sorted distinct keys, each key's index among them): :func:`~metrics.schema.rank_keys`,
-    by counting where the keys' range allows (the cells' keys here: no sort of every key)."""
-    codes, uniq = rank_keys(keys)
-    return uniq, codes
-
-
 def _lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """Index of each key in ``sorted_keys``, -1 where absent."""
     if sorted_keys.size == 0:
@@ -169,7 +162,7 @@ def build_layout(r: Responses, w: float, v: float) -> Layout:
 
     # Target cells: key = ((stratum*P + persona)*K + run)*T + target.
     base = (r.stratum * P + r.persona) * K + r.run
-    tc_keys, inv = _rank(np.concatenate([base * T + r.tx, base * T + r.ty]))
+    inv, tc_keys = rank_keys(np.concatenate([base * T + r.tx, base * T + r.ty]))
     tcx, tcy = inv[: r.n], inv[r.n:]
     tc_t = tc_keys % T
     tc_base = tc_keys // T
@@ -177,15 +170,15 @@ def build_layout(r: Responses, w: float, v: float) -> Layout:
     tc_p = (tc_base // K) % P
     tc_s = tc_base // (K * P)
 
-    prc_keys, prc_of = _rank(base)
+    prc_of, prc_keys = rank_keys(base)
     prc_run = prc_keys % K
     prc_p = (prc_keys // K) % P
     prc_s = prc_keys // (K * P)
     tc_prc = _lookup(prc_keys, tc_base)
 
-    tg_keys, tc_tg = _rank((tc_s * P + tc_p) * T + tc_t)
-    pg_keys, prc_pg = _rank(prc_s * P + prc_p)
-    sr_keys, prc_sr = _rank(prc_s * K + prc_run)
+    tc_tg, tg_keys = rank_keys((tc_s * P + tc_p) * T + tc_t)
+    prc_pg, pg_keys = rank_keys(prc_s * P + prc_p)
+    prc_sr, sr_keys = rank_keys(prc_s * K + prc_run)
     n_tc, n_prc = tc_keys.size, prc_keys.size
 
     tc = pd.DataFrame({"stratum": tc_s, "persona": tc_p, "run": tc_run, "target": tc_t,
@@ -210,7 +203,7 @@ def build_layout(r: Responses, w: float, v: float) -> Layout:
     dflt = tc[tc["persona"] == d].reset_index().rename(columns={"index": "cell"})
     pairs = dflt.merge(dflt, on=["stratum", "target"], suffixes=("_a", "_b"))
     pairs = pairs[pairs["run_a"] < pairs["run_b"]]
-    pair_keys, pair_code = _rank(
+    pair_code, pair_keys = rank_keys(
         (pairs["stratum"].to_numpy() * K + pairs["run_a"].to_numpy()) * K + pairs["run_b"].to_numpy()
     )
 

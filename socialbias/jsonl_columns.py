@@ -120,6 +120,13 @@ def read_columns(data: bytes, order_names: tuple[str, ...], none_code: int) -> C
 SLICE_LINES = 200_000
 
 
+def _threads(n_values: int, slice_lines: int) -> int:
+    """Threads for ``n_values`` lines: one per usable core, each with at least ``slice_lines``."""
+    from socialbias.metrics.parts import usable_cpus
+
+    return max(1, min(usable_cpus(), n_values // slice_lines))
+
+
 def _per_slice(function, lines, pattern: str, slice_lines: int | None = None) -> np.ndarray:
     """``function(lines, pattern)`` (a pyarrow compute function of one value per line) as a
     numpy array, computed on consecutive slices of the lines in parallel threads, one per
@@ -128,9 +135,7 @@ def _per_slice(function, lines, pattern: str, slice_lines: int | None = None) ->
     gets at least ``slice_lines`` values (default :data:`SLICE_LINES`)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from socialbias.metrics.parts import usable_cpus
-
-    k = max(1, min(usable_cpus(), len(lines) // (slice_lines or SLICE_LINES)))
+    k = _threads(len(lines), slice_lines or SLICE_LINES)
     if k == 1:
         return function(lines, pattern).to_numpy(zero_copy_only=False)
     bounds = np.linspace(0, len(lines), k + 1).astype(np.int64)
@@ -218,9 +223,7 @@ def _key_counts(picked, at_least: np.ndarray, whole: bool) -> np.ndarray:
     import pyarrow.compute as pc
 
     if whole and len(picked):
-        from socialbias.metrics.parts import usable_cpus
-
-        threads = max(1, min(usable_cpus(), len(picked) // SLICE_LINES))
+        threads = _threads(len(picked), SLICE_LINES)
         bounds = np.linspace(0, len(picked), threads + 1).astype(np.int64)
         offsets = np.frombuffer(picked.buffers()[1], np.int64)[picked.offset:picked.offset + len(picked) + 1]
         long = pa.LargeStringArray.from_buffers(threads, pa.py_buffer(offsets[bounds].copy()), picked.buffers()[2])
