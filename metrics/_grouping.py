@@ -5,15 +5,34 @@ personas). Replicates of the bootstrap are rows, cells are columns, and a reduct
 product with a sparse 0/1 indicator matrix, so one call reduces all replicates at once.
 NaN cells (undefined values) are skipped, never counted as 0; a group with no defined
 member is NaN.
+
+Arrays in single precision (float32: the persona grid's bootstrap replicates,
+:data:`metrics.score.REPLICATE_DTYPE`) are reduced in single precision, with a float32 copy of
+the indicator matrix; every other input is reduced in float64.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
+
+
+def floating(x: np.ndarray) -> np.ndarray:
+    """``x`` as float32 if it is float32, else as float64 (what the reductions compute in)."""
+    x = np.asarray(x)
+    return x if x.dtype == np.float32 else np.asarray(x, dtype=np.float64)
+
+
+def _product(matrix: sp.csr_array, single: sp.csr_array, x: np.ndarray) -> np.ndarray:
+    """``(matrix @ x.T).T`` in the precision of ``x`` (:func:`floating`); ``single`` is
+    ``matrix`` in float32 (a float64 matrix would make scipy upcast a float32 ``x``)."""
+    x = floating(x)
+    out: np.ndarray = np.asarray((single if x.dtype == np.float32 else matrix) @ x.T).T
+    return out
 
 
 @dataclass(frozen=True)
@@ -33,15 +52,20 @@ class Grouping:
         object.__setattr__(self, "codes", codes)
         object.__setattr__(self, "matrix", m)
 
+    @cached_property
+    def matrix32(self) -> sp.csr_array:
+        """:attr:`matrix` in float32 (its entries, 0 and 1, are exact)."""
+        return self.matrix.astype(np.float32)
+
     def sum(self, x: np.ndarray) -> np.ndarray:
         """Plain sum of each group's columns (no NaN handling): (b, m) -> (b, n_groups).
 
         Computed as ``(matrix @ x.T).T``: the bootstrap's arrays are stored column-major
         (each cell's replicates contiguous), so ``x.T`` needs no copy and every stored entry
         of ``matrix`` adds one contiguous row of b replicates; the result is column-major too.
+        In float32 where ``x`` is float32, else in float64 (:func:`floating`).
         """
-        x = np.asarray(x, dtype=np.float64)
-        return np.asarray(self.matrix @ x.T).T
+        return _product(self.matrix, self.matrix32, x)
 
     def count(self, x: np.ndarray) -> np.ndarray:
         """Number of defined (non-NaN) members per group."""
@@ -49,7 +73,7 @@ class Grouping:
 
     def mean(self, x: np.ndarray) -> np.ndarray:
         """NaN-skipping mean of each group's columns; NaN where no member is defined."""
-        x = np.asarray(x, dtype=np.float64)
+        x = floating(x)
         return self.means([x], ~np.isnan(x))[0]
 
     def means(self, xs: Sequence[np.ndarray], valid: np.ndarray) -> list[np.ndarray]:
@@ -66,8 +90,9 @@ class Grouping:
         masked copy (a full pass over the bootstrap's largest arrays; callers zero their own
         temporaries in place, ``np.copyto(x, 0.0, where=~valid)``, which writes only the few
         undefined cells). Each group's sum starts at +0.0, to which a 0 of either sign adds
-        nothing: the values are those of :meth:`means`, bit for bit."""
-        den = self.sum(valid)
+        nothing: the values are those of :meth:`means`, bit for bit. The group sizes are
+        counted in the precision of ``xs`` (exact below 2**24 members)."""
+        den = self.sum(np.asarray(valid, dtype=floating(xs[0]).dtype) if xs else valid)
         ok = den > 0
         out = []
         for x in xs:
@@ -105,13 +130,19 @@ class Pairs:
         m = sp.csr_array((data, (rows, np.concatenate([self.a, self.b]))), shape=(n, self.n_columns))
         object.__setattr__(self, "matrix", m)
 
+    @cached_property
+    def matrix32(self) -> sp.csr_array:
+        """:attr:`matrix` in float32 (its entries, +1 and -1, are exact)."""
+        return self.matrix.astype(np.float32)
+
     def difference(self, x: np.ndarray) -> np.ndarray:
         """``x[:, a] - x[:, b]`` (b, columns) -> (b, pairs), column-major, as one sparse product:
         on the bootstrap's column-major arrays half the time of two gathers and a subtraction.
         Each entry is the exact sum of +0.0, x_a and -x_b, so it equals the subtraction except
         that a zero difference may be +0.0 where the subtraction gives -0.0: callers only sum
-        these values (a zero of either sign adds nothing to a sum that starts at +0.0)."""
-        return np.asarray(self.matrix @ np.asarray(x, dtype=np.float64).T).T
+        these values (a zero of either sign adds nothing to a sum that starts at +0.0). In the
+        precision of ``x`` (:func:`floating`)."""
+        return _product(self.matrix, self.matrix32, x)
 
 
 #: Columns of a (replicates x cells) array reduced at once by :func:`nan_percentile` and

@@ -104,8 +104,9 @@ def cell_signs(C_cluster: sp.csr_array, layout: Layout, counts: dict[str, np.nda
 def _laws(h: np.ndarray, kind: str, signs: CellSigns) -> list[np.ndarray]:
     """[T_fs, T_lin] terms of the cells of one kind (0, of either sign, where ``h`` is 0).
     ``h`` is overwritten by T_lin (multiplied in place: twice as fast as into a fresh array
-    on the bootstrap's (replicates x cells) arrays); ``|sign * h| = |h|``, so T_fs is the same."""
-    lin = np.multiply(h, signs.sign[kind][None, :], out=h)
+    on the bootstrap's (replicates x cells) arrays); ``|sign * h| = |h|``, so T_fs is the same.
+    In the precision of ``h`` (the signs, +1 and -1, are exact in float32)."""
+    lin = np.multiply(h, signs.sign[kind][None, :].astype(h.dtype), out=h)
     return [np.where(signs.small[kind][None, :], np.abs(lin), lin), lin]
 
 
@@ -117,11 +118,12 @@ def abs_replicates(TB: np.ndarray, layout: Layout, signs: CellSigns,
     cell (``S / n``; NaN, or any value, where n = 0); ``valid``: where it is defined
     (default ``~isnan(TB)``). Both laws of a level are undefined in the same cells, so each
     mean counts its cells once; the noise of undefined cells is zeroed in place
-    (:meth:`metrics._grouping.Grouping.masked_means`)."""
+    (:meth:`metrics._grouping.Grouping.masked_means`). In the precision of ``TB`` (float32
+    for the persona grid's replicates, :data:`metrics.score.REPLICATE_DTYPE`)."""
     if valid is None:
         valid = ~np.isnan(TB)
-    h = np.subtract(TB, signs.x["tc"][None, :])
-    h *= signs.scale[None, :]
+    h = np.subtract(TB, signs.x["tc"][None, :].astype(TB.dtype))
+    h *= signs.scale[None, :].astype(TB.dtype)
     np.copyto(h, 0.0, where=~valid)
     v_pb = valid[:, layout.pb_cell] & valid[:, layout.pb_default]
     v_fl = valid[:, layout.fl_a] & valid[:, layout.fl_b]

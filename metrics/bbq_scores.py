@@ -50,8 +50,10 @@ BBQ_STATS: tuple[str, ...] = ("acc", "invalid_rate", "bias_score", "s_dis", "s_a
 
 
 def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den, NaN where den == 0."""
-    num, den = np.broadcast_arrays(np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64))
+    """num / den, NaN where den == 0; in float32 where both are float32 (bootstrap replicates,
+    :data:`metrics.score.REPLICATE_DTYPE`), else in float64."""
+    dtype = np.result_type(num, den, np.float32)  # float32 only from float32 inputs
+    num, den = np.broadcast_arrays(np.asarray(num, dtype=dtype), np.asarray(den, dtype=dtype))
     out = np.full_like(num, np.nan)  # keeps the inputs' memory order (column-major replicates)
     np.divide(num, den, out=out, where=den != 0)
     return out

@@ -12,6 +12,14 @@ contributions (:mod:`metrics.design`). So the counts of a replicate are ``weight
 (items x count columns) contribution matrix: one sparse product per chunk of replicates,
 then the metric formulas on (replicates x cells) arrays. Chunks bound the memory.
 
+Precision: the replicates are computed in ``dtype`` (float64 unless the caller asks for float32,
+as the persona grid's scoring does: :data:`metrics.score.REPLICATE_DTYPE`). In float32 a
+replicate is recentred on the float64 value: ``stat64(observed) + (stat32(replicate) -
+stat32(observed))``, with ``observed`` the sample itself (every cluster drawn once), so that a
+statistic that does not move under resampling has replicates equal, bit for bit, to its float64
+value, as in float64, and any other replicate differs from its float64 value by the float32
+rounding of the statistic (about 1e-7 of its size).
+
 Means of absolute values (TB(p->T), PB(p), PB, PB_floor) do not get percentile intervals:
 resampling adds noise, which |.| turns into an upward shift, so percentile intervals sit
 above the point estimate (on the paper's Llama-2 sample, ambiguous TB = 0.059 with interval
@@ -67,6 +75,7 @@ def bootstrap(
     n_boot: int,
     streams: StratumStreams,
     chunk: int | None = None,
+    dtype: type[np.floating] = np.float64,
 ) -> dict[str, np.ndarray]:
     """Replicate values of ``statistic`` (counts row block -> named (b x m) arrays).
 
@@ -77,10 +86,12 @@ def bootstrap(
     ``statistic`` receives the replicates' counts ``weights @ C_cluster`` (b x columns) and
     returns named arrays with one row per replicate. Returns the same names with ``n_boot``
     rows each. ``chunk``: replicates computed at once (default :data:`DEFAULT_CHUNK`, fewer
-    when the matrix is wide: :data:`CHUNK_VALUES`).
+    when the matrix is wide: :data:`CHUNK_VALUES`); ``dtype``: the precision of the
+    replicates' arithmetic (see the module documentation).
     """
     whole = Block((0, len(streams.gens)), statistic)
-    return bootstrap_blocks(C_cluster, cluster_stratum, [whole], {}, n_boot=n_boot, streams=streams, chunk=chunk)
+    return bootstrap_blocks(C_cluster, cluster_stratum, [whole], {}, n_boot=n_boot, streams=streams, chunk=chunk,
+                            dtype=dtype)
 
 
 def bootstrap_blocks(
@@ -92,31 +103,56 @@ def bootstrap_blocks(
     n_boot: int,
     streams: StratumStreams,
     chunk: int | None = None,
+    dtype: type[np.floating] = np.float64,
 ) -> dict[str, np.ndarray]:
     """:func:`bootstrap` of a block-diagonal contribution matrix, one :class:`Block` of
     strata at a time: each block's statistic gets the counts of its own columns, and its
     values fill its ``cells`` of the outputs (``widths``: cells per level). Every stratum
     draws from its own stream in replicate order, so the replicates are those of one block
-    covering every stratum."""
+    covering every stratum. ``dtype``: the precision of the replicates' counts and
+    statistics, np.float64 or np.float32 (recentred, see the module documentation); the
+    outputs are float64 either way."""
+    if np.dtype(dtype) not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise ValueError(f"dtype={dtype!r}: use np.float64 or np.float32")
     out: dict[str, np.ndarray] = {}
     Cc = C_cluster.tocsc()
     for block in blocks:
         c0, c1 = (int(i) for i in np.searchsorted(cluster_stratum, block.strata))
         C_t = block_matrix(Cc, block.columns, c0, c1)  # (columns x clusters): C_t @ weights.T runs row by row
+        single = np.dtype(dtype) != np.float64
+        at64: dict[str, np.ndarray] = {}
+        at_single: dict[str, np.ndarray] = {}
+        if single:  # the observed sample's statistic in float64 (module documentation)
+            at64 = block.statistic(np.asarray(C_t @ np.ones((C_t.shape[1], 1))).T)
+            C_t = C_t.astype(dtype)
         groups = cluster_stratum[c0:c1] - block.strata[0]
         size = chunk or max(1, min(DEFAULT_CHUNK, CHUNK_VALUES // max(C_t.shape[0], 1)))
         for start in range(0, max(n_boot, 1), size):  # n_boot = 0: one empty chunk, (0 x m) arrays
             b = min(size, n_boot - start) if n_boot else 0
             weights = multinomial_counts(streams.uniform(b, block.strata), groups)
+            W = np.ascontiguousarray(weights.T, dtype=dtype)
+            if single and start == 0:  # and in ``dtype``, as the first chunk's first column
+                W = np.concatenate([np.ones((W.shape[0], 1), dtype=dtype), W], axis=1)
             # column-major counts (each cell's b replicates contiguous): what the grouped sums
             # (metrics._grouping) and the percentiles read fastest
-            stats = block.statistic(np.asarray(C_t @ np.ascontiguousarray(weights.T)).T)
+            stats = block.statistic(np.asarray(C_t @ W).T)
+            if single and start == 0:
+                at_single = {name: arr[:1] for name, arr in stats.items()}
+                stats = {name: arr[1:] for name, arr in stats.items()}
             for name, arr in stats.items():
                 lo, hi = (0, arr.shape[1]) if block.cells is None else block.cells[name.split(".")[0]]
                 if name not in out:  # one column-major array per name, filled chunk by chunk
                     width = arr.shape[1] if block.cells is None else widths[name.split(".")[0]]
                     out[name] = np.empty((n_boot, width), order="F")
                 out[name][start:start + b, lo:hi] = arr
+        for name, value in at64.items():
+            # float64 value + (replicate - observed value in dtype), in place on the block's
+            # columns (contiguous in the column-major output); two float32 values subtract
+            # exactly in float64 unless their magnitudes differ by more than 2**29
+            lo, hi = (0, value.shape[1]) if block.cells is None else block.cells[name.split(".")[0]]
+            reps = out[name][:, lo:hi]
+            reps -= at_single[name]
+            reps += value
     return out
 
 

@@ -61,20 +61,33 @@ def test_blocks_cover_every_row_and_keep_context_pairs(setup) -> None:
     assert len(strata_blocks(layout, 10**9)) == 1
 
 
+def _blocked(setup, n_boot: int, columns: int, chunk: int | None = None,
+             dtype: type[np.floating] = np.float64) -> dict[str, np.ndarray]:
+    """The score's bootstrap replicates with blocks of ``columns`` count columns."""
+    r, layout, clusters, C, signs = setup
+    widths = {"tg": len(layout.tg), "pg": len(layout.pg), "st": len(r.strata)}
+    streams = StratumStreams(3, r.strata, "bootstrap", clusters.cluster_stratum)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(score_mod, "BLOCK_COLUMNS", columns)
+        blocks = score_mod._replicate_blocks(layout, signs)
+    return bootstrap_blocks(C, clusters.cluster_stratum, blocks, widths, n_boot=n_boot, streams=streams,
+                            chunk=chunk, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n_boot", [0, 37])
-def test_blocked_replicates_equal_one_block(setup, n_boot, monkeypatch) -> None:
+def test_blocked_replicates_equal_one_block(setup, n_boot, dtype) -> None:
+    """In either precision: the blocks, the chunks (the first one of which also computes the
+    observed sample's statistic in float32) and one block give the same replicates."""
     r, layout, clusters, C, signs = setup
     widths = {"tg": len(layout.tg), "pg": len(layout.pg), "st": len(r.strata)}
 
     def run(columns: int, chunk: int | None = None) -> dict[str, np.ndarray]:
-        monkeypatch.setattr(score_mod, "BLOCK_COLUMNS", columns)
-        streams = StratumStreams(3, r.strata, "bootstrap", clusters.cluster_stratum)
-        return bootstrap_blocks(C, clusters.cluster_stratum, score_mod._replicate_blocks(layout, signs), widths,
-                                n_boot=n_boot, streams=streams, chunk=chunk)
+        return _blocked(setup, n_boot, columns, chunk, dtype)
 
     whole = bootstrap(C[:, :layout.C.shape[1]], clusters.cluster_stratum,
                       lambda X: score_mod.replicate_statistics(layout.split(X), layout, signs), n_boot=n_boot,
-                      streams=StratumStreams(3, r.strata, "bootstrap", clusters.cluster_stratum))
+                      streams=StratumStreams(3, r.strata, "bootstrap", clusters.cluster_stratum), dtype=dtype)
     for got in (run(1), run(1, chunk=5), run(10**9)):
         assert got.keys() == whole.keys()
         for name, arr in whole.items():
@@ -82,6 +95,66 @@ def test_blocked_replicates_equal_one_block(setup, n_boot, monkeypatch) -> None:
             np.testing.assert_array_equal(got[name], arr, err_msg=name)
     if n_boot:
         assert np.nanstd(whole["st.PB_placebo:fs"]) > 0 and np.nanstd(whole["pg.s_amb_paper"]) > 0
+
+
+def test_single_precision_replicates_are_the_double_ones_rounded(setup) -> None:
+    """float32 replicates (metrics.score.REPLICATE_DTYPE) are the float64 ones up to float32
+    rounding: defined in the same cells, within 1e-6, and really computed in float32."""
+    double, single = _blocked(setup, 60, 10**9), _blocked(setup, 60, 10**9, dtype=np.float32)
+    assert double.keys() == single.keys()
+    moved = 0
+    for name, arr in double.items():
+        assert single[name].dtype == np.float64
+        np.testing.assert_array_equal(np.isnan(single[name]), np.isnan(arr), err_msg=name)
+        np.testing.assert_allclose(single[name], arr, rtol=0, atol=1e-6, err_msg=name)
+        moved += int(np.nansum(single[name] != arr))
+    assert moved > 0
+
+
+def test_single_precision_keeps_a_constant_statistic_exact() -> None:
+    """A statistic that resampling cannot move (every cluster's ratio is 1/3) has replicates
+    equal, bit for bit, to its float64 value in float32 too (recentred on the observed
+    sample): float32 alone would give 0.3333333432674408, outside the estimate's [1/3, 1/3]."""
+    import scipy.sparse as sp
+
+    n = np.array([3.0, 6.0, 9.0, 3.0, 12.0])
+    C = sp.csr_array(np.column_stack([n, n / 3.0]))  # clusters x (n, S), one stratum
+    stratum = np.zeros(5, dtype=np.int64)
+    strata = pd.DataFrame({"model": ["m"], "category": ["c"], "context_condition": ["ambig"]})
+
+    def ratio(X: np.ndarray) -> dict[str, np.ndarray]:
+        return {"st.r": X[:, 1:2] / X[:, 0:1]}
+
+    for dtype in (np.float64, np.float32):
+        reps = bootstrap(C, stratum, ratio, n_boot=30, dtype=dtype,
+                         streams=StratumStreams(1, strata, "bootstrap", stratum))["st.r"]
+        assert (reps == 1.0 / 3.0).all(), dtype
+    assert float(np.float32(3.0) / np.float32(9.0)) != 1.0 / 3.0  # what recentring corrects
+    with pytest.raises(ValueError, match="float64 or np.float32"):
+        bootstrap(C, stratum, ratio, n_boot=3, dtype=np.float16,
+                  streams=StratumStreams(1, strata, "bootstrap", stratum))
+
+
+def test_score_in_single_precision_matches_double(answers, monkeypatch) -> None:
+    """The whole scoring with float32 replicates against float64 ones: the same point
+    estimates, intervals and p-values within 1e-6, the same calls (model types, floors)."""
+    tables = {}
+    for dtype in (np.float64, np.float32):
+        monkeypatch.setattr(score_mod, "REPLICATE_DTYPE", dtype)
+        tables[dtype] = metrics.score_answers(answers, n_boot=80, n_perm=20, seed=2, thresholds=FAST)
+    moved = 0
+    for name in ("summary", "target_bias", "persona_bias", "bbq_scores", "ingroup"):
+        a, b = getattr(tables[np.float64], name), getattr(tables[np.float32], name)
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=0, atol=1e-6, obj=name)
+        for column in a.columns:
+            if a[column].dtype.kind == "f":
+                moved += int((a[column] != b[column]).sum())
+                if not column.endswith(("_lo", "_hi", "pvalue", "padj", "confidence")) and \
+                        not column.startswith("p_"):
+                    np.testing.assert_array_equal(a[column], b[column], err_msg=f"{name}.{column}")
+            else:
+                pd.testing.assert_series_equal(a[column], b[column], obj=f"{name}.{column}")
+    assert moved > 0
 
 
 def test_score_does_not_depend_on_the_blocks(answers, monkeypatch) -> None:

@@ -139,3 +139,24 @@ def test_replicate_sd_by_blocks_is_exact(block, monkeypatch) -> None:
         np.testing.assert_array_equal(got[~clean], nan_sd(reps[:, ~clean]))
     np.testing.assert_array_equal(got[clean], reps[:, clean].std(axis=0, ddof=1))
     assert np.isnan(got[[4, 6]]).all() and not np.isnan(got[clean]).any()
+
+
+def test_rounding_scatter_is_no_spread() -> None:
+    """A statistic constant in exact arithmetic whose float32 replicates scatter by their
+    rounding (pooled_variance.ROUNDING) has no spread: its sd is 0 and its cell counts as
+    templates that agree; a real spread of 1e-4, and the same scatter without the rounding
+    rule, are kept."""
+    from socialbias.metrics.pooled_variance import ROUNDING
+
+    rng = np.random.default_rng(10)
+    reps = np.empty((400, 4))
+    reps[:, 0] = 0.1 + rng.normal(scale=1e-8, size=400)  # measured: 7e-9 at a TB of 0.1
+    reps[:, 1] = 2.5 + rng.normal(scale=2e-7, size=400)  # larger values, larger rounding
+    reps[:, 2] = 0.1 + rng.normal(scale=1e-4, size=400)  # a real spread
+    reps[:, 3] = 0.1
+    reps[5, 1] = np.nan  # NaN replicates skipped, as by nan_sd
+    sd = replicate_sd(reps, ROUNDING)
+    assert sd[0] == sd[1] == sd[3] == 0.0 and sd[2] > 5e-5
+    assert (replicate_sd(reps)[:3] > 0).all()
+    se, _, agree = moderated_se(reps, np.full(4, 5.0), np.zeros(4, dtype=np.int64))
+    assert agree.tolist() == [True, True, False, True]
