@@ -272,14 +272,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def _compare(package_csv: Path, plain_csv: Path, every_column: bool = False) -> None:
     """Both scorers give the same point estimates (else the timing compares different work);
-    ``every_column``: two runs of the package agree on every number of summary.csv."""
+    ``every_column``: two runs of the package agree on every number of summary.csv to 1e-6
+    (an older version computed the bootstrap replicates in float64, this one in float32:
+    metrics.score.REPLICATE_DTYPE; measured differences stay below 2e-7)."""
     keys = ["model", "category", "context_condition"]
     a = pd.read_csv(package_csv, keep_default_na=False, na_values=[""]).set_index(keys).sort_index()
     b = pd.read_csv(plain_csv, keep_default_na=False, na_values=[""]).set_index(keys).sort_index()
     assert list(a.index) == list(b.index), "the scorers report different strata"
     if every_column:
-        pd.testing.assert_frame_equal(a, b)
-        print("summary.csv is identical for the package and the baseline")
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=0.0, atol=1e-6)
+        print("summary.csv agrees to 1e-6 between the package and the baseline")
         return
     for name in ("TB", "BAmt", "PB", "acc"):
         ours = a[name + "_plugin"] if name + "_plugin" in a.columns else a[name]
