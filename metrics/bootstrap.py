@@ -114,12 +114,12 @@ def bootstrap_blocks(
     outputs are float64 either way."""
     if np.dtype(dtype) not in (np.dtype(np.float64), np.dtype(np.float32)):
         raise ValueError(f"dtype={dtype!r}: use np.float64 or np.float32")
+    single = np.dtype(dtype) != np.float64
     out: dict[str, np.ndarray] = {}
     Cc = C_cluster.tocsc()
     for block in blocks:
         c0, c1 = (int(i) for i in np.searchsorted(cluster_stratum, block.strata))
         C_t = block_matrix(Cc, block.columns, c0, c1)  # (columns x clusters): C_t @ weights.T runs row by row
-        single = np.dtype(dtype) != np.float64
         at64: dict[str, np.ndarray] = {}
         at_single: dict[str, np.ndarray] = {}
         if single:  # the observed sample's statistic in float64 (module documentation)

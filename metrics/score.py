@@ -67,8 +67,9 @@ _BOOTSTRAPPED_PG: tuple[str, ...] = ("TB", "BAmt", "ingroup") + BBQ_STATS
 #: that does not move under resampling keeps its float64 value bit for bit and every other
 #: replicate is off by its float32 rounding (about 1e-7 of its size, against a Monte Carlo
 #: error of 1,000 replicates of about 1e-3 of an interval's width). On the issue-14 benchmark
-#: (bench/score_bench.py) it took the workers' CPU time from 9.3 to 7.0 seconds: twice the
-#: numbers per vector instruction and half the bytes per pass (docs/design.md, "Speed").
+#: (bench/score_bench.py) it took the workers' CPU time from 10.6-11.4 to 8.4-9.3 seconds (5
+#: interleaved pairs): twice the numbers per vector instruction and half the bytes per pass
+#: (docs/design.md, "Speed").
 REPLICATE_DTYPE = np.float32
 #: Count columns per block of strata in the bootstrap (:mod:`metrics.blocks`): with 100
 #: replicates per chunk, (chunk x columns) float64 arrays of 8 MB or less.
