@@ -21,22 +21,36 @@ import numpy as np
 import scipy.sparse as sp
 
 
+def precision(x: np.ndarray) -> np.dtype:
+    """The dtype the reductions compute ``x`` in: float32 if it is float32, else float64."""
+    return np.dtype(np.float32) if np.asarray(x).dtype == np.float32 else np.dtype(np.float64)
+
+
 def floating(x: np.ndarray) -> np.ndarray:
-    """``x`` as float32 if it is float32, else as float64 (what the reductions compute in)."""
-    x = np.asarray(x)
-    return x if x.dtype == np.float32 else np.asarray(x, dtype=np.float64)
+    """``x`` in :func:`precision` (no copy when it already is)."""
+    return np.asarray(x, dtype=precision(x))
 
 
-def _product(matrix: sp.csr_array, single: sp.csr_array, x: np.ndarray) -> np.ndarray:
-    """``(matrix @ x.T).T`` in the precision of ``x`` (:func:`floating`); ``single`` is
-    ``matrix`` in float32 (a float64 matrix would make scipy upcast a float32 ``x``)."""
-    x = floating(x)
-    out: np.ndarray = np.asarray((single if x.dtype == np.float32 else matrix) @ x.T).T
-    return out
+class _SparseOperator:
+    """A (rows x columns) sparse ``matrix`` of exact entries (0, 1, -1) applied to the
+    columns of (b x columns) arrays in their own precision (:func:`precision`)."""
+
+    matrix: sp.csr_array
+
+    @cached_property
+    def matrix32(self) -> sp.csr_array:
+        """:attr:`matrix` in float32 (a float64 matrix would make scipy upcast a float32 operand)."""
+        return self.matrix.astype(np.float32)
+
+    def _apply(self, x: np.ndarray) -> np.ndarray:
+        """``(matrix @ x.T).T`` in the precision of ``x``."""
+        x = floating(x)
+        out: np.ndarray = np.asarray((self.matrix32 if x.dtype == np.float32 else self.matrix) @ x.T).T
+        return out
 
 
 @dataclass(frozen=True)
-class Grouping:
+class Grouping(_SparseOperator):
     """Assignment of ``len(codes)`` input columns to ``n_groups`` groups (code -1: none)."""
 
     codes: np.ndarray
@@ -52,11 +66,6 @@ class Grouping:
         object.__setattr__(self, "codes", codes)
         object.__setattr__(self, "matrix", m)
 
-    @cached_property
-    def matrix32(self) -> sp.csr_array:
-        """:attr:`matrix` in float32 (its entries, 0 and 1, are exact)."""
-        return self.matrix.astype(np.float32)
-
     def sum(self, x: np.ndarray) -> np.ndarray:
         """Plain sum of each group's columns (no NaN handling): (b, m) -> (b, n_groups).
 
@@ -65,7 +74,7 @@ class Grouping:
         of ``matrix`` adds one contiguous row of b replicates; the result is column-major too.
         In float32 where ``x`` is float32, else in float64 (:func:`floating`).
         """
-        return _product(self.matrix, self.matrix32, x)
+        return self._apply(x)
 
     def count(self, x: np.ndarray) -> np.ndarray:
         """Number of defined (non-NaN) members per group."""
@@ -92,7 +101,7 @@ class Grouping:
         undefined cells). Each group's sum starts at +0.0, to which a 0 of either sign adds
         nothing: the values are those of :meth:`means`, bit for bit. The group sizes are
         counted in the precision of ``xs`` (exact below 2**24 members)."""
-        den = self.sum(np.asarray(valid, dtype=floating(xs[0]).dtype) if xs else valid)
+        den = self.sum(np.asarray(valid, dtype=precision(xs[0])) if xs else valid)
         ok = den > 0
         out = []
         for x in xs:
@@ -114,7 +123,7 @@ class Grouping:
 
 
 @dataclass(frozen=True)
-class Pairs:
+class Pairs(_SparseOperator):
     """Pairs of columns ``(a[i], b[i])`` of ``n_columns`` (e.g. a persona's target cell and
     the default persona's cell of the same run and target), for their differences."""
 
@@ -130,11 +139,6 @@ class Pairs:
         m = sp.csr_array((data, (rows, np.concatenate([self.a, self.b]))), shape=(n, self.n_columns))
         object.__setattr__(self, "matrix", m)
 
-    @cached_property
-    def matrix32(self) -> sp.csr_array:
-        """:attr:`matrix` in float32 (its entries, +1 and -1, are exact)."""
-        return self.matrix.astype(np.float32)
-
     def difference(self, x: np.ndarray) -> np.ndarray:
         """``x[:, a] - x[:, b]`` (b, columns) -> (b, pairs), column-major, as one sparse product:
         on the bootstrap's column-major arrays half the time of two gathers and a subtraction.
@@ -142,7 +146,7 @@ class Pairs:
         that a zero difference may be +0.0 where the subtraction gives -0.0: callers only sum
         these values (a zero of either sign adds nothing to a sum that starts at +0.0). In the
         precision of ``x`` (:func:`floating`)."""
-        return _product(self.matrix, self.matrix32, x)
+        return self._apply(x)
 
 
 #: Columns of a (replicates x cells) array reduced at once by :func:`nan_percentile` and

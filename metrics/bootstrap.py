@@ -140,7 +140,7 @@ def bootstrap_blocks(
                 at_single = {name: arr[:1] for name, arr in stats.items()}
                 stats = {name: arr[1:] for name, arr in stats.items()}
             for name, arr in stats.items():
-                lo, hi = (0, arr.shape[1]) if block.cells is None else block.cells[name.split(".")[0]]
+                lo, hi = _cells(block, name, arr.shape[1])
                 if name not in out:  # one column-major array per name, filled chunk by chunk
                     width = arr.shape[1] if block.cells is None else widths[name.split(".")[0]]
                     out[name] = np.empty((n_boot, width), order="F")
@@ -149,11 +149,16 @@ def bootstrap_blocks(
             # float64 value + (replicate - observed value in dtype), in place on the block's
             # columns (contiguous in the column-major output); two float32 values subtract
             # exactly in float64 unless their magnitudes differ by more than 2**29
-            lo, hi = (0, value.shape[1]) if block.cells is None else block.cells[name.split(".")[0]]
+            lo, hi = _cells(block, name, value.shape[1])
             reps = out[name][:, lo:hi]
             reps -= at_single[name]
             reps += value
     return out
+
+
+def _cells(block: Block, name: str, width: int) -> tuple[int, int]:
+    """The output columns of ``block``'s values of ``name`` (``width`` of them)."""
+    return (0, width) if block.cells is None else block.cells[name.split(".")[0]]
 
 
 def block_matrix(Cc: sp.csc_array, columns: np.ndarray | None, c0: int, c1: int) -> sp.csr_array:

@@ -128,8 +128,7 @@ def moderated_se(reps: np.ndarray, G: np.ndarray, stratum: np.ndarray, size: np.
     than 2 templates or no replicate spread is defined."""
     G = np.asarray(G, dtype=np.float64)
     m = G if size is None else np.asarray(size, dtype=np.float64)
-    sd = replicate_sd(reps, ROUNDING)  # a constant statistic's rounding scatter: 0
-    sd = np.where(sd > NO_SPREAD, sd, np.where(np.isnan(sd), np.nan, 0.0))  # identical replicates: 0, not 1e-17
+    sd = replicate_sd(reps, ROUNDING)  # identical replicates (1e-17) and a constant statistic's rounding scatter: 0
     own = (G >= 2) & np.isfinite(sd) & (m > 0)
     d = np.where(own, G - 1.0, 0.0)
     s2 = np.where(own, sd * sd * m * G / np.where(own, G - 1.0, 1.0), 0.0)
